@@ -1,0 +1,42 @@
+/**
+ * The one client shape the plugin, the CLI and scripts use, whatever the
+ * transport underneath: the P2P node (peer/) and the hub client (hub/) both
+ * implement it.
+ */
+import type { AgentCard, CardPatch, Message, Outcome, ReplyResult, SendAck, SendInput } from "./schemas.ts";
+
+export type Transport = "p2p" | "hub";
+
+export interface AwaitOptions {
+  /** Give up after this long with a TIMEOUT outcome (default: the transport's reply timeout). */
+  timeoutMs?: number;
+  /** Abort ends the wait with a CANCELLED error; the message itself stays pending. */
+  signal?: AbortSignal;
+}
+
+export interface ComsClient {
+  readonly transport: Transport;
+  /** This agent as the others see it (name may carry a numeric suffix). */
+  readonly self: AgentCard;
+  list(opts?: { include_explicit?: boolean }): Promise<AgentCard[]>;
+  /** Resolves once the recipient (or the hub) has accepted the message. */
+  send(input: SendInput): Promise<SendAck>;
+  /** Non-blocking: pending, reply or error. */
+  get(msgId: string): Promise<Outcome>;
+  /** Blocking until the reply, an error, the timeout or the signal. Rejects only on CANCELLED. */
+  await(msgId: string, opts?: AwaitOptions): Promise<Outcome>;
+  /**
+   * Receive prompts addressed to this agent. Every message handed to a
+   * handler must later be settled exactly once; unsettled ones are handed out
+   * again after a restart. Returns an unsubscribe function.
+   */
+  onInbound(handler: (message: Message) => void): () => void;
+  /** Answer an inbound message with a reply or an error. */
+  settle(msgId: string, result: ReplyResult): Promise<void>;
+  /** Update what peers see of this agent (model, context use, queue depth). */
+  updateCard(patch: CardPatch): void;
+  /** Called when the set of peers or their cards change. Returns an unsubscribe function. */
+  onPeers(handler: (peers: AgentCard[]) => void): () => void;
+  /** Leave: remove socket and registry entry (P2P) or deregister (hub). */
+  close(): Promise<void>;
+}

@@ -1,0 +1,136 @@
+/**
+ * The one tRPC router both transports serve. Procedures only validate and
+ * delegate to a ComsBackend found on the context: the P2P peer and the hub
+ * each supply a backend, the socket and HTTP adapters each supply a context,
+ * and the router (hence the client type) stays the same.
+ */
+import { initTRPC, tracked } from "@trpc/server";
+import superjson from "superjson";
+import { z } from "zod";
+import { comsCodeOf, comsError } from "./errors.ts";
+import {
+  AckInput,
+  type AgentCard,
+  AgentCard as AgentCardSchema,
+  CardPatch,
+  HelloInput,
+  type InboxEvent,
+  ListInput,
+  MsgRef,
+  Outcome,
+  RegisterInput,
+  RegisterResult,
+  SendAck,
+  SendInput,
+  SettleInput,
+} from "./schemas.ts";
+
+/** An agent whose identity the transport has verified (P2P hello, hub agent credential). */
+export interface Caller {
+  id: string;
+  name: string;
+}
+
+/** One inbox event with the id a resuming subscriber passes back as lastEventId. */
+export interface InboxItem {
+  id: string;
+  event: InboxEvent;
+}
+
+/**
+ * What a server does. Methods that a transport does not offer throw
+ * `comsError("BAD_INPUT", ...)`; a P2P peer, for instance, has no register or inbox.
+ */
+export interface ComsBackend {
+  register(input: z.output<typeof RegisterInput>): Promise<z.output<typeof RegisterResult>>;
+  /** Verify an agent credential; returns the agent's card. */
+  hello(input: z.output<typeof HelloInput>): Promise<AgentCard>;
+  heartbeat(caller: Caller, patch: CardPatch): Promise<AgentCard>;
+  leave(caller: Caller): Promise<void>;
+  list(caller: Caller | null, input: z.output<typeof ListInput>): Promise<AgentCard[]>;
+  /** P2P: the serving agent's own card (the ping). Hub: the caller's card. */
+  card(caller: Caller | null): Promise<AgentCard>;
+  send(caller: Caller, input: z.output<typeof SendInput>): Promise<SendAck>;
+  get(caller: Caller, msgId: string): Promise<Outcome>;
+  /** Yields the outcome each time it changes and ends once it is final. */
+  watch(caller: Caller, msgId: string, signal: AbortSignal | undefined): AsyncIterable<Outcome>;
+  /** Messages for the caller and outcomes of what it sent, resumable from lastEventId. */
+  inbox(
+    caller: Caller,
+    lastEventId: string | null,
+    signal: AbortSignal | undefined,
+  ): AsyncIterable<InboxItem>;
+  ack(caller: Caller, msgIds: string[]): Promise<void>;
+  settle(caller: Caller, input: z.output<typeof SettleInput>): Promise<void>;
+}
+
+export interface ComsContext {
+  backend: ComsBackend;
+  caller: Caller | null;
+  /** Connection-oriented transports bind a verified hello to the connection. */
+  bindCaller?: (caller: Caller) => void;
+}
+
+const t = initTRPC.context<ComsContext>().create({
+  transformer: superjson,
+  errorFormatter({ shape, error }) {
+    return { ...shape, data: { ...shape.data, stack: undefined, coms_code: comsCodeOf(error) } };
+  },
+});
+
+const authed = t.procedure.use(({ ctx, next }) => {
+  if (!ctx.caller) throw comsError("UNAUTHORIZED", "identify first: this call needs a verified agent");
+  return next({ ctx: { ...ctx, caller: ctx.caller } });
+});
+
+export const comsRouter = t.router({
+  agents: t.router({
+    register: t.procedure
+      .input(RegisterInput)
+      .output(RegisterResult)
+      .mutation(({ ctx, input }) => ctx.backend.register(input)),
+    hello: t.procedure
+      .input(HelloInput)
+      .output(AgentCardSchema)
+      .mutation(async ({ ctx, input }) => {
+        const card = await ctx.backend.hello(input);
+        ctx.bindCaller?.({ id: card.id, name: card.name });
+        return card;
+      }),
+    heartbeat: authed
+      .input(CardPatch)
+      .output(AgentCardSchema)
+      .mutation(({ ctx, input }) => ctx.backend.heartbeat(ctx.caller, input)),
+    leave: authed.mutation(({ ctx }) => ctx.backend.leave(ctx.caller)),
+    list: t.procedure
+      .input(ListInput)
+      .output(z.array(AgentCardSchema))
+      .query(({ ctx, input }) => ctx.backend.list(ctx.caller, input)),
+    card: t.procedure.output(AgentCardSchema).query(({ ctx }) => ctx.backend.card(ctx.caller)),
+  }),
+  messages: t.router({
+    send: authed
+      .input(SendInput)
+      .output(SendAck)
+      .mutation(({ ctx, input }) => ctx.backend.send(ctx.caller, input)),
+    get: authed
+      .input(MsgRef)
+      .output(Outcome)
+      .query(({ ctx, input }) => ctx.backend.get(ctx.caller, input.msg_id)),
+    watch: authed
+      .input(MsgRef)
+      .subscription(({ ctx, input, signal }) => ctx.backend.watch(ctx.caller, input.msg_id, signal)),
+    inbox: authed
+      .input(z.object({ lastEventId: z.string().max(64).nullish() }).default({}))
+      .subscription(async function* ({ ctx, input, signal }) {
+        for await (const item of ctx.backend.inbox(ctx.caller, input.lastEventId ?? null, signal)) {
+          // tracked() makes the SSE adapter emit `id:` so a reconnect resumes after it.
+          yield tracked(item.id, item.event);
+        }
+      }),
+    ack: authed.input(AckInput).mutation(({ ctx, input }) => ctx.backend.ack(ctx.caller, input.msg_ids)),
+    settle: authed.input(SettleInput).mutation(({ ctx, input }) => ctx.backend.settle(ctx.caller, input)),
+  }),
+});
+
+export type ComsRouter = typeof comsRouter;

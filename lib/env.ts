@@ -1,0 +1,69 @@
+/** Reading pi-coms settings from the environment, with defaults and clear errors. */
+import { homedir } from "node:os";
+import { join } from "node:path";
+
+/** A non-negative integer from the environment; a malformed value is an error, not a silent default. */
+export function envInt(name: string, fallback: number, env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new Error(`${name} must be a non-negative integer, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+export function envString(name: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const raw = env[name];
+  return raw === undefined || raw === "" ? undefined : raw;
+}
+
+/** Root of the P2P registry: $PI_COMS_DIR or ~/.pi/coms. */
+export function comsDir(env: NodeJS.ProcessEnv = process.env): string {
+  return envString("PI_COMS_DIR", env) ?? join(homedir(), ".pi", "coms");
+}
+
+/** Root of the hub's per-project files: $PI_COMS_NET_DIR or ~/.pi/coms-net. */
+export function comsNetDir(env: NodeJS.ProcessEnv = process.env): string {
+  return envString("PI_COMS_NET_DIR", env) ?? join(homedir(), ".pi", "coms-net");
+}
+
+export interface P2PSettings {
+  timeoutMs: number;
+  maxHops: number;
+  pingIntervalMs: number;
+}
+
+export function p2pSettings(env: NodeJS.ProcessEnv = process.env): P2PSettings {
+  return {
+    timeoutMs: envInt("PI_COMS_TIMEOUT_MS", 1_800_000, env),
+    maxHops: envInt("PI_COMS_MAX_HOPS", 5, env),
+    pingIntervalMs: envInt("PI_COMS_PING_INTERVAL_MS", 10_000, env),
+  };
+}
+
+export interface HubSettings {
+  host: string;
+  port: number;
+  token: string | undefined;
+  serverUrl: string | undefined;
+  maxHops: number;
+  messageTtlMs: number;
+  heartbeatMs: number;
+  staleAfterMs: number;
+  offlineAfterMs: number;
+}
+
+export function hubSettings(env: NodeJS.ProcessEnv = process.env): HubSettings {
+  return {
+    host: envString("PI_COMS_NET_HOST", env) ?? "127.0.0.1",
+    port: envInt("PI_COMS_NET_PORT", 0, env),
+    token: envString("PI_COMS_NET_AUTH_TOKEN", env),
+    serverUrl: envString("PI_COMS_NET_SERVER_URL", env),
+    maxHops: envInt("PI_COMS_NET_MAX_HOPS", 5, env),
+    messageTtlMs: envInt("PI_COMS_NET_MESSAGE_TTL_MS", 1_800_000, env),
+    heartbeatMs: envInt("PI_COMS_NET_HEARTBEAT_MS", 10_000, env),
+    staleAfterMs: envInt("PI_COMS_NET_STALE_AFTER_MS", 30_000, env),
+    offlineAfterMs: envInt("PI_COMS_NET_OFFLINE_AFTER_MS", 60_000, env),
+  };
+}
