@@ -1,0 +1,49 @@
+/** `pi-coms hub start|stop|status`: the project's local hub, found through its discovery file. */
+import { ensureHub, findHub, stopHub } from "../hub/discovery.ts";
+import { projectFromCwd } from "../lib/project.ts";
+import type { Command } from "./cli-args.ts";
+import type { CliIO } from "./cli-run.ts";
+import { EXIT, type ExitCode } from "./exit-codes.ts";
+
+type HubCommand = Extract<Command, { kind: "hub" }>;
+
+export async function runHub(command: HubCommand, io: CliIO): Promise<ExitCode> {
+  const project = command.common.project ?? projectFromCwd();
+  const json = command.common.json;
+  const out = (value: object, line: string) => io.stdout(json ? `${JSON.stringify(value)}\n` : `${line}\n`);
+  switch (command.action) {
+    case "start": {
+      const hub = await ensureHub({
+        project,
+        ...(command.host !== undefined && { host: command.host }),
+        ...(command.port !== undefined && { port: command.port }),
+        ...(command.common.token !== undefined && { token: command.common.token }),
+      });
+      out(
+        { project, url: hub.url, pid: hub.pid, started: hub.startedByMe },
+        `${hub.startedByMe ? "started" : "already running"}: hub for ${project} at ${hub.url} (pid ${hub.pid})`,
+      );
+      return EXIT.OK;
+    }
+    case "stop": {
+      const stopped = await stopHub(project);
+      out(
+        { project, stopped },
+        stopped ? `stopped the hub for ${project}` : `no hub was running for ${project}`,
+      );
+      return EXIT.OK;
+    }
+    case "status": {
+      const hub = await findHub(project);
+      if (!hub) {
+        out({ project, running: false }, `no hub running for ${project}`);
+        return EXIT.UNREACHABLE;
+      }
+      out(
+        { project, running: true, url: hub.url, pid: hub.pid },
+        `hub for ${project} at ${hub.url} (pid ${hub.pid})`,
+      );
+      return EXIT.OK;
+    }
+  }
+}
