@@ -6,9 +6,6 @@ import type { ComsClient } from "../contract/client.ts";
 import { ComsError, toComsError } from "../contract/errors.ts";
 import type { Outcome } from "../contract/schemas.ts";
 import { type Command, type CommonOptions, parseCommandLine, UsageError, usageLine } from "./cli-args.ts";
-import { connectForCli } from "./cli-connect.ts";
-import { runHub } from "./cli-hub.ts";
-import { runListen } from "./cli-listen.ts";
 import { ackLine, agentTable, outcomeText, startSpinner } from "./cli-output.ts";
 import { EXIT, type ExitCode, exitCodeForError, exitCodeForOutcome } from "./exit-codes.ts";
 
@@ -48,10 +45,11 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<ExitCo
 
 async function runCommand(command: Exclude<Command, { kind: "help" }>, io: CliIO): Promise<ExitCode> {
   switch (command.kind) {
+    // Transports load only when a command needs them: help and usage errors stay instant.
     case "hub":
-      return runHub(command, io);
+      return (await import("./cli-hub.ts")).runHub(command, io);
     case "listen":
-      return runListen(command, io);
+      return (await import("./cli-listen.ts")).runListen(command, io);
     case "list":
       return withClient(command.common, io, async (client) => {
         // The CLI joined to ask; it is not one of the agents the user asked about.
@@ -98,6 +96,7 @@ async function withClient(
   io: CliIO,
   body: (client: ComsClient) => Promise<ExitCode>,
 ): Promise<ExitCode> {
+  const { connectForCli } = await import("./cli-connect.ts");
   const client = await connectForCli(common, { signal: io.signal });
   try {
     return await body(client);

@@ -5,6 +5,7 @@
  */
 import type { ComsClient } from "../contract/client.ts";
 import { ComsError } from "../contract/errors.ts";
+import { checkReply } from "../contract/response-schema.ts";
 import type { Message, ReplyResult } from "../contract/schemas.ts";
 
 /** A plain text reply, or text plus the JSON value a `response_schema` asked for. */
@@ -111,25 +112,22 @@ export function serve(client: ComsClient, handler: ServeHandler, options: ServeO
   };
 }
 
+/** A reply to a message that carries a response_schema must be JSON matching it, as with pi agents. */
 function toResult(message: Message, reply: ServeReply): ReplyResult {
-  if (typeof reply === "string") {
-    if (message.response_schema === undefined) return { ok: true, text: reply };
-    try {
-      return { ok: true, text: reply, value: JSON.parse(reply) };
-    } catch {
-      return {
-        ok: false,
-        code: "SCHEMA_MISMATCH",
-        message: "the message asked for JSON and the reply is not JSON",
-      };
-    }
-  }
-  if (typeof reply?.text !== "string") {
+  const text = typeof reply === "string" ? reply : reply?.text;
+  if (typeof text !== "string")
     return { ok: false, code: "BAD_INPUT", message: "the agent's handler returned no text" };
+  const explicitValue = typeof reply === "string" ? undefined : reply.value;
+  if (message.response_schema === undefined) {
+    return explicitValue === undefined ? { ok: true, text } : { ok: true, text, value: explicitValue };
   }
-  return reply.value === undefined
-    ? { ok: true, text: reply.text }
-    : { ok: true, text: reply.text, value: reply.value };
+  const check = checkReply(
+    explicitValue === undefined ? text : JSON.stringify(explicitValue),
+    message.response_schema,
+  );
+  return check.ok
+    ? { ok: true, text, value: check.value }
+    : { ok: false, code: "SCHEMA_MISMATCH", message: check.message };
 }
 
 function describe(error: unknown): string {
