@@ -1,0 +1,215 @@
+/**
+ * Proves the real-pi harness with a throwaway extension: a scripted model
+ * drives a real pi over RPC, a tool result reaches the next model request,
+ * commands, widgets, dialogs, abort and reload work over RPC, stop() leaves
+ * nothing behind, and the interactive TUI in tmux shows the widget.
+ */
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { after, afterEach, before, describe, it } from "node:test";
+import { type ModelServer, startModelServer } from "./support/model-server.ts";
+import {
+  processAlive as alive,
+  createPiWorld,
+  dumpIfFailed,
+  type PiProcess,
+  type PiWorld,
+  startPi,
+} from "./support/pi-harness.ts";
+import { startPiInTmux, type TmuxPi, tmuxSkipReason } from "./support/tmux.ts";
+
+const PROBE = join(import.meta.dirname, "fixtures", "probe-extension.ts");
+const RELOAD = join(import.meta.dirname, "fixtures", "reload-command.ts");
+
+describe("real pi over RPC", () => {
+  let world: PiWorld;
+  let alice: PiProcess;
+  let bob: PiProcess;
+
+  before(async () => {
+    world = await createPiWorld({ extensions: [PROBE, RELOAD] });
+    [alice, bob] = await Promise.all([world.startPi({ name: "alice" }), world.startPi({ name: "bob" })]);
+  });
+  afterEach((t) => dumpIfFailed(t, alice, bob));
+  after(async () => {
+    await world?.close();
+  });
+
+  it("a scripted tool call runs in pi and its result reaches the next model request", async () => {
+    const server = world.modelServer;
+    server.reply(
+      "alice",
+      { text: "calling", toolCalls: [{ name: "probe_echo", arguments: { word: "kiwi" } }] },
+      (req) => `model saw ${req.newToolResults.map((r) => `${r.name}=${r.text}`).join(",")}`,
+    );
+    const since = alice.mark();
+    const { text } = await alice.promptAndWait("please echo kiwi");
+
+    assert.equal(text, "model saw probe_echo=probe-echo:kiwi");
+    const [first, second] = server.requestsFor("alice").slice(-2);
+    assert.equal(first?.lastUserText, "please echo kiwi");
+    assert.ok(
+      first?.tools.some((t) => t.name === "probe_echo"),
+      "the tool is offered to the model",
+    );
+    assert.deepEqual(
+      second?.newToolResults.map((r) => r.text),
+      ["probe-echo:kiwi"],
+    );
+    assert.deepEqual(alice.toolResults({ since }), [
+      {
+        toolName: "probe_echo",
+        args: { word: "kiwi" },
+        text: "probe-echo:kiwi",
+        details: { echoes: 1 },
+        isError: false,
+      },
+    ]);
+    assert.deepEqual(alice.widget("probe"), ["probe widget: 1 echo(es)", "last word: kiwi"]);
+    assert.equal(server.requestsFor("bob").length, 0, "bob's model id saw none of alice's turns");
+  });
+
+  it("two processes share one model server, told apart by model id", async () => {
+    const server = world.modelServer;
+    server.script = (req) => `${req.model} heard ${req.lastUserText}`;
+    try {
+      const [a, b] = await Promise.all([alice.promptAndWait("one"), bob.promptAndWait("two")]);
+      assert.equal(a.text, "alice heard one");
+      assert.equal(b.text, "bob heard two");
+    } finally {
+      server.script = undefined;
+    }
+  });
+
+  it("an extension command runs over RPC and its widget, status and notification arrive", async () => {
+    const since = bob.mark();
+    await bob.prompt("/probe hello world");
+    const widgets = bob.collectExtensionUi("setWidget", { since });
+    assert.equal(widgets.length, 1);
+    assert.deepEqual(widgets[0], {
+      type: "extension_ui_request",
+      id: widgets[0]?.id,
+      method: "setWidget",
+      widgetKey: "probe",
+      widgetLines: ["probe widget: 0 echo(es)", "command args: hello world"],
+      widgetPlacement: "belowEditor",
+    });
+    assert.equal(bob.status("probe"), "probe ready");
+    assert.deepEqual(bob.notifications({ since }), [
+      { message: 'probe ran with "hello world"', notifyType: "info" },
+    ]);
+  });
+
+  it("answers dialogs automatically or by hand", async () => {
+    alice.onDialog((req) => (req.method === "input" ? { value: "mango" } : undefined));
+    await alice.prompt("/probe ask");
+    assert.deepEqual(alice.widget("probe")?.at(-1), "answer: mango");
+
+    alice.onDialog(undefined);
+    const since = alice.mark();
+    const done = alice.prompt("/probe ask");
+    const dialog = await alice.waitFor((r) => r.type === "extension_ui_request" && r.method === "input", {
+      since,
+    });
+    assert.equal(dialog.title, "Probe question");
+    alice.respondUi(String(dialog.id), { cancelled: true });
+    await done;
+    assert.deepEqual(alice.widget("probe")?.at(-1), "answer: (cancelled)");
+  });
+
+  it("abort ends a turn while the model is still answering", async () => {
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    world.modelServer.reply("bob", async () => {
+      await gate;
+      return "too late";
+    });
+    const since = bob.mark();
+    try {
+      await bob.prompt("think slowly");
+      await world.modelServer.waitForRequest((r) => r.model === "bob" && r.lastUserText === "think slowly");
+      await bob.abort();
+      await bob.waitForSettled({ since });
+      const end = await bob.waitFor(
+        (r) => r.type === "message_end" && (r.message as { role?: string }).role === "assistant",
+        { since },
+      );
+      assert.equal((end.message as { stopReason?: string }).stopReason, "aborted");
+    } finally {
+      release();
+    }
+  });
+
+  it("/harness-reload reloads the extensions over RPC", async () => {
+    assert.equal(alice.status("probe-session"), "session_start:startup");
+    await alice.prompt("/harness-reload");
+    await alice.waitFor(
+      (r) =>
+        r.type === "extension_ui_request" &&
+        r.method === "setStatus" &&
+        r.statusText === "session_start:reload",
+    );
+    assert.equal(alice.status("probe-session"), "session_start:reload");
+  });
+
+  it("waitFor gives up after its bound with diagnostics instead of hanging", async () => {
+    await assert.rejects(
+      alice.waitFor(() => false, { since: alice.mark(), timeoutMs: 200, label: "an event that never comes" }),
+      /an event that never comes not seen within 200 ms[\s\S]*last records:[\s\S]*stderr tail:/,
+    );
+  });
+});
+
+describe("pi process cleanup", () => {
+  let server: ModelServer;
+  before(async () => {
+    server = await startModelServer();
+  });
+  after(async () => {
+    await server?.close();
+  });
+
+  it("stop() ends pi, its detached grandchildren and removes the sandbox", async () => {
+    const pi = await startPi({ modelServer: server, extensions: [PROBE], session: false });
+    let grandchild = 0;
+    try {
+      await pi.prompt("/probe spawn");
+      const note = pi.notifications().find((n) => n.message.startsWith("spawned "));
+      grandchild = Number(note?.message.slice("spawned ".length));
+      assert.ok(grandchild > 0 && alive(grandchild), "the detached grandchild runs");
+    } finally {
+      await pi.stop();
+    }
+    assert.equal(pi.running, false);
+    assert.equal(alive(grandchild), false, "the detached grandchild was swept");
+    assert.equal(existsSync(pi.sandbox.root), false, "the sandbox is gone");
+  });
+});
+
+describe("real pi in a terminal (tmux)", { skip: tmuxSkipReason() }, () => {
+  let server: ModelServer;
+  let tui: TmuxPi | undefined;
+  before(async () => {
+    server = await startModelServer();
+  });
+  after(async () => {
+    await tui?.kill();
+    await server?.close();
+  });
+
+  it("shows the extension's widget on screen after a typed command", async (t) => {
+    tui = await startPiInTmux({ modelServer: server, name: "tui", extensions: [PROBE], cols: 100, rows: 30 });
+    try {
+      await tui.waitForScreen(/session_start:startup/);
+      await tui.submit("/probe on screen");
+      const screen = await tui.waitForScreen(/command args: on screen/);
+      assert.match(screen, /probe widget: 0 echo\(es\)/);
+    } catch (error) {
+      t.diagnostic(`last screen:\n${await tui.capturePane().catch(() => "")}`);
+      throw error;
+    }
+  });
+});

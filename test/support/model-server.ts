@@ -1,0 +1,369 @@
+/**
+ * A scripted stand-in for an LLM: an OpenAI-compatible `/v1/chat/completions`
+ * endpoint on 127.0.0.1 that streams SSE in the shape pi's `openai-completions`
+ * API reads (text deltas, tool-call deltas, finish_reason, a usage chunk).
+ *
+ * Each pi process gets its own model id, so one server can drive several
+ * sessions: replies are queued per model id (`reply`) or computed by a script
+ * (`script`), and every request is recorded for assertions.
+ */
+import { randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+/** One message of the chat-completions request, as pi sent it. */
+export interface ChatMessage {
+  role: "system" | "developer" | "user" | "assistant" | "tool";
+  content?: string | Array<{ type: string; text?: string; [key: string]: unknown }> | null;
+  tool_calls?: Array<{ id: string; type: string; function: { name: string; arguments: string } }>;
+  tool_call_id?: string;
+  [key: string]: unknown;
+}
+
+export interface OfferedTool {
+  name: string;
+  description: string;
+  parameters: unknown;
+}
+
+export interface ToolResultSeen {
+  toolCallId: string;
+  /** Name of the tool, looked up from the assistant message that called it. */
+  name: string | undefined;
+  text: string;
+}
+
+/** A recorded request with the views tests usually want. */
+export interface ChatRequest {
+  /** 0-based position among all requests this server received. */
+  seq: number;
+  /** 0-based position among requests for this model id. */
+  turn: number;
+  model: string;
+  messages: ChatMessage[];
+  tools: OfferedTool[];
+  /** The system/developer messages joined by blank lines. */
+  system: string;
+  /** Text of the last user message ("" when there is none). */
+  lastUserText: string;
+  /** Every tool result in the conversation, oldest first. */
+  toolResults: ToolResultSeen[];
+  /** The tool result(s) after the last assistant message: what the model sees fresh this turn. */
+  newToolResults: ToolResultSeen[];
+  /** The whole conversation flattened to text, for `includes` checks. */
+  transcript: string;
+  body: Record<string, unknown>;
+}
+
+export interface ScriptedToolCall {
+  name: string;
+  /** An object is JSON-encoded; a string is sent as-is (to test malformed arguments). */
+  arguments?: Record<string, unknown> | string;
+  id?: string;
+}
+
+/** What the scripted model answers. Text and tool calls may be combined. */
+export interface ScriptedReply {
+  text?: string;
+  toolCalls?: ScriptedToolCall[];
+  /** Reasoning text streamed before the answer. */
+  thinking?: string;
+  /** Prompt tokens reported in usage (drives pi's context-usage figure). Default: a rough size estimate. */
+  promptTokens?: number;
+  /** Answer with this HTTP error instead of a stream. */
+  httpError?: { status: number; message: string };
+}
+
+export type ReplyStep =
+  | ScriptedReply
+  | string
+  | ((req: ChatRequest) => ScriptedReply | string | Promise<ScriptedReply | string>);
+
+/** Decides the reply when no queued step exists for the model. Return undefined to fall back to `defaultReply`. */
+export type ModelScript = (
+  req: ChatRequest,
+) => ScriptedReply | string | undefined | Promise<ScriptedReply | string | undefined>;
+
+export interface ModelServerOptions {
+  script?: ModelScript;
+  /** Reply when neither a queued step nor the script answers. Default: the text "ok". */
+  defaultReply?: ScriptedReply | string;
+}
+
+export interface ModelServer {
+  /** Base URL for models.json, e.g. http://127.0.0.1:41234/v1 */
+  readonly baseUrl: string;
+  readonly port: number;
+  /** Every request received, in arrival order. */
+  readonly requests: ChatRequest[];
+  /** Requests that got `defaultReply` because nothing was scripted. */
+  readonly unscripted: ChatRequest[];
+  /** Fallback script for every model; replaceable at any time. */
+  script: ModelScript | undefined;
+  /** Queue replies for one model id; consumed one per request, before the script is asked. */
+  reply(model: string, ...steps: ReplyStep[]): void;
+  /** Steps still queued for a model. */
+  pending(model: string): number;
+  requestsFor(model: string): ChatRequest[];
+  /** Resolves with the first recorded request (past or future) matching `predicate`. */
+  waitForRequest(
+    predicate: (req: ChatRequest) => boolean,
+    opts?: { timeoutMs?: number },
+  ): Promise<ChatRequest>;
+  close(): Promise<void>;
+}
+
+const encoder = (chunk: unknown): string => `data: ${JSON.stringify(chunk)}\n\n`;
+
+function contentText(content: ChatMessage["content"]): string {
+  if (content == null) return "";
+  if (typeof content === "string") return content;
+  return content.map((part) => (typeof part.text === "string" ? part.text : "")).join("");
+}
+
+function toRequest(body: Record<string, unknown>, seq: number, turn: number): ChatRequest {
+  const messages = (Array.isArray(body.messages) ? body.messages : []) as ChatMessage[];
+  const rawTools = (Array.isArray(body.tools) ? body.tools : []) as Array<{ function?: OfferedTool }>;
+  const tools = rawTools.flatMap((tool) => (tool.function ? [tool.function] : []));
+  const callNames = new Map<string, string>();
+  const toolResults: ToolResultSeen[] = [];
+  let lastAssistant = -1;
+  let lastUserText = "";
+  messages.forEach((message, index) => {
+    if (message.role === "assistant") {
+      lastAssistant = index;
+      for (const call of message.tool_calls ?? []) callNames.set(call.id, call.function.name);
+    } else if (message.role === "tool" && message.tool_call_id) {
+      toolResults.push({
+        toolCallId: message.tool_call_id,
+        name: callNames.get(message.tool_call_id),
+        text: contentText(message.content),
+      });
+    } else if (message.role === "user") {
+      lastUserText = contentText(message.content);
+    }
+  });
+  const freshIds = new Set(
+    messages
+      .slice(lastAssistant + 1)
+      .flatMap((m) => (m.role === "tool" && m.tool_call_id ? [m.tool_call_id] : [])),
+  );
+  const transcript = messages
+    .map((m) => {
+      const calls = (m.tool_calls ?? [])
+        .map((c) => `[call ${c.function.name} ${c.function.arguments}]`)
+        .join(" ");
+      return `${m.role}: ${contentText(m.content)}${calls ? ` ${calls}` : ""}`;
+    })
+    .join("\n");
+  return {
+    seq,
+    turn,
+    model: typeof body.model === "string" ? body.model : "",
+    messages,
+    tools,
+    system: messages
+      .filter((m) => m.role === "system" || m.role === "developer")
+      .map((m) => contentText(m.content))
+      .join("\n\n"),
+    lastUserText,
+    toolResults,
+    newToolResults: toolResults.filter((r) => freshIds.has(r.toolCallId)),
+    transcript,
+    body,
+  };
+}
+
+function normalize(reply: ScriptedReply | string): ScriptedReply {
+  return typeof reply === "string" ? { text: reply } : reply;
+}
+
+/** Split text into a few pieces so the client really assembles deltas. */
+function pieces(text: string, size = 16): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < text.length; i += size) out.push(text.slice(i, i + size));
+  return out;
+}
+
+function writeStream(res: ServerResponse, req: ChatRequest, reply: ScriptedReply): void {
+  const id = `chatcmpl-${randomUUID()}`;
+  const created = Math.floor(Date.now() / 1000);
+  const chunk = (delta: Record<string, unknown>, finish: string | null = null) =>
+    encoder({
+      id,
+      object: "chat.completion.chunk",
+      created,
+      model: req.model,
+      choices: [{ index: 0, delta, finish_reason: finish }],
+    });
+  res.writeHead(200, {
+    "content-type": "text/event-stream",
+    "cache-control": "no-cache",
+    connection: "keep-alive",
+  });
+  res.write(chunk({ role: "assistant", content: "" }));
+  if (reply.thinking)
+    for (const part of pieces(reply.thinking)) res.write(chunk({ reasoning_content: part }));
+  if (reply.text) for (const part of pieces(reply.text)) res.write(chunk({ content: part }));
+  const calls = reply.toolCalls ?? [];
+  calls.forEach((call, index) => {
+    const args = typeof call.arguments === "string" ? call.arguments : JSON.stringify(call.arguments ?? {});
+    const callId = call.id ?? `call_${randomUUID().replaceAll("-", "").slice(0, 24)}`;
+    res.write(
+      chunk({
+        tool_calls: [{ index, id: callId, type: "function", function: { name: call.name, arguments: "" } }],
+      }),
+    );
+    for (const part of pieces(args, 24))
+      res.write(chunk({ tool_calls: [{ index, function: { arguments: part } }] }));
+  });
+  res.write(chunk({}, calls.length > 0 ? "tool_calls" : "stop"));
+  const promptTokens = reply.promptTokens ?? Math.ceil(JSON.stringify(req.messages).length / 4);
+  const completionTokens = Math.ceil(((reply.text ?? "").length + JSON.stringify(calls).length) / 4);
+  res.write(
+    encoder({
+      id,
+      object: "chat.completion.chunk",
+      created,
+      model: req.model,
+      choices: [],
+      usage: {
+        prompt_tokens: promptTokens,
+        completion_tokens: completionTokens,
+        total_tokens: promptTokens + completionTokens,
+      },
+    }),
+  );
+  res.write("data: [DONE]\n\n");
+  res.end();
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+export async function startModelServer(options: ModelServerOptions = {}): Promise<ModelServer> {
+  const requests: ChatRequest[] = [];
+  const unscripted: ChatRequest[] = [];
+  const queues = new Map<string, ReplyStep[]>();
+  const watchers = new Set<{ predicate: (r: ChatRequest) => boolean; resolve: (r: ChatRequest) => void }>();
+  const defaultReply = normalize(options.defaultReply ?? "ok");
+
+  async function decide(req: ChatRequest): Promise<ScriptedReply> {
+    const step = queues.get(req.model)?.shift();
+    if (step !== undefined) return normalize(typeof step === "function" ? await step(req) : step);
+    const scripted = api.script ? await api.script(req) : undefined;
+    if (scripted !== undefined) return normalize(scripted);
+    unscripted.push(req);
+    return defaultReply;
+  }
+
+  async function handle(httpReq: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (httpReq.url ?? "").split("?")[0];
+    if (httpReq.method === "GET" && path?.endsWith("/models")) {
+      const ids = [...new Set([...queues.keys(), ...requests.map((r) => r.model)])];
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ object: "list", data: ids.map((id) => ({ id, object: "model" })) }));
+      return;
+    }
+    if (httpReq.method !== "POST" || !path?.endsWith("/chat/completions")) {
+      res.writeHead(404, { "content-type": "application/json" });
+      res.end(JSON.stringify({ error: { message: `no route ${httpReq.method} ${path}` } }));
+      return;
+    }
+    let body: Record<string, unknown>;
+    try {
+      body = JSON.parse(await readBody(httpReq)) as Record<string, unknown>;
+    } catch {
+      res.writeHead(400, { "content-type": "application/json" });
+      res.end(JSON.stringify({ error: { message: "body is not JSON" } }));
+      return;
+    }
+    const model = typeof body.model === "string" ? body.model : "";
+    const req = toRequest(body, requests.length, requests.filter((r) => r.model === model).length);
+    requests.push(req);
+    for (const watcher of [...watchers]) {
+      if (watcher.predicate(req)) {
+        watchers.delete(watcher);
+        watcher.resolve(req);
+      }
+    }
+    let reply: ScriptedReply;
+    try {
+      reply = await decide(req);
+    } catch (error) {
+      reply = { httpError: { status: 500, message: `model script threw: ${String(error)}` } };
+    }
+    // The client may have aborted while a slow script was deciding.
+    if (res.destroyed || httpReq.socket.destroyed) return;
+    if (reply.httpError) {
+      res.writeHead(reply.httpError.status, { "content-type": "application/json" });
+      res.end(JSON.stringify({ error: { message: reply.httpError.message, type: "scripted_error" } }));
+      return;
+    }
+    writeStream(res, req, reply);
+  }
+
+  const server = createServer((httpReq, res) => {
+    handle(httpReq, res).catch((error) => {
+      if (!res.headersSent) res.writeHead(500);
+      res.end(String(error));
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+
+  const api: ModelServer = {
+    baseUrl: `http://127.0.0.1:${port}/v1`,
+    port,
+    requests,
+    unscripted,
+    script: options.script,
+    reply(model, ...steps) {
+      const queue = queues.get(model) ?? [];
+      queue.push(...steps);
+      queues.set(model, queue);
+    },
+    pending(model) {
+      return queues.get(model)?.length ?? 0;
+    },
+    requestsFor(model) {
+      return requests.filter((r) => r.model === model);
+    },
+    waitForRequest(predicate, opts = {}) {
+      const found = requests.find(predicate);
+      if (found) return Promise.resolve(found);
+      const timeoutMs = opts.timeoutMs ?? 15_000;
+      return new Promise((resolve, reject) => {
+        const watcher = {
+          predicate,
+          resolve: (r: ChatRequest) => {
+            clearTimeout(timer);
+            resolve(r);
+          },
+        };
+        const timer = setTimeout(() => {
+          watchers.delete(watcher);
+          reject(
+            new Error(
+              `no model request matched within ${timeoutMs} ms; saw ${requests.length}: ${requests
+                .map((r) => `#${r.seq} ${r.model} last user=${JSON.stringify(r.lastUserText.slice(0, 80))}`)
+                .join("; ")}`,
+            ),
+          );
+        }, timeoutMs);
+        watchers.add(watcher);
+      });
+    },
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+  return api;
+}
