@@ -1,0 +1,209 @@
+/**
+ * The receiving side of one agent: messages accepted from peers, their
+ * outcomes, and the watchers (senders) waiting on them. Only the verified
+ * sender of a message may read or watch its outcome.
+ */
+import type { z } from "zod";
+import { ComsError, comsError } from "../contract/errors.ts";
+import { ulid } from "../contract/ids.ts";
+import type { Caller } from "../contract/router.ts";
+import {
+  type AgentCard,
+  MAX_TEXT_LENGTH,
+  type Message,
+  type Outcome,
+  type ReplyResult,
+  type SendAck,
+  type SendInput as SendInputSchema,
+} from "../contract/schemas.ts";
+
+/** Settled messages kept for late `get` calls; the oldest are forgotten first. */
+const KEEP_SETTLED = 10_000;
+
+interface Received {
+  message: Message;
+  outcome: Outcome;
+  settled: boolean;
+  watchers: Set<(outcome: Outcome) => void>;
+}
+
+export class Inbox {
+  private readonly received = new Map<string, Received>();
+  private readonly undelivered: Message[] = [];
+  private readonly handlers = new Set<(message: Message) => void>();
+  private settledCount = 0;
+  private unsettled = 0;
+
+  /** Unsettled inbound messages (the queue depth peers see). */
+  depth(): number {
+    return this.unsettled;
+  }
+
+  accept(caller: Caller, input: z.output<typeof SendInputSchema>, self: AgentCard, maxHops: number): SendAck {
+    if (input.prompt.length > MAX_TEXT_LENGTH) {
+      throw comsError("TOO_LARGE", `prompt is over ${MAX_TEXT_LENGTH} characters`);
+    }
+    const hops = input.hops + 1;
+    if (hops > maxHops) throw comsError("HOP_LIMIT", "hop limit reached");
+    if (input.to !== self.name) {
+      throw comsError("UNKNOWN_PEER", `this socket serves ${self.name}, not ${input.to}`);
+    }
+    const msgId = input.msg_id ?? ulid();
+    const known = this.received.get(msgId);
+    if (known) {
+      if (known.message.from_id !== caller.id)
+        throw comsError("BAD_INPUT", `msg_id ${msgId} is already used`);
+      return this.ack(known.message, self);
+    }
+    const message: Message = {
+      msg_id: msgId,
+      from: caller.name,
+      from_id: caller.id,
+      to: self.name,
+      to_id: self.id,
+      prompt: input.prompt,
+      hops,
+      created_at: Date.now(),
+      ...(input.conversation_id !== undefined && { conversation_id: input.conversation_id }),
+      ...(input.response_schema !== undefined && { response_schema: input.response_schema }),
+      ...(input.chain_id !== undefined && { chain_id: input.chain_id }),
+    };
+    this.received.set(msgId, {
+      message,
+      outcome: { state: "pending", msg_id: msgId, delivered: false },
+      settled: false,
+      watchers: new Set(),
+    });
+    this.unsettled++;
+    this.undelivered.push(message);
+    // Hand it over after the ack is on its way.
+    setImmediate(() => this.deliver());
+    return this.ack(message, self);
+  }
+
+  onMessage(handler: (message: Message) => void): () => void {
+    this.handlers.add(handler);
+    setImmediate(() => this.deliver());
+    return () => {
+      this.handlers.delete(handler);
+    };
+  }
+
+  outcome(caller: Caller, msgId: string): Outcome {
+    return this.mine(caller, msgId).outcome;
+  }
+
+  async *watch(caller: Caller, msgId: string, signal: AbortSignal | undefined): AsyncIterable<Outcome> {
+    const entry = this.mine(caller, msgId);
+    const queue: Outcome[] = [entry.outcome];
+    let wake: (() => void) | undefined;
+    const push = (outcome: Outcome) => {
+      queue.push(outcome);
+      wake?.();
+    };
+    const onAbort = () => wake?.();
+    entry.watchers.add(push);
+    signal?.addEventListener("abort", onAbort);
+    try {
+      while (!signal?.aborted) {
+        const next = queue.shift();
+        if (!next) {
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+          });
+          wake = undefined;
+          continue;
+        }
+        yield next;
+        if (next.state !== "pending") return;
+      }
+    } finally {
+      entry.watchers.delete(push);
+      signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  settle(msgId: string, result: ReplyResult, selfName: string): void {
+    const entry = this.received.get(msgId);
+    if (!entry) throw new ComsError("BAD_INPUT", `no inbound message ${msgId}`);
+    if (entry.settled) throw new ComsError("BAD_INPUT", `message ${msgId} is already settled`);
+    const outcome: Outcome = result.ok
+      ? {
+          state: "reply",
+          msg_id: msgId,
+          from: selfName,
+          text: result.text,
+          ...(result.value !== undefined && { value: result.value }),
+          replied_at: Date.now(),
+        }
+      : { state: "error", msg_id: msgId, code: result.code, message: result.message };
+    this.finish(entry, outcome);
+  }
+
+  /** Leaving: every unsettled message ends with this error, pushed to its sender. */
+  failAll(code: "PEER_GONE", message: string): void {
+    for (const entry of this.received.values()) {
+      if (!entry.settled) {
+        this.finish(entry, { state: "error", msg_id: entry.message.msg_id, code, message });
+      }
+    }
+    this.undelivered.length = 0;
+  }
+
+  private finish(entry: Received, outcome: Outcome): void {
+    entry.settled = true;
+    entry.outcome = outcome;
+    this.unsettled--;
+    this.settledCount++;
+    for (const watcher of entry.watchers) watcher(outcome);
+    if (this.settledCount > KEEP_SETTLED) this.forgetOldest();
+  }
+
+  private forgetOldest(): void {
+    for (const [id, entry] of this.received) {
+      if (this.settledCount <= KEEP_SETTLED / 2) break;
+      if (!entry.settled || entry.watchers.size > 0) continue;
+      this.received.delete(id);
+      this.settledCount--;
+    }
+  }
+
+  private mine(caller: Caller, msgId: string): Received {
+    const entry = this.received.get(msgId);
+    // The same answer for "unknown" and "someone else's": ids are not an oracle.
+    if (!entry || entry.message.from_id !== caller.id) {
+      throw comsError("BAD_INPUT", `no message ${msgId} from ${caller.name} here`);
+    }
+    return entry;
+  }
+
+  private deliver(): void {
+    if (this.handlers.size === 0) return;
+    while (this.undelivered.length > 0) {
+      const message = this.undelivered.shift() as Message;
+      const entry = this.received.get(message.msg_id);
+      if (!entry || entry.settled) continue;
+      if (entry.outcome.state === "pending") {
+        entry.outcome = { state: "pending", msg_id: message.msg_id, delivered: true };
+        for (const watcher of entry.watchers) watcher(entry.outcome);
+      }
+      for (const handler of this.handlers) {
+        try {
+          handler(message);
+        } catch {
+          // A failing handler must not stop delivery to the others.
+        }
+      }
+    }
+  }
+
+  private ack(message: Message, self: AgentCard): SendAck {
+    return {
+      msg_id: message.msg_id,
+      to: self.name,
+      to_id: self.id,
+      accepted_at: message.created_at,
+      queue_depth: this.unsettled,
+    };
+  }
+}

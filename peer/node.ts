@@ -1,0 +1,465 @@
+/**
+ * A P2P coms node: this session's entry in the project registry, its socket
+ * server, and typed tRPC clients to the peers it talks to. It implements the
+ * transport-neutral ComsClient the plugin and scripts use.
+ *
+ *   const node = await startP2P({ name: "coder", purpose: "implements features" });
+ *   const ack = await node.send({ to: "reviewer", prompt: "please review" });
+ *   const outcome = await node.await(ack.msg_id, { timeoutMs: 60_000 });
+ */
+import { type FSWatcher, rmSync, watch } from "node:fs";
+import { createTRPCClient, type TRPCClient } from "@trpc/client";
+import type { AwaitOptions, ComsClient } from "../contract/client.ts";
+import { ComsError, comsError, toComsError } from "../contract/errors.ts";
+import { ulid } from "../contract/ids.ts";
+import type { Caller, ComsBackend, ComsRouter } from "../contract/router.ts";
+import {
+  type AgentCard,
+  AgentName,
+  CardPatch,
+  Color,
+  MAX_TEXT_LENGTH,
+  type Message,
+  type Outcome,
+  ProjectName,
+  ReplyResult,
+  type SendAck,
+  SendInput,
+} from "../contract/schemas.ts";
+import { type P2PSettings, p2pSettings } from "../lib/env.ts";
+import { projectFromCwd } from "../lib/project.ts";
+import { Inbox } from "./inbox.ts";
+import { IpcChannel, ipcLink } from "./link.ts";
+import { Outbox } from "./outbox.ts";
+import { socketPathFor } from "./paths.ts";
+import { cardOf, entryAlive, newToken, Registry, type RegistryEntry, tokensEqual } from "./registry.ts";
+import { type PeerServer, startPeerServer } from "./server.ts";
+
+export interface P2PStartOptions {
+  /** Wanted name; a taken one gets a numeric suffix. Generated when omitted. */
+  name?: string;
+  purpose?: string;
+  /** Discovery namespace; defaults to one derived from `cwd`. */
+  project?: string;
+  color?: string;
+  /** Hidden from listings unless include_explicit; still reachable by exact name. */
+  explicit?: boolean;
+  model?: string;
+  cwd?: string;
+  /** Where PI_COMS_DIR and the PI_COMS_* settings are read (default process.env). */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** How long one socket call (send, hello, ping) may take before it fails with TIMEOUT. */
+const CALL_TIMEOUT_MS = 10_000;
+/** A dropped watch on a live peer is re-opened this many times before giving up. */
+const WATCH_RETRIES = 5;
+
+interface Peer {
+  entry: RegistryEntry;
+  channel: IpcChannel;
+  client: TRPCClient<ComsRouter>;
+  /** Latest card from a ping (model, context use, queue depth). */
+  card?: AgentCard;
+}
+
+export async function startP2P(opts: P2PStartOptions = {}): Promise<P2PNode> {
+  const env = opts.env ?? process.env;
+  const settings = p2pSettings(env);
+  const project = ProjectName.parse(opts.project ?? projectFromCwd(opts.cwd));
+  const wanted = AgentName.parse(opts.name ?? generatedName());
+  const color = opts.color === undefined ? undefined : Color.parse(opts.color);
+  const registry = new Registry(project, env);
+  registry.ensure();
+  await registry.prune();
+
+  const id = ulid();
+  const socket = socketPathFor(id, env);
+  const node = new P2PNode(registry, settings, env);
+  const server = await startPeerServer({ socketPath: socket, backend: node.backend });
+  try {
+    const entry = await registry.claim(wanted, (name) => ({
+      id,
+      name,
+      purpose: (opts.purpose ?? "").slice(0, 500),
+      model: (opts.model ?? "").slice(0, 200),
+      ...(color !== undefined && { color }),
+      explicit: opts.explicit ?? false,
+      project,
+      context_used_pct: null,
+      queue_depth: 0,
+      pid: process.pid,
+      socket,
+      started_at: Date.now(),
+      token: newToken(),
+    }));
+    node.begin(entry, server);
+    return node;
+  } catch (error) {
+    await server.close();
+    throw error;
+  }
+}
+
+export class P2PNode implements ComsClient {
+  readonly transport = "p2p" as const;
+  readonly backend: ComsBackend;
+  private readonly registry: Registry;
+  private readonly settings: P2PSettings;
+  private entry!: RegistryEntry;
+  private server!: PeerServer;
+  private readonly inbox = new Inbox();
+  private readonly outbox = new Outbox();
+  private readonly peers = new Map<string, Peer>();
+  private readonly peerHandlers = new Set<(peers: AgentCard[]) => void>();
+  private lastPeers = "";
+  private watcher: FSWatcher | undefined;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private refreshTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readonly onExit = () => this.exitCleanup();
+
+  /** @internal use startP2P() */
+  constructor(registry: Registry, settings: P2PSettings, _env: NodeJS.ProcessEnv) {
+    this.registry = registry;
+    this.settings = settings;
+    this.backend = this.makeBackend();
+  }
+
+  /** @internal */
+  begin(entry: RegistryEntry, server: PeerServer): void {
+    this.entry = entry;
+    this.server = server;
+    process.once("exit", this.onExit);
+    try {
+      this.watcher = watch(this.registry.dir, { persistent: false }, () => this.scheduleRefresh());
+      this.watcher.on("error", () => {});
+    } catch {
+      // No file watching here: the periodic ping still refreshes peers.
+    }
+    if (this.settings.pingIntervalMs > 0) {
+      this.pingTimer = setInterval(() => void this.ping(), this.settings.pingIntervalMs);
+      this.pingTimer.unref();
+    }
+  }
+
+  get self(): AgentCard {
+    return { ...cardOf(this.entry), queue_depth: this.inbox.depth() };
+  }
+
+  /** Where this node listens (for scripts and tests). */
+  get socketPath(): string {
+    return this.entry.socket;
+  }
+
+  get project(): string {
+    return this.registry.project;
+  }
+
+  async list(opts: { include_explicit?: boolean } = {}): Promise<AgentCard[]> {
+    const live = await this.registry.prune();
+    return live
+      .filter((entry) => entry.id !== this.entry.id && (opts.include_explicit || !entry.explicit))
+      .map((entry) => this.cardFor(entry))
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async send(raw: SendInput): Promise<SendAck> {
+    this.assertOpen();
+    if (typeof raw?.prompt === "string" && raw.prompt.length > MAX_TEXT_LENGTH) {
+      throw new ComsError("TOO_LARGE", `prompt is ${raw.prompt.length} characters, over ${MAX_TEXT_LENGTH}`);
+    }
+    const parsed = SendInput.safeParse(raw);
+    if (!parsed.success) {
+      throw new ComsError(
+        "BAD_INPUT",
+        parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "),
+      );
+    }
+    const input = { ...parsed.data, msg_id: parsed.data.msg_id ?? ulid() };
+    if (input.hops + 1 > this.settings.maxHops) throw new ComsError("HOP_LIMIT", "hop limit reached");
+    const entry = this.registry.byName(input.to);
+    if (!entry) {
+      throw new ComsError("UNKNOWN_PEER", `no agent named ${input.to} in project ${this.registry.project}`);
+    }
+    const peer = this.peerFor(entry);
+    let ack: SendAck;
+    try {
+      ack = await peer.client.messages.send.mutate(input);
+    } catch (error) {
+      const failure = toComsError(error);
+      if (failure.code !== "PEER_GONE") throw failure;
+      // A stale connection (peer restarted its socket, or the link dropped): once more, same msg_id.
+      if (!(await entryAlive(entry))) {
+        this.dropPeer(entry.id);
+        void this.registry.prune().then(() => this.scheduleRefresh());
+        throw new ComsError("PEER_GONE", `${entry.name} is gone`);
+      }
+      try {
+        ack = await peer.client.messages.send.mutate(input);
+      } catch (again) {
+        throw toComsError(again);
+      }
+    }
+    this.outbox.add(ack.msg_id, ack.to, ack.to_id);
+    this.watchOutcome(peer, ack.msg_id, 0);
+    return ack;
+  }
+
+  async get(msgId: string): Promise<Outcome> {
+    return this.outbox.get(msgId);
+  }
+
+  await(msgId: string, opts: AwaitOptions = {}): Promise<Outcome> {
+    return this.outbox.wait(msgId, opts.timeoutMs ?? this.settings.timeoutMs, opts.signal);
+  }
+
+  onInbound(handler: (message: Message) => void): () => void {
+    return this.inbox.onMessage(handler);
+  }
+
+  async settle(msgId: string, result: ReplyResult): Promise<void> {
+    const parsed = ReplyResult.safeParse(result);
+    if (!parsed.success) {
+      throw new ComsError(
+        "BAD_INPUT",
+        parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "),
+      );
+    }
+    this.inbox.settle(msgId, parsed.data, this.entry.name);
+  }
+
+  updateCard(patch: Parameters<ComsClient["updateCard"]>[0]): void {
+    const parsed = CardPatch.parse(patch);
+    this.entry = {
+      ...this.entry,
+      ...(parsed.model !== undefined && { model: parsed.model }),
+      ...(parsed.context_used_pct !== undefined && { context_used_pct: parsed.context_used_pct }),
+      ...(parsed.queue_depth !== undefined && { queue_depth: parsed.queue_depth }),
+    };
+    if (this.closed) return;
+    try {
+      this.registry.update(this.entry);
+    } catch {
+      // The ping still carries the new card.
+    }
+  }
+
+  onPeers(handler: (peers: AgentCard[]) => void): () => void {
+    this.peerHandlers.add(handler);
+    this.scheduleRefresh();
+    return () => {
+      this.peerHandlers.delete(handler);
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    process.removeListener("exit", this.onExit);
+    clearInterval(this.pingTimer);
+    clearTimeout(this.refreshTimer);
+    this.watcher?.close();
+    // Tell every sender still waiting on us, then give the frames a moment to leave.
+    this.inbox.failAll("PEER_GONE", `${this.entry.name} left before replying`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    this.outbox.closeAll("coms was closed");
+    for (const peer of this.peers.values()) peer.channel.close();
+    this.peers.clear();
+    await this.server.close();
+    await this.registry.remove(this.entry);
+  }
+
+  // --- internals -------------------------------------------------------------
+
+  private assertOpen(): void {
+    if (this.closed) throw new ComsError("PEER_GONE", "coms is closed");
+  }
+
+  private cardFor(entry: RegistryEntry): AgentCard {
+    const pinged = this.peers.get(entry.id)?.card;
+    const card = cardOf(entry);
+    return pinged
+      ? {
+          ...card,
+          model: pinged.model,
+          context_used_pct: pinged.context_used_pct,
+          queue_depth: pinged.queue_depth,
+        }
+      : card;
+  }
+
+  private peerFor(entry: RegistryEntry): Peer {
+    const known = this.peers.get(entry.id);
+    if (known) {
+      known.entry = entry;
+      return known;
+    }
+    const channel = new IpcChannel({
+      socketPath: () => (this.peers.get(entry.id)?.entry ?? entry).socket,
+      callTimeoutMs: CALL_TIMEOUT_MS,
+      handshake: async (call) => {
+        await call("agents.hello", { id: this.entry.id, agent_token: this.entry.token });
+      },
+      onState: (state) => {
+        if (state === "closed") void this.peerClosed(entry.id);
+      },
+    });
+    const peer: Peer = {
+      entry,
+      channel,
+      client: createTRPCClient<ComsRouter>({ links: [ipcLink(channel)] }),
+    };
+    this.peers.set(entry.id, peer);
+    return peer;
+  }
+
+  private dropPeer(id: string): void {
+    const peer = this.peers.get(id);
+    if (!peer) return;
+    this.peers.delete(id);
+    peer.channel.close();
+  }
+
+  /** A connection to a peer closed: if the peer is dead, everything pending on it ends now. */
+  private async peerClosed(id: string): Promise<void> {
+    const peer = this.peers.get(id);
+    if (!peer || this.closed) return;
+    if (await entryAlive(peer.entry)) return;
+    for (const msgId of this.outbox.pendingTo(id)) {
+      this.outbox.fail(msgId, "PEER_GONE", `${peer.entry.name} exited before replying`);
+    }
+    this.dropPeer(id);
+    await this.registry.prune();
+    this.scheduleRefresh();
+  }
+
+  private watchOutcome(peer: Peer, msgId: string, attempt: number): void {
+    if (this.outbox.isFinal(msgId) || this.closed) return;
+    const subscription = peer.client.messages.watch.subscribe(
+      { msg_id: msgId },
+      {
+        onData: (outcome) => this.outbox.update(msgId, outcome as Outcome),
+        onError: (error) => void this.watchFailed(peer, msgId, attempt, toComsError(error)),
+        onComplete: () => {
+          if (!this.outbox.isFinal(msgId))
+            void this.watchFailed(peer, msgId, attempt, new ComsError("PEER_GONE", "watch ended early"));
+        },
+      },
+    );
+    this.outbox.setStop(msgId, () => subscription.unsubscribe());
+  }
+
+  private async watchFailed(peer: Peer, msgId: string, attempt: number, error: ComsError): Promise<void> {
+    if (this.outbox.isFinal(msgId) || this.closed) return;
+    if (error.code !== "PEER_GONE") {
+      this.outbox.fail(msgId, error.code, error.message);
+      return;
+    }
+    if (attempt >= WATCH_RETRIES || !(await entryAlive(peer.entry))) {
+      this.outbox.fail(msgId, "PEER_GONE", `${peer.entry.name} exited before replying`);
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
+    this.watchOutcome(this.peers.get(peer.entry.id) ?? peer, msgId, attempt + 1);
+  }
+
+  private scheduleRefresh(): void {
+    if (this.closed || this.refreshTimer) return;
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = undefined;
+      void this.refresh();
+    }, 30);
+  }
+
+  /** Recompute the visible peers and tell the handlers if anything changed. */
+  private async refresh(): Promise<void> {
+    if (this.closed || this.peerHandlers.size === 0) return;
+    let peers: AgentCard[];
+    try {
+      peers = await this.list();
+    } catch {
+      return;
+    }
+    const key = JSON.stringify(peers);
+    if (key === this.lastPeers || this.closed) return;
+    this.lastPeers = key;
+    for (const handler of this.peerHandlers) {
+      try {
+        handler(peers);
+      } catch {
+        // One broken handler must not starve the others.
+      }
+    }
+  }
+
+  /** The health check: ask every peer for its card; the dead are pruned. */
+  private async ping(): Promise<void> {
+    if (this.closed) return;
+    const entries = this.registry.read().filter((entry) => entry.id !== this.entry.id);
+    await Promise.all(
+      entries.map(async (entry) => {
+        const peer = this.peerFor(entry);
+        try {
+          peer.card = (await peer.client.agents.card.query()) as AgentCard;
+        } catch {
+          if (!(await entryAlive(entry))) this.dropPeer(entry.id);
+        }
+      }),
+    );
+    for (const id of this.peers.keys()) {
+      if (!entries.some((entry) => entry.id === id)) this.dropPeer(id);
+    }
+    this.scheduleRefresh();
+  }
+
+  private exitCleanup(): void {
+    // Last resort when the process exits without close(): leave no entry behind.
+    try {
+      rmSync(this.entry.socket, { force: true });
+      this.registry.removeSync(this.entry);
+    } catch {
+      // Others prune it when they notice the pid is gone.
+    }
+  }
+
+  private makeBackend(): ComsBackend {
+    const notServed = (what: string) => async () => {
+      throw comsError("BAD_INPUT", `${what} is not served over a peer socket`);
+    };
+    return {
+      register: notServed("agents.register"),
+      heartbeat: notServed("agents.heartbeat"),
+      leave: notServed("agents.leave"),
+      ack: notServed("messages.ack"),
+      settle: notServed("messages.settle"),
+      // biome-ignore lint/correctness/useYield: an inbox stream is not offered here
+      inbox: async function* () {
+        throw comsError("BAD_INPUT", "messages.inbox is not served over a peer socket");
+      },
+      hello: async (input) => {
+        const caller = this.registry.byId(input.id);
+        if (!caller || !tokensEqual(caller.token, input.agent_token)) {
+          throw comsError("UNAUTHORIZED", "unknown agent or wrong token");
+        }
+        return cardOf(caller);
+      },
+      list: async (_caller, input) => this.list(input),
+      card: async () => this.self,
+      send: async (caller: Caller, input) => {
+        if (this.closed) throw comsError("PEER_GONE", `${this.entry.name} is leaving`);
+        return this.inbox.accept(caller, input, this.self, this.settings.maxHops);
+      },
+      get: async (caller, msgId) => this.inbox.outcome(caller, msgId),
+      watch: (caller, msgId, signal) => this.inbox.watch(caller, msgId, signal),
+    };
+  }
+}
+
+const ADJECTIVES = ["amber", "brisk", "calm", "deft", "eager", "keen", "lucid", "nimble", "quiet", "swift"];
+const NOUNS = ["otter", "heron", "lynx", "finch", "badger", "falcon", "marten", "wren", "ibex", "koi"];
+
+function generatedName(): string {
+  const pick = (list: string[]) => list[Math.floor(Math.random() * list.length)] ?? list[0];
+  return `${pick(ADJECTIVES)}-${pick(NOUNS)}`;
+}

@@ -1,0 +1,144 @@
+/**
+ * The sending side of one agent: what it sent, the latest outcome of each
+ * (kept current by a watch subscription on the recipient), and the callers
+ * blocked in `await`. Answers `get` locally, without a round trip.
+ */
+import { ComsError } from "../contract/errors.ts";
+import type { ErrorCode, Outcome } from "../contract/schemas.ts";
+
+/** Finished outcomes kept for late `get`/`await` calls; the oldest go first. */
+const KEEP_FINAL = 10_000;
+
+interface Sent {
+  to: string;
+  toId: string;
+  outcome: Outcome;
+  waiters: Set<(outcome: Outcome) => void>;
+  /** Ends the watch subscription. */
+  stop?: () => void;
+}
+
+export class Outbox {
+  private readonly sent = new Map<string, Sent>();
+  private finals = 0;
+
+  add(msgId: string, to: string, toId: string): void {
+    if (this.sent.has(msgId)) return;
+    this.sent.set(msgId, {
+      to,
+      toId,
+      outcome: { state: "pending", msg_id: msgId, delivered: false },
+      waiters: new Set(),
+    });
+  }
+
+  has(msgId: string): boolean {
+    return this.sent.has(msgId);
+  }
+
+  setStop(msgId: string, stop: () => void): void {
+    const entry = this.sent.get(msgId);
+    if (entry) entry.stop = stop;
+  }
+
+  get(msgId: string): Outcome {
+    return this.sent.get(msgId)?.outcome ?? unknown(msgId);
+  }
+
+  isFinal(msgId: string): boolean {
+    const outcome = this.sent.get(msgId)?.outcome;
+    return outcome !== undefined && outcome.state !== "pending";
+  }
+
+  /** Record a newer outcome; a final one wakes the waiters and ends the watch. */
+  update(msgId: string, outcome: Outcome): void {
+    const entry = this.sent.get(msgId);
+    if (entry?.outcome.state !== "pending") return;
+    entry.outcome = outcome;
+    if (outcome.state === "pending") return;
+    entry.stop?.();
+    entry.stop = undefined;
+    for (const waiter of entry.waiters) waiter(outcome);
+    entry.waiters.clear();
+    if (++this.finals > KEEP_FINAL) this.forgetOldest();
+  }
+
+  fail(msgId: string, code: ErrorCode, message: string): void {
+    this.update(msgId, { state: "error", msg_id: msgId, code, message });
+  }
+
+  /** Pending messages sent to one agent (to fail them when it is gone). */
+  pendingTo(toId: string): string[] {
+    const ids: string[] = [];
+    for (const [id, entry] of this.sent)
+      if (entry.toId === toId && entry.outcome.state === "pending") ids.push(id);
+    return ids;
+  }
+
+  /**
+   * Wait for the final outcome. Resolves with a TIMEOUT outcome after
+   * `timeoutMs` (the message itself stays pending); rejects with CANCELLED
+   * when the signal aborts.
+   */
+  wait(msgId: string, timeoutMs: number, signal?: AbortSignal): Promise<Outcome> {
+    const entry = this.sent.get(msgId);
+    if (entry?.outcome.state !== "pending") return Promise.resolve(this.get(msgId));
+    if (signal?.aborted) return Promise.reject(new ComsError("CANCELLED", "await was cancelled"));
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        entry.waiters.delete(onOutcome);
+        signal?.removeEventListener("abort", onAbort);
+      };
+      const onOutcome = (outcome: Outcome) => {
+        done();
+        resolve(outcome);
+      };
+      const onAbort = () => {
+        done();
+        reject(new ComsError("CANCELLED", "await was cancelled"));
+      };
+      const timer = setTimeout(() => {
+        done();
+        resolve({
+          state: "error",
+          msg_id: msgId,
+          code: "TIMEOUT",
+          message: `no reply from ${entry.to} within ${timeoutMs} ms (still pending)`,
+        });
+      }, timeoutMs);
+      entry.waiters.add(onOutcome);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  /** Closing: stop every watch and reject every waiter. */
+  closeAll(reason: string): void {
+    for (const entry of this.sent.values()) {
+      entry.stop?.();
+      entry.stop = undefined;
+      const waiters = [...entry.waiters];
+      entry.waiters.clear();
+      for (const waiter of waiters)
+        waiter({ state: "error", msg_id: entry.outcome.msg_id, code: "CANCELLED", message: reason });
+    }
+  }
+
+  private forgetOldest(): void {
+    for (const [id, entry] of this.sent) {
+      if (this.finals <= KEEP_FINAL / 2) break;
+      if (entry.outcome.state === "pending") continue;
+      this.sent.delete(id);
+      this.finals--;
+    }
+  }
+}
+
+function unknown(msgId: string): Outcome {
+  return {
+    state: "error",
+    msg_id: msgId,
+    code: "BAD_INPUT",
+    message: `no message ${msgId} was sent from this session`,
+  };
+}

@@ -1,0 +1,270 @@
+/**
+ * Serves the coms router on a node-ipc Unix socket. Each connection gets its
+ * own ComsContext, so an `agents.hello` binds the verified agent to that
+ * connection only; every frame is checked against contract/frames.ts before
+ * anything runs, and a bad frame gets an error answer while the connection
+ * and the process carry on.
+ */
+import { chmodSync, rmSync } from "node:fs";
+import type { Socket } from "node:net";
+import { dirname } from "node:path";
+import {
+  callTRPCProcedure,
+  getTRPCErrorFromUnknown,
+  getTRPCErrorShape,
+  isTrackedEnvelope,
+  TRPCError,
+} from "@trpc/server";
+import type { IPCServer } from "node-ipc";
+import { ClientFrame, FRAME_EVENT, type RequestFrame, type ServerFrame } from "../contract/frames.ts";
+import { type Caller, type ComsBackend, type ComsContext, comsRouter } from "../contract/router.ts";
+import { ensurePrivateDir } from "../lib/private-fs.ts";
+import { REJECT_EVENT, type RejectedFrame, serverModule } from "./ipc.ts";
+import { checkSocketPath } from "./paths.ts";
+
+/** Running subscriptions one connection may hold at once. */
+const MAX_SUBSCRIPTIONS_PER_CONNECTION = 1024;
+
+export interface PeerServerOptions {
+  socketPath: string;
+  backend: ComsBackend;
+  /** Called when a connection closes, with the agent it had verified (if any). */
+  onDisconnect?: (caller: Caller | null) => void;
+}
+
+export interface PeerServer {
+  readonly socketPath: string;
+  /** Open connections (for tests and diagnostics). */
+  connections(): number;
+  close(): Promise<void>;
+}
+
+interface Connection {
+  ctx: ComsContext;
+  subscriptions: Map<number, AbortController>;
+  closed: boolean;
+}
+
+const config = comsRouter._def._config;
+const transformer = config.transformer;
+
+export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServer> {
+  checkSocketPath(opts.socketPath);
+  const root = ensurePrivateDir(dirname(opts.socketPath));
+  const ipc = serverModule(root);
+  const connections = new Map<Socket, Connection>();
+
+  ipc.serve(opts.socketPath);
+  const server = ipc.server as IPCServer;
+
+  const connectionOf = (socket: Socket): Connection => {
+    let conn = connections.get(socket);
+    if (!conn) {
+      const ctx: ComsContext = { backend: opts.backend, caller: null };
+      ctx.bindCaller = (caller) => {
+        ctx.caller = caller;
+      };
+      conn = { ctx, subscriptions: new Map(), closed: false };
+      connections.set(socket, conn);
+    }
+    return conn;
+  };
+
+  const send = (socket: Socket, frame: ServerFrame): void => {
+    if (socket.destroyed) return;
+    try {
+      server.emit(socket, FRAME_EVENT, frame);
+    } catch (cause) {
+      // Only an over-limit frame fails to encode: tell the caller instead.
+      if (frame.k === "error") return;
+      const error = new TRPCError({
+        code: "PAYLOAD_TOO_LARGE",
+        message: "response exceeds the frame limit",
+        cause,
+      });
+      send(socket, errorFrame(frame.id, error, undefined, undefined, null));
+    }
+  };
+
+  server.on("connect", (socket: Socket) => {
+    connectionOf(socket);
+  });
+  server.on("socket.disconnected", (socket: Socket) => {
+    const conn = connections.get(socket);
+    if (!conn) return;
+    connections.delete(socket);
+    conn.closed = true;
+    for (const controller of conn.subscriptions.values()) controller.abort();
+    conn.subscriptions.clear();
+    opts.onDisconnect?.(conn.ctx.caller);
+  });
+  server.on("error", () => {
+    // Socket-level errors end in socket.disconnected; nothing else to do.
+  });
+  server.on(REJECT_EVENT, (data: RejectedFrame, socket: Socket) => {
+    const code = data.code === "TOO_LARGE" ? "PAYLOAD_TOO_LARGE" : "BAD_REQUEST";
+    send(
+      socket,
+      errorFrame(data.id, new TRPCError({ code, message: data.reason }), undefined, undefined, null),
+    );
+  });
+  server.on(FRAME_EVENT, (data: unknown, socket: Socket) => {
+    try {
+      onFrame(connectionOf(socket), socket, data);
+    } catch (cause) {
+      // A handler must never throw back into node-ipc's read loop.
+      send(socket, errorFrame(null, getTRPCErrorFromUnknown(cause), undefined, undefined, null));
+    }
+  });
+
+  const onFrame = (conn: Connection, socket: Socket, data: unknown): void => {
+    const parsed = ClientFrame.safeParse(data);
+    if (!parsed.success) {
+      const id = (data as { id?: unknown } | null)?.id;
+      const message = `bad frame: ${parsed.error.issues.map((i) => `${i.path.join(".") || "frame"}: ${i.message}`).join("; ")}`;
+      send(
+        socket,
+        errorFrame(
+          typeof id === "number" && Number.isSafeInteger(id) && id >= 0 ? id : null,
+          new TRPCError({ code: "BAD_REQUEST", message }),
+          undefined,
+          undefined,
+          null,
+        ),
+      );
+      return;
+    }
+    const frame = parsed.data;
+    if (frame.k === "stop") {
+      conn.subscriptions.get(frame.id)?.abort();
+      return;
+    }
+    void runRequest(conn, socket, frame);
+  };
+
+  const runRequest = async (conn: Connection, socket: Socket, frame: RequestFrame): Promise<void> => {
+    const { id, type, path } = frame;
+    let input: unknown;
+    const controller = new AbortController();
+    if (type === "subscription") {
+      if (conn.subscriptions.has(id)) {
+        send(
+          socket,
+          errorFrame(
+            id,
+            new TRPCError({ code: "BAD_REQUEST", message: `duplicate id ${id}` }),
+            type,
+            path,
+            conn.ctx,
+          ),
+        );
+        return;
+      }
+      if (conn.subscriptions.size >= MAX_SUBSCRIPTIONS_PER_CONNECTION) {
+        const error = new TRPCError({
+          code: "TOO_MANY_REQUESTS",
+          message: "too many subscriptions on one connection",
+        });
+        send(socket, errorFrame(id, error, type, path, conn.ctx));
+        return;
+      }
+      conn.subscriptions.set(id, controller);
+    }
+    try {
+      input = frame.input === undefined ? undefined : transformer.input.deserialize(frame.input);
+      const result = await callTRPCProcedure({
+        router: comsRouter,
+        path,
+        getRawInput: async () => input,
+        ctx: conn.ctx,
+        type,
+        signal: controller.signal,
+        batchIndex: 0,
+      });
+      if (type !== "subscription") {
+        send(socket, { k: "data", id, data: transformer.output.serialize(result) });
+        return;
+      }
+      if (!isAsyncIterable(result))
+        throw new TRPCError({ code: "INTERNAL_SERVER_ERROR", message: "not a stream" });
+      if (conn.closed || controller.signal.aborted) return;
+      send(socket, { k: "started", id });
+      const iterator = result[Symbol.asyncIterator]();
+      const stopped = new Promise<"stopped">((resolve) =>
+        controller.signal.addEventListener("abort", () => resolve("stopped"), { once: true }),
+      );
+      try {
+        while (true) {
+          const next = await Promise.race([iterator.next(), stopped]);
+          if (next === "stopped" || next.done) break;
+          const value = isTrackedEnvelope(next.value)
+            ? { id: next.value[0], data: next.value[1] }
+            : next.value;
+          send(socket, { k: "data", id, data: transformer.output.serialize(value) });
+        }
+      } finally {
+        void iterator.return?.(undefined)?.catch(() => {});
+      }
+      send(socket, { k: "stopped", id });
+    } catch (cause) {
+      if (controller.signal.aborted && type === "subscription") {
+        send(socket, { k: "stopped", id });
+        return;
+      }
+      send(socket, errorFrame(id, getTRPCErrorFromUnknown(cause), type, path, conn.ctx, input));
+    } finally {
+      if (type === "subscription") conn.subscriptions.delete(id);
+    }
+  };
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (error: Error) => reject(error);
+    server.on("error", onError);
+    server.on("start", () => {
+      server.off("error", onError);
+      resolve();
+    });
+    server.start();
+  });
+  // The directory is already 0700; the socket itself is tightened too.
+  chmodSync(opts.socketPath, 0o600);
+
+  return {
+    socketPath: opts.socketPath,
+    connections: () => connections.size,
+    close: async () => {
+      const net = server.server || undefined;
+      await new Promise<void>((resolve) => {
+        if (!net?.listening) return resolve();
+        net.once("close", () => resolve());
+        server.stop();
+      });
+      rmSync(opts.socketPath, { force: true });
+    },
+  };
+}
+
+function errorFrame(
+  id: number | null,
+  error: TRPCError,
+  type: RequestFrame["type"] | undefined,
+  path: string | undefined,
+  ctx: ComsContext | null,
+  input?: unknown,
+): ServerFrame {
+  let shape: unknown;
+  try {
+    shape = getTRPCErrorShape({ config, error, type: type ?? "unknown", path, input, ctx: ctx ?? undefined });
+  } catch {
+    shape = {
+      code: -32603,
+      message: "Internal server error",
+      data: { code: "INTERNAL_SERVER_ERROR", coms_code: null },
+    };
+  }
+  return { k: "error", id, error: transformer.output.serialize(shape) };
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return value != null && typeof (value as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function";
+}
