@@ -2,11 +2,10 @@
  * The two ways a script joins: as a P2P peer (its own Unix socket) or as a
  * hub client. Both return the same ComsClient. Scripts join as explicit
  * agents unless they ask otherwise, so a one-off script does not show up in
- * everyone's pool widget.
+ * everyone's pool widget. Each transport is loaded on first use, so a P2P
+ * script never loads the HTTP stack and the reverse.
  */
 import type { ComsClient } from "../contract/client.ts";
-import { connectHub as connectHubTransport } from "../hub/client.ts";
-import { startP2P } from "../peer/node.ts";
 
 export interface ConnectPeerOptions {
   /** Discovery namespace (default: derived from `cwd`). */
@@ -33,10 +32,12 @@ export interface ConnectHubOptions extends ConnectPeerOptions {
 
 /** Join the project's P2P pool: starts a node with its own socket. */
 export async function connectPeer(options: ConnectPeerOptions = {}): Promise<ComsClient> {
+  const { startP2P } = await import("../peer/node.ts");
   return startP2P({ ...options, explicit: options.explicit ?? true });
 }
 
 /** Join a hub: the given URL, or the local hub of the project when none is given. */
 export async function connectHub(options: ConnectHubOptions = {}): Promise<ComsClient> {
-  return connectHubTransport({ ...options, explicit: options.explicit ?? true });
+  const hub = await import("../hub/client.ts");
+  return hub.connectHub({ ...options, explicit: options.explicit ?? true });
 }
