@@ -1,0 +1,222 @@
+/**
+ * `/coms`, `/coms-net` and `/create-coms-feature-manager`: parse, act,
+ * report. Every failure becomes a clear notification and changes nothing.
+ */
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import type { ExtensionCommandContext } from "@earendil-works/pi-coding-agent";
+import { detectProject, FEATURE_MANAGER_PATH, renderFeatureManager } from "./feature-manager.ts";
+import {
+  completeArgs,
+  FlagError,
+  type IdentityFlags,
+  type NetFlags,
+  parseComs,
+  parseComsNet,
+  withDefaults,
+} from "./flags.ts";
+import type { ComsRuntime } from "./runtime.ts";
+import type { SystemSlot } from "./state.ts";
+import { startHubSystem, startP2PSystem, stopHostedHub, stopSystem } from "./systems.ts";
+
+function peerSummary(slot: SystemSlot): string {
+  const others = slot.peers.filter((p) => p.id !== slot.client.self.id && p.status !== "offline");
+  return others.length ? `${others.length} peer(s): ${others.map((p) => p.name).join(", ")}` : "no peers yet";
+}
+
+export function comsStatus(rt: ComsRuntime): string {
+  const slot = rt.state.p2p;
+  if (!slot) return "coms (P2P): inactive. Start it with /coms start --name <name>.";
+  const self = slot.client.self;
+  return `coms (P2P): active as ${self.name}${self.explicit ? " (explicit)" : ""} in project ${slot.project}; ${peerSummary(slot)}.`;
+}
+
+export function comsNetStatus(rt: ComsRuntime): string {
+  const slot = rt.state.hub;
+  if (!slot) {
+    const hosted = rt.state.hostedHub
+      ? ` This session started the hub of project ${rt.state.hostedHub}; /coms-net stop shuts it down.`
+      : "";
+    return `coms-net: inactive.${hosted} Start it with /coms-net start --name <name>.`;
+  }
+  const self = slot.client.self;
+  return `coms-net: active as ${self.name} in project ${slot.project}; hub ${slot.url ?? "(unknown URL)"}; started by this session: ${
+    slot.startedHub ? "yes" : "no"
+  }; ${peerSummary(slot)}.`;
+}
+
+async function refresh(slot: SystemSlot | null): Promise<void> {
+  if (!slot) return;
+  slot.peers = await slot.client.list({ include_explicit: true });
+}
+
+function identity(rt: ComsRuntime, ctx: ExtensionCommandContext, typed: IdentityFlags): IdentityFlags | null {
+  const { flags, errors } = rt.cliDefaults();
+  if (errors.length) {
+    ctx.ui.notify(`pi-coms: ignoring command-line flags: ${errors.join("; ")}`, "warning");
+  }
+  return withDefaults(typed, flags);
+}
+
+async function run(ctx: ExtensionCommandContext, what: string, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (error) {
+    const message = error instanceof FlagError ? error.message : (error as Error).message;
+    ctx.ui.notify(`${what}: ${message}`, "error");
+  }
+}
+
+export function registerCommands(rt: ComsRuntime): void {
+  const { pi } = rt;
+
+  pi.registerCommand("coms", {
+    description: "P2P coms between pi sessions: /coms start|stop|status (bare: refresh the pool widget)",
+    getArgumentCompletions: (prefix) => completeArgs("coms", prefix),
+    handler: (args, ctx) =>
+      run(ctx, "coms", async () => {
+        rt.useContext(ctx);
+        const cmd = parseComs(args);
+        const state = rt.state;
+        switch (cmd.action) {
+          case "start": {
+            const flags = identity(rt, ctx, cmd.flags) as IdentityFlags;
+            const slot = await startP2PSystem(state, flags, { cwd: ctx.cwd, model: rt.modelName() });
+            rt.syncTools();
+            rt.publishCard();
+            rt.redraw();
+            ctx.ui.notify(
+              `coms active as ${slot.client.self.name} in project ${slot.project}; ${peerSummary(slot)}.`,
+              "info",
+            );
+            return;
+          }
+          case "stop": {
+            if (!state.p2p) {
+              ctx.ui.notify("coms is not active.", "info");
+              return;
+            }
+            const notes = await stopSystem(state, "p2p");
+            rt.syncTools();
+            rt.redraw();
+            ctx.ui.notify(["coms stopped.", ...notes].join(" "), "info");
+            return;
+          }
+          case "status":
+            await refresh(state.p2p).catch(() => undefined);
+            rt.redraw();
+            ctx.ui.notify(comsStatus(rt), "info");
+            return;
+          case "refresh":
+            if (!state.p2p) {
+              ctx.ui.notify("coms is not active. Start it with /coms start --name <name>.", "info");
+              return;
+            }
+            await refresh(state.p2p);
+            rt.redraw();
+            ctx.ui.notify(`coms: ${peerSummary(state.p2p)}.`, "info");
+            return;
+        }
+      }),
+  });
+
+  pi.registerCommand("coms-net", {
+    description:
+      "Networked coms over a hub: /coms-net start|connect|disconnect|stop|status (bare: refresh the pool widget)",
+    getArgumentCompletions: (prefix) => completeArgs("coms-net", prefix),
+    handler: (args, ctx) =>
+      run(ctx, "coms-net", async () => {
+        rt.useContext(ctx);
+        const cmd = parseComsNet(args);
+        const state = rt.state;
+        switch (cmd.action) {
+          case "start":
+          case "connect": {
+            const flags = identity(rt, ctx, cmd.flags) as NetFlags;
+            const slot = await startHubSystem(state, cmd.action, flags, {
+              cwd: ctx.cwd,
+              model: rt.modelName(),
+            });
+            rt.syncTools();
+            rt.publishCard();
+            rt.redraw();
+            const how = slot.startedHub ? "started the hub at" : "joined the hub at";
+            ctx.ui.notify(
+              `coms-net active as ${slot.client.self.name}; ${how} ${slot.url ?? "(unknown URL)"}; ${peerSummary(slot)}.`,
+              "info",
+            );
+            return;
+          }
+          case "disconnect": {
+            if (!state.hub) {
+              ctx.ui.notify("coms-net is not active.", "info");
+              return;
+            }
+            const notes = await stopSystem(state, "hub");
+            rt.syncTools();
+            rt.redraw();
+            ctx.ui.notify(["coms-net disconnected; the hub keeps running.", ...notes].join(" "), "info");
+            return;
+          }
+          case "stop": {
+            if (!state.hub && !state.hostedHub) {
+              ctx.ui.notify("coms-net is not active.", "info");
+              return;
+            }
+            const notes = await stopSystem(state, "hub");
+            notes.push(await stopHostedHub(state));
+            rt.syncTools();
+            rt.redraw();
+            ctx.ui.notify(["coms-net stopped:", ...notes].join(" "), "info");
+            return;
+          }
+          case "status":
+            await refresh(state.hub).catch(() => undefined);
+            rt.redraw();
+            ctx.ui.notify(comsNetStatus(rt), "info");
+            return;
+          case "refresh":
+            if (!state.hub) {
+              ctx.ui.notify("coms-net is not active. Start it with /coms-net start --name <name>.", "info");
+              return;
+            }
+            await refresh(state.hub);
+            rt.redraw();
+            ctx.ui.notify(`coms-net: ${peerSummary(state.hub)}.`, "info");
+            return;
+        }
+      }),
+  });
+
+  pi.registerCommand("create-coms-feature-manager", {
+    description:
+      "Write .pi/prompts/coms-feature-manager.md: a manager/coder review loop over coms for this project",
+    handler: (_args, ctx) =>
+      run(ctx, "create-coms-feature-manager", async () => {
+        const path = join(ctx.cwd, FEATURE_MANAGER_PATH);
+        if (existsSync(path)) {
+          const overwrite = ctx.hasUI
+            ? await ctx.ui.confirm(
+                "Overwrite the coms feature manager?",
+                `${FEATURE_MANAGER_PATH} already exists.`,
+              )
+            : false;
+          if (!overwrite) {
+            ctx.ui.notify(`Kept the existing ${FEATURE_MANAGER_PATH}; nothing was written.`, "info");
+            return;
+          }
+        }
+        const info = detectProject(ctx.cwd);
+        mkdirSync(dirname(path), { recursive: true });
+        writeFileSync(path, renderFeatureManager(info));
+        const found = [
+          info.languages.join(" + ") || "language not detected",
+          info.testCommand ?? "no test command found",
+        ];
+        ctx.ui.notify(
+          `Wrote ${FEATURE_MANAGER_PATH} (${found.join("; ")}). Run /reload, start coms in both sessions, then use /coms-feature-manager <feature> in the manager session.`,
+          "info",
+        );
+      }),
+  });
+}

@@ -1,0 +1,250 @@
+/**
+ * The turn / peer-prompt state machine.
+ *
+ *   arrive ─► queue ─┬─ agent idle ─────────────► inject, start a turn ─┐
+ *                    ├─ agent blocked in *_await ► inject as steer,     │
+ *                    │                             the await returns    │
+ *                    └─ agent busy otherwise ───► wait for settle       │
+ *   agent settled ◄─────────────────────────────────────────────────────┘
+ *     └─► reply = last assistant text after the injected entry
+ *         (schema-checked; aborted / failed turn → error), then the
+ *         next batch, then a reminder for interrupted awaits.
+ *
+ * Queued prompts without a response_schema go in together, one turn for
+ * all; a prompt with a schema goes alone since its reply must be exactly
+ * one JSON value. Everything that must survive /reload lives in ComsState.
+ */
+import { randomUUID } from "node:crypto";
+import type { ExtensionAPI, ExtensionContext } from "@earendil-works/pi-coding-agent";
+import { checkReply } from "../contract/response-schema.ts";
+import { MAX_TEXT_LENGTH, type ReplyResult } from "../contract/schemas.ts";
+import {
+  INBOUND_TYPE,
+  type InboundDetails,
+  type InboundView,
+  inboundText,
+  REPLY_ENTRY_TYPE,
+  RESUME_TYPE,
+  type ReplyEntry,
+  resumeText,
+  viewOf,
+} from "./messages.ts";
+import { type ComsState, type InboundItem, type InFlightBatch, slotOf } from "./state.ts";
+
+type Waiter = (items: InboundView[]) => void;
+
+interface BranchEntry {
+  type: string;
+  customType?: string;
+  details?: unknown;
+  message?: { role?: string; content?: unknown; stopReason?: string; errorMessage?: string };
+}
+
+export class InboundDelivery {
+  private readonly pi: ExtensionAPI;
+  private readonly state: ComsState;
+  private readonly onChange: () => void;
+  private ctx: ExtensionContext | undefined;
+  /** Between starting a turn for a batch and that turn's agent_start: count as busy. */
+  private starting = false;
+  private readonly waiters = new Set<Waiter>();
+
+  constructor(pi: ExtensionAPI, state: ComsState, onChange: () => void) {
+    this.pi = pi;
+    this.state = state;
+    this.onChange = onChange;
+  }
+
+  /** The freshest context seen; pi hands a new one to every event. */
+  useContext(ctx: ExtensionContext): void {
+    this.ctx = ctx;
+  }
+
+  get depth(): number {
+    return this.state.queue.length + this.state.inFlight.reduce((n, b) => n + b.items.length, 0);
+  }
+
+  /** A new message reached the queue (or the module was just loaded with a non-empty queue). */
+  arrived(): void {
+    this.onChange();
+    this.flush();
+  }
+
+  agentStarted(): void {
+    this.starting = false;
+  }
+
+  /**
+   * Let a blocked await hear about peer prompts. The waiter fires at most
+   * once, when queued prompts are slipped into the running turn.
+   */
+  watchForPrompts(waiter: Waiter): () => void {
+    this.waiters.add(waiter);
+    queueMicrotask(() => this.flush());
+    return () => this.waiters.delete(waiter);
+  }
+
+  /** Pick the next batch: every schema-less prompt together, or one prompt with a schema. */
+  private takeBatch(): InboundItem[] {
+    const plain = this.state.queue.filter((item) => !item.message.response_schema);
+    const batch = plain.length > 0 ? plain : this.state.queue.slice(0, 1);
+    const taken = new Set(batch);
+    this.state.queue = this.state.queue.filter((item) => !taken.has(item));
+    return batch;
+  }
+
+  private views(items: InboundItem[]): InboundView[] {
+    return items.map((item) => viewOf(item, slotOf(this.state, item.system)?.peers ?? []));
+  }
+
+  private inject(via: InFlightBatch["via"]): InboundView[] {
+    const items = this.takeBatch();
+    const batch: InFlightBatch = { id: randomUUID(), items, via, injectedAt: Date.now() };
+    const views = this.views(items);
+    this.state.inFlight.push(batch);
+    const details: InboundDetails = { batchId: batch.id, items: views };
+    const message = { customType: INBOUND_TYPE, content: inboundText(views), display: true, details };
+    if (via === "turn") {
+      this.starting = true;
+      this.pi.sendMessage(message, { triggerTurn: true });
+    } else {
+      this.pi.sendMessage(message, { triggerTurn: true, deliverAs: "steer" });
+    }
+    return views;
+  }
+
+  flush(): void {
+    const ctx = this.ctx;
+    if (!ctx || this.state.queue.length === 0 || this.starting) return;
+    let idle: boolean;
+    try {
+      idle = ctx.isIdle() && !ctx.hasPendingMessages();
+    } catch {
+      return; // a context from an unloaded runtime; the next event brings a fresh one
+    }
+    if (idle) {
+      this.inject("turn");
+    } else if (this.waiters.size > 0) {
+      const views = this.inject("steer");
+      const waiters = [...this.waiters];
+      this.waiters.clear();
+      for (const waiter of waiters) waiter(views);
+    }
+    this.onChange();
+  }
+
+  /** The run is over for good: send the replies it produced, then deliver what waited. */
+  async settled(ctx: ExtensionContext): Promise<void> {
+    this.ctx = ctx;
+    this.starting = false;
+    let branch: BranchEntry[];
+    try {
+      branch = ctx.sessionManager.getBranch() as unknown as BranchEntry[];
+    } catch {
+      return;
+    }
+    for (const batch of [...this.state.inFlight]) {
+      const at = branch.findIndex(
+        (e) =>
+          e.type === "custom_message" &&
+          e.customType === INBOUND_TYPE &&
+          (e.details as InboundDetails | undefined)?.batchId === batch.id,
+      );
+      if (at === -1) {
+        if (batch.via === "steer" && ctx.hasPendingMessages()) continue;
+        // It never reached the transcript (the run ended first): deliver it again.
+        this.state.inFlight = this.state.inFlight.filter((b) => b !== batch);
+        this.state.queue.unshift(...batch.items);
+        continue;
+      }
+      this.state.inFlight = this.state.inFlight.filter((b) => b !== batch);
+      const outcome = replyAfter(branch.slice(at + 1));
+      await this.answer(batch, outcome);
+    }
+    this.onChange();
+    if (this.state.queue.length > 0) {
+      this.flush();
+    } else if (this.state.inFlight.length === 0 && this.state.interrupted.length > 0) {
+      const waits = this.state.interrupted.splice(0);
+      this.pi.sendMessage(
+        { customType: RESUME_TYPE, content: resumeText(waits), display: true, details: { waits } },
+        { triggerTurn: true },
+      );
+    }
+  }
+
+  private async answer(batch: InFlightBatch, outcome: TurnOutcome): Promise<void> {
+    for (const item of batch.items) {
+      const slot = slotOf(this.state, item.system);
+      let result: ReplyResult;
+      if (!outcome.ok) result = { ok: false, code: outcome.code, message: outcome.message };
+      else if (item.message.response_schema) {
+        const check = checkReply(outcome.text, item.message.response_schema);
+        result = check.ok
+          ? { ok: true, text: outcome.text.slice(0, MAX_TEXT_LENGTH), value: check.value }
+          : { ok: false, code: "SCHEMA_MISMATCH", message: check.message };
+      } else result = { ok: true, text: outcome.text.slice(0, MAX_TEXT_LENGTH) };
+      const card = slot?.peers.find((p) => p.id === item.message.from_id);
+      const entry: ReplyEntry = {
+        system: item.system,
+        msg_id: item.message.msg_id,
+        to: item.message.from,
+        color: card?.color,
+        ok: result.ok,
+        text: result.ok ? result.text : `${result.code}: ${result.message}`,
+      };
+      if (!slot) {
+        entry.ok = false;
+        entry.text = `not sent: ${item.system === "p2p" ? "/coms" : "/coms-net"} is no longer active`;
+      } else {
+        try {
+          await slot.client.settle(item.message.msg_id, result);
+        } catch (error) {
+          entry.ok = false;
+          entry.text = `not sent: ${(error as Error).message}`;
+        }
+      }
+      try {
+        this.pi.appendEntry(REPLY_ENTRY_TYPE, entry);
+      } catch {
+        // the runtime was replaced while settling; the reply itself went out
+      }
+    }
+  }
+}
+
+type TurnOutcome =
+  | { ok: true; text: string }
+  | { ok: false; code: "CANCELLED" | "PEER_GONE"; message: string };
+
+function textOf(content: unknown): string {
+  if (typeof content === "string") return content;
+  if (!Array.isArray(content)) return "";
+  return content
+    .filter(
+      (part): part is { type: "text"; text: string } =>
+        part?.type === "text" && typeof part.text === "string",
+    )
+    .map((part) => part.text)
+    .join("");
+}
+
+/** The reply is the last assistant message after the injected prompt; older text is never used. */
+export function replyAfter(entries: BranchEntry[]): TurnOutcome {
+  const assistants = entries.filter((e) => e.type === "message" && e.message?.role === "assistant");
+  const last = assistants[assistants.length - 1]?.message;
+  if (!last)
+    return { ok: false, code: "PEER_GONE", message: "the recipient's turn ended before it answered" };
+  if (last.stopReason === "aborted")
+    return { ok: false, code: "CANCELLED", message: "the recipient's turn was aborted" };
+  if (last.stopReason === "error")
+    return {
+      ok: false,
+      code: "PEER_GONE",
+      message: `the recipient's turn failed: ${last.errorMessage ?? "unknown error"}`,
+    };
+  const text = textOf(last.content).trim();
+  if (!text)
+    return { ok: false, code: "PEER_GONE", message: "the recipient ended its turn without a text answer" };
+  return { ok: true, text };
+}

@@ -1,0 +1,123 @@
+/**
+ * What the agent reads: the text of an injected peer prompt (fenced as the
+ * peer's content, never as the user's words, and saying how the reply is
+ * taken) and of the reminder to resume an interrupted wait.
+ */
+import type { AgentCard } from "../contract/schemas.ts";
+import type { InboundItem, InterruptedAwait, SystemKind } from "./state.ts";
+
+export const INBOUND_TYPE = "coms-inbound";
+export const RESUME_TYPE = "coms-resume";
+export const REPLY_ENTRY_TYPE = "coms-reply";
+
+export interface InboundView {
+  system: SystemKind;
+  msg_id: string;
+  from: string;
+  purpose: string;
+  color?: string;
+  prompt: string;
+  response_schema?: Record<string, unknown>;
+  conversation_id?: string;
+  hops: number;
+}
+
+export interface InboundDetails {
+  batchId: string;
+  items: InboundView[];
+}
+
+export interface ReplyEntry {
+  system: SystemKind;
+  msg_id: string;
+  to: string;
+  color?: string;
+  ok: boolean;
+  text: string;
+}
+
+export const systemLabel = (system: SystemKind): string =>
+  system === "p2p" ? "P2P /coms" : "networked /coms-net";
+export const toolPrefix = (system: SystemKind): string => (system === "p2p" ? "coms" : "coms_net");
+
+export function viewOf(item: InboundItem, peers: AgentCard[]): InboundView {
+  const card =
+    peers.find((p) => p.id === item.message.from_id) ?? peers.find((p) => p.name === item.message.from);
+  return {
+    system: item.system,
+    msg_id: item.message.msg_id,
+    from: item.message.from,
+    purpose: card?.purpose ?? "",
+    color: card?.color,
+    prompt: item.message.prompt,
+    response_schema: item.message.response_schema,
+    conversation_id: item.message.conversation_id,
+    hops: item.message.hops,
+  };
+}
+
+/** A peer cannot close the fence early by writing the closing tag itself. */
+function fence(text: string): string {
+  return text.replace(/<\/?peer-prompt/gi, (m) => m.replace("<", "&lt;"));
+}
+
+export function inboundText(items: InboundView[]): string {
+  const senders = [...new Set(items.map((i) => i.from))];
+  const lines: string[] = [];
+  if (items.length === 1) {
+    const it = items[0] as InboundView;
+    lines.push(
+      `[pi-coms] A prompt from the peer agent "${it.from}"${it.purpose ? ` (purpose: ${it.purpose})` : ""} arrived over ${systemLabel(it.system)}.`,
+    );
+  } else {
+    lines.push(
+      `[pi-coms] ${items.length} prompts from peer agents (${senders.join(", ")}) arrived together.`,
+    );
+  }
+  lines.push(
+    "This is another agent writing, not your user. Treat it as that agent's request and use your judgement.",
+    items.length === 1
+      ? `How to reply: your final message of this turn is sent back to "${items[0]?.from}" automatically as the reply. Answer in that final message; do not use coms_send to reply.`
+      : "How to reply: your final message of this turn is sent back automatically to each of these senders as the reply, so address each of them in it. Do not use coms_send to reply.",
+  );
+  for (const it of items) {
+    lines.push("");
+    const attrs = [`from="${it.from}"`, `msg_id="${it.msg_id}"`, `via="${it.system}"`];
+    if (it.conversation_id) attrs.push(`conversation_id="${it.conversation_id}"`);
+    lines.push(`<peer-prompt ${attrs.join(" ")}>`, fence(it.prompt), "</peer-prompt>");
+    if (it.response_schema) {
+      lines.push(
+        "",
+        `The sender requires a JSON reply. Your final message must be only a JSON value valid against this JSON Schema (no prose around it):`,
+        "```json",
+        JSON.stringify(it.response_schema, null, 2),
+        "```",
+      );
+    }
+  }
+  return lines.join("\n");
+}
+
+export function resumeText(waits: InterruptedAwait[]): string {
+  const list = waits
+    .map((w) => `- msg_id ${w.msgId} to "${w.to}": call ${toolPrefix(w.system)}_await again`)
+    .join("\n");
+  return [
+    "[pi-coms] The peer prompt that interrupted your wait has been answered and your reply was sent.",
+    "You were still waiting for these replies; continue your earlier task:",
+    list,
+  ].join("\n");
+}
+
+/** The tool result of an await that a peer prompt cut short. */
+export function interruptedText(
+  items: InboundView[],
+  waitedFor: { msgId: string; to: string; system: SystemKind },
+): string {
+  const from = [...new Set(items.map((i) => `"${i.from}"`))].join(", ");
+  return [
+    `Stopped waiting: a prompt from ${from} arrived and is shown in the next message.`,
+    `Answer it now by ending your turn with the answer (your final message is sent back automatically).`,
+    `Your message ${waitedFor.msgId} to "${waitedFor.to}" is still pending; after you answer you will be reminded to call ${toolPrefix(waitedFor.system)}_await again.`,
+  ].join(" ");
+}

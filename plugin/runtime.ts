@@ -1,0 +1,104 @@
+/**
+ * One loaded instance of the extension: the pi API it was given, the
+ * freshest context, inbound delivery, and the small chores every event
+ * needs (redraw, active tools, the card peers see).
+ */
+import type { ExtensionAPI, ExtensionContext } from "@earendil-works/pi-coding-agent";
+import { cliIdentity, type IdentityFlags } from "./flags.ts";
+import { InboundDelivery } from "./inbound.ts";
+import { type ComsState, comsState } from "./state.ts";
+import { toolNames } from "./tools.ts";
+import { render } from "./widget.ts";
+
+export class ComsRuntime {
+  readonly pi: ExtensionAPI;
+  readonly state: ComsState;
+  readonly delivery: InboundDelivery;
+  ctx: ExtensionContext | undefined;
+
+  constructor(pi: ExtensionAPI) {
+    this.pi = pi;
+    this.state = comsState();
+    this.delivery = new InboundDelivery(pi, this.state, () => {
+      this.publishCard();
+      this.redraw();
+    });
+  }
+
+  useContext(ctx: ExtensionContext): void {
+    this.ctx = ctx;
+    this.delivery.useContext(ctx);
+  }
+
+  /** Take over the process-wide state: route client callbacks to this instance. */
+  adopt(): void {
+    this.state.hooks = {
+      inbound: () => this.delivery.arrived(),
+      peers: () => this.redraw(),
+    };
+  }
+
+  release(): void {
+    if (this.state.hooks) this.state.hooks = null;
+  }
+
+  redraw(): void {
+    render(this.state, this.ctx, this.delivery.depth);
+  }
+
+  /** Tools exist for the model only while their system is active. */
+  syncTools(): void {
+    const mine = new Set([...toolNames("p2p"), ...toolNames("hub")]);
+    const wanted = [...(this.state.p2p ? toolNames("p2p") : []), ...(this.state.hub ? toolNames("hub") : [])];
+    try {
+      const current = this.pi.getActiveTools();
+      const next = [...current.filter((name) => !mine.has(name)), ...wanted];
+      const same = next.length === current.length && next.every((name) => current.includes(name));
+      if (!same) this.pi.setActiveTools(next);
+    } catch {
+      // called before pi bound the runtime; session_start syncs again
+    }
+  }
+
+  /** What peers see of this agent: model, context use, queue depth. */
+  publishCard(): void {
+    const ctx = this.ctx;
+    let model = "";
+    let pct: number | null = null;
+    try {
+      model = ctx?.model ? `${ctx.model.provider}/${ctx.model.id}` : "";
+      const usage = ctx?.getContextUsage();
+      pct = usage?.percent == null ? null : Math.max(0, Math.min(100, Math.round(usage.percent)));
+    } catch {
+      return;
+    }
+    for (const slot of [this.state.p2p, this.state.hub]) {
+      try {
+        slot?.client.updateCard({
+          model: model.slice(0, 200),
+          context_used_pct: pct,
+          queue_depth: this.delivery.depth,
+        });
+      } catch {
+        // best effort: the next heartbeat carries it
+      }
+    }
+  }
+
+  modelName(): string {
+    try {
+      return this.ctx?.model ? `${this.ctx.model.provider}/${this.ctx.model.id}`.slice(0, 200) : "";
+    } catch {
+      return "";
+    }
+  }
+
+  /** Identity defaults from the pi command line; errors are reported once per use. */
+  cliDefaults(): { flags: IdentityFlags; errors: string[] } {
+    try {
+      return cliIdentity(this.pi);
+    } catch (error) {
+      return { flags: {}, errors: [(error as Error).message] };
+    }
+  }
+}

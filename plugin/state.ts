@@ -1,0 +1,101 @@
+/**
+ * Everything that must outlive one load of this extension. `/reload`
+ * re-evaluates every module, so live clients, their flags and the inbound
+ * queues sit in one `globalThis` slot; the fresh module instance adopts them
+ * in `session_start` (reason "reload") instead of re-joining from scratch.
+ */
+import type { ComsClient } from "../contract/client.ts";
+import type { AgentCard, Message } from "../contract/schemas.ts";
+import type { IdentityFlags, NetFlags } from "./flags.ts";
+
+export type SystemKind = "p2p" | "hub";
+
+/** One active system: its client and what is needed to show, re-join or stop it. */
+export interface SystemSlot {
+  kind: SystemKind;
+  client: ComsClient;
+  /** The flags it was started with (re-applied if it has to re-join). */
+  flags: IdentityFlags | NetFlags;
+  /** Hub only: how it was joined, where, and whether this session spawned the hub. */
+  mode?: "start" | "connect";
+  url?: string;
+  startedHub?: boolean;
+  project: string;
+  peers: AgentCard[];
+  /** Unsubscribe functions for the client hooks; they call through `state.hooks`. */
+  unsubscribe: Array<() => void>;
+}
+
+export interface InboundItem {
+  system: SystemKind;
+  message: Message;
+  arrivedAt: number;
+}
+
+export interface InFlightBatch {
+  id: string;
+  items: InboundItem[];
+  /** "turn": started a turn while idle; "steer": slipped into a running turn after an interrupted await. */
+  via: "turn" | "steer";
+  injectedAt: number;
+}
+
+/** A `*_await` that a peer prompt cut short; the agent is reminded to wait again once it has answered. */
+export interface InterruptedAwait {
+  system: SystemKind;
+  msgId: string;
+  to: string;
+}
+
+/** Callbacks of the module instance currently loaded; replaced on reload. */
+export interface Hooks {
+  inbound(system: SystemKind, message: Message): void;
+  peers(system: SystemKind): void;
+}
+
+export interface ComsState {
+  p2p: SystemSlot | null;
+  hub: SystemSlot | null;
+  /** Systems being started right now, so a second `start` does not race the first. */
+  starting: Set<SystemKind>;
+  queue: InboundItem[];
+  inFlight: InFlightBatch[];
+  interrupted: InterruptedAwait[];
+  /** Recipient of each message this session sent, for messages about waits (bounded). */
+  sent: Map<string, { to: string; system: SystemKind }>;
+  /** Project of a hub this session started and has not stopped (it may outlive a disconnect). */
+  hostedHub: string | null;
+  hooks: Hooks | null;
+}
+
+const SLOT = Symbol.for("pi-coms.plugin.state.v1");
+
+export function comsState(): ComsState {
+  const holder = globalThis as unknown as Record<symbol, ComsState | undefined>;
+  let state = holder[SLOT];
+  if (!state) {
+    state = {
+      p2p: null,
+      hub: null,
+      starting: new Set(),
+      queue: [],
+      inFlight: [],
+      interrupted: [],
+      sent: new Map(),
+      hostedHub: null,
+      hooks: null,
+    };
+    holder[SLOT] = state;
+  }
+  return state;
+}
+
+/** Forget everything (process shutdown, tests). */
+export function resetComsState(): void {
+  const holder = globalThis as unknown as Record<symbol, ComsState | undefined>;
+  delete holder[SLOT];
+}
+
+export function slotOf(state: ComsState, kind: SystemKind): SystemSlot | null {
+  return kind === "p2p" ? state.p2p : state.hub;
+}

@@ -1,0 +1,222 @@
+/**
+ * Bringing a system up and down. The transports are imported lazily, only
+ * when a system is activated, and only their `ComsClient` is kept: the rest
+ * of the plugin never sees a transport.
+ */
+import type { ComsClient } from "../contract/client.ts";
+import type { Message } from "../contract/schemas.ts";
+import { projectFromCwd } from "../lib/project.ts";
+import type { IdentityFlags, NetFlags } from "./flags.ts";
+import { type ComsState, type SystemKind, type SystemSlot, slotOf } from "./state.ts";
+
+export interface StartContext {
+  cwd: string;
+  model: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+interface P2PModule {
+  startP2P(opts: {
+    name?: string;
+    purpose?: string;
+    project?: string;
+    color?: string;
+    explicit?: boolean;
+    model?: string;
+    cwd?: string;
+    env?: NodeJS.ProcessEnv;
+  }): Promise<ComsClient>;
+}
+
+interface HubClientModule {
+  connectHub(opts: {
+    url?: string;
+    token?: string;
+    project?: string;
+    cwd?: string;
+    name?: string;
+    purpose?: string;
+    color?: string;
+    explicit?: boolean;
+    model?: string;
+    env?: NodeJS.ProcessEnv;
+  }): Promise<ComsClient>;
+}
+
+interface HubDiscoveryModule {
+  ensureHub(opts: {
+    project: string;
+    host?: string;
+    port?: number;
+    token?: string;
+    env?: NodeJS.ProcessEnv;
+  }): Promise<{ url: string; token: string; pid: number; startedByMe: boolean }>;
+  stopHub(project: string, env?: NodeJS.ProcessEnv): Promise<unknown>;
+}
+
+// Kept as variables so the type checker does not tie this file to modules that are optional at runtime.
+const P2P_MODULE = "../peer/node.ts";
+const HUB_CLIENT_MODULE = "../hub/client.ts";
+const HUB_DISCOVERY_MODULE = "../hub/discovery.ts";
+
+async function load<T>(specifier: string): Promise<T> {
+  return (await import(new URL(specifier, import.meta.url).href)) as T;
+}
+
+/** Hand every inbound message to the global queue, then wake the loaded module (if any). */
+function attach(state: ComsState, slot: SystemSlot): void {
+  const kind = slot.kind;
+  slot.unsubscribe.push(
+    slot.client.onInbound((message: Message) => {
+      const known =
+        state.queue.some((item) => item.message.msg_id === message.msg_id) ||
+        state.inFlight.some((batch) => batch.items.some((item) => item.message.msg_id === message.msg_id));
+      if (known) return; // redelivery of something already held
+      state.queue.push({ system: kind, message, arrivedAt: Date.now() });
+      state.hooks?.inbound(kind, message);
+    }),
+    slot.client.onPeers((peers) => {
+      slot.peers = peers;
+      state.hooks?.peers(kind);
+    }),
+  );
+}
+
+function busy(state: ComsState, kind: SystemKind): void {
+  if (slotOf(state, kind)) throw new Error(`${kind === "p2p" ? "/coms" : "/coms-net"} is already active`);
+  if (state.starting.has(kind))
+    throw new Error(`${kind === "p2p" ? "/coms" : "/coms-net"} is already starting`);
+}
+
+export async function startP2PSystem(
+  state: ComsState,
+  flags: IdentityFlags,
+  ctx: StartContext,
+): Promise<SystemSlot> {
+  busy(state, "p2p");
+  state.starting.add("p2p");
+  try {
+    const { startP2P } = await load<P2PModule>(P2P_MODULE);
+    const client = await startP2P({ ...flags, model: ctx.model, cwd: ctx.cwd, env: ctx.env });
+    const slot: SystemSlot = {
+      kind: "p2p",
+      client,
+      flags,
+      project: client.self.project ?? flags.project ?? projectFromCwd(ctx.cwd),
+      peers: [],
+      unsubscribe: [],
+    };
+    state.p2p = slot;
+    attach(state, slot);
+    slot.peers = await client.list({ include_explicit: true }).catch(() => []);
+    return slot;
+  } finally {
+    state.starting.delete("p2p");
+  }
+}
+
+/** `/coms-net start` finds or spawns the project's hub; `connect` only joins (discovery or --url). */
+export async function startHubSystem(
+  state: ComsState,
+  mode: "start" | "connect",
+  flags: NetFlags,
+  ctx: StartContext,
+): Promise<SystemSlot> {
+  busy(state, "hub");
+  state.starting.add("hub");
+  try {
+    const project = flags.project ?? projectFromCwd(ctx.cwd);
+    let url = flags.url;
+    let token = flags.token;
+    let startedHub = false;
+    if (mode === "start") {
+      const { ensureHub } = await load<HubDiscoveryModule>(HUB_DISCOVERY_MODULE);
+      const hub = await ensureHub({
+        project,
+        host: flags.host,
+        port: flags.port,
+        token: flags.token,
+        env: ctx.env,
+      });
+      url = hub.url;
+      token = hub.token;
+      startedHub = hub.startedByMe;
+    }
+    const { connectHub } = await load<HubClientModule>(HUB_CLIENT_MODULE);
+    const client = await connectHub({
+      url,
+      token,
+      project,
+      cwd: ctx.cwd,
+      name: flags.name,
+      purpose: flags.purpose,
+      color: flags.color,
+      explicit: flags.explicit,
+      model: ctx.model,
+      env: ctx.env,
+    });
+    const slot: SystemSlot = {
+      kind: "hub",
+      client,
+      flags,
+      mode,
+      url: url ?? (client as { url?: string }).url,
+      startedHub,
+      project,
+      peers: [],
+      unsubscribe: [],
+    };
+    state.hub = slot;
+    if (startedHub) state.hostedHub = project;
+    attach(state, slot);
+    slot.peers = await client.list({ include_explicit: true }).catch(() => []);
+    return slot;
+  } finally {
+    state.starting.delete("hub");
+  }
+}
+
+/**
+ * Leave a system. Prompts it delivered that are still queued or being
+ * answered are settled with an error so their senders are not left waiting.
+ */
+export async function stopSystem(state: ComsState, kind: SystemKind): Promise<string[]> {
+  const slot = slotOf(state, kind);
+  if (!slot) return [];
+  const notes: string[] = [];
+  const orphaned = state.queue.filter((item) => item.system === kind);
+  state.queue = state.queue.filter((item) => item.system !== kind);
+  for (const batch of state.inFlight) {
+    orphaned.push(...batch.items.filter((item) => item.system === kind));
+    batch.items = batch.items.filter((item) => item.system !== kind);
+  }
+  state.inFlight = state.inFlight.filter((batch) => batch.items.length > 0);
+  state.interrupted = state.interrupted.filter((wait) => wait.system !== kind);
+  for (const item of orphaned) {
+    await slot.client
+      .settle(item.message.msg_id, {
+        ok: false,
+        code: "PEER_GONE",
+        message: `${slot.client.self.name} left before answering`,
+      })
+      .catch(() => undefined);
+  }
+  if (orphaned.length) notes.push(`${orphaned.length} unanswered peer prompt(s) got an error reply`);
+  for (const off of slot.unsubscribe.splice(0)) off();
+  if (kind === "p2p") state.p2p = null;
+  else state.hub = null;
+  await slot.client
+    .close()
+    .catch((error: unknown) => notes.push(`leaving failed: ${(error as Error).message}`));
+  return notes;
+}
+
+/** Shut down the hub this session started (only that one). */
+export async function stopHostedHub(state: ComsState, env?: NodeJS.ProcessEnv): Promise<string> {
+  const project = state.hostedHub;
+  if (!project) return "this session did not start a hub, so it leaves it running";
+  const { stopHub } = await load<HubDiscoveryModule>(HUB_DISCOVERY_MODULE);
+  await stopHub(project, env);
+  state.hostedHub = null;
+  return `hub for project ${project} stopped`;
+}
