@@ -15,6 +15,7 @@ import {
   dumpIfFailed,
   type PiProcess,
   type PiWorld,
+  pidsWithMarker,
   startPi,
 } from "./support/pi-harness.ts";
 import { startPiInTmux, type TmuxPi, tmuxSkipReason } from "./support/tmux.ts";
@@ -70,6 +71,43 @@ describe("real pi over RPC", () => {
     assert.equal(server.requestsFor("bob").length, 0, "bob's model id saw none of alice's turns");
   });
 
+  it("several tool calls in one reply all run and all results come back", async () => {
+    const server = world.modelServer;
+    server.reply(
+      "bob",
+      {
+        toolCalls: [
+          { name: "probe_echo", arguments: { word: "one" } },
+          { name: "probe_echo", arguments: { word: "two" } },
+          { name: "probe_echo", arguments: "{broken json" },
+        ],
+      },
+      (req) => ({ text: req.newToolResults.map((r) => r.text.split("\n")[0]).join(" | ") }),
+    );
+    const since = bob.mark();
+    const { text } = await bob.promptAndWait("echo twice");
+    const results = bob.toolResults({ since, toolName: "probe_echo" });
+    // Calls run in parallel, so results finish in any order.
+    assert.deepEqual(
+      results
+        .filter((r) => !r.isError)
+        .map((r) => r.text)
+        .sort(),
+      ["probe-echo:one", "probe-echo:two"],
+    );
+    assert.equal(results.length, 3);
+    assert.match(results.find((r) => r.isError)?.text ?? "", /Validation failed for tool "probe_echo"/);
+    const seen = text.split(" | ");
+    assert.deepEqual(seen.filter((line) => line.startsWith("probe-echo:")).sort(), [
+      "probe-echo:one",
+      "probe-echo:two",
+    ]);
+    assert.ok(
+      seen.some((line) => line.startsWith("Validation failed")),
+      "the failed call's error reached the model",
+    );
+  });
+
   it("two processes share one model server, told apart by model id", async () => {
     const server = world.modelServer;
     server.script = (req) => `${req.model} heard ${req.lastUserText}`;
@@ -83,6 +121,7 @@ describe("real pi over RPC", () => {
   });
 
   it("an extension command runs over RPC and its widget, status and notification arrive", async () => {
+    const echoesBefore = Number(/(\d+) echo/.exec(bob.widget("probe")?.[0] ?? "")?.[1] ?? 0);
     const since = bob.mark();
     await bob.prompt("/probe hello world");
     const widgets = bob.collectExtensionUi("setWidget", { since });
@@ -92,7 +131,7 @@ describe("real pi over RPC", () => {
       id: widgets[0]?.id,
       method: "setWidget",
       widgetKey: "probe",
-      widgetLines: ["probe widget: 0 echo(es)", "command args: hello world"],
+      widgetLines: [`probe widget: ${echoesBefore} echo(es)`, "command args: hello world"],
       widgetPlacement: "belowEditor",
     });
     assert.equal(bob.status("probe"), "probe ready");
@@ -190,26 +229,34 @@ describe("pi process cleanup", () => {
 });
 
 describe("real pi in a terminal (tmux)", { skip: tmuxSkipReason() }, () => {
-  let server: ModelServer;
-  let tui: TmuxPi | undefined;
-  before(async () => {
-    server = await startModelServer();
-  });
+  let world: PiWorld | undefined;
   after(async () => {
-    await tui?.kill();
-    await server?.close();
+    await world?.close();
   });
 
-  it("shows the extension's widget on screen after a typed command", async (t) => {
-    tui = await startPiInTmux({ modelServer: server, name: "tui", extensions: [PROBE], cols: 100, rows: 30 });
+  it("shows the widget on screen after a typed command, next to an RPC peer; close() ends both", async (t) => {
+    world = await createPiWorld({ extensions: [PROBE] });
+    let tui: TmuxPi | undefined;
     try {
+      const [peer, started] = await Promise.all([
+        world.startPi({ name: "peer" }),
+        startPiInTmux({ world, name: "tui", cols: 100, rows: 30 }),
+      ]);
+      tui = started;
       await tui.waitForScreen(/session_start:startup/);
       await tui.submit("/probe on screen");
       const screen = await tui.waitForScreen(/command args: on screen/);
       assert.match(screen, /probe widget: 0 echo\(es\)/);
+      await peer.prompt("/probe from rpc");
+      assert.deepEqual(peer.widget("probe")?.at(-1), "command args: from rpc");
     } catch (error) {
-      t.diagnostic(`last screen:\n${await tui.capturePane().catch(() => "")}`);
+      t.diagnostic(`last screen:\n${await tui?.capturePane().catch(() => "")}`);
       throw error;
     }
+    assert.ok(pidsWithMarker(world.marker).length >= 2, "pi in tmux and over RPC carry the world's marker");
+    await world.close();
+    assert.deepEqual(pidsWithMarker(world.marker), [], "nothing of the world is left running");
+    assert.equal(existsSync(world.root), false);
+    assert.equal(existsSync(tui.sandbox.root), false);
   });
 });

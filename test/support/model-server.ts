@@ -105,10 +105,15 @@ export interface ModelServer {
   /** Steps still queued for a model. */
   pending(model: string): number;
   requestsFor(model: string): ChatRequest[];
-  /** Resolves with the first recorded request (past or future) matching `predicate`. */
+  /** Index of the next request; pass as `since` to wait only for later requests. */
+  mark(): number;
+  /**
+   * Resolves with the first recorded request at or after `since` (default 0: past ones count too)
+   * matching `predicate`; rejects after `timeoutMs` (default 15 s) listing what was seen.
+   */
   waitForRequest(
     predicate: (req: ChatRequest) => boolean,
-    opts?: { timeoutMs?: number },
+    opts?: { timeoutMs?: number; since?: number },
   ): Promise<ChatRequest>;
   close(): Promise<void>;
 }
@@ -249,6 +254,7 @@ export async function startModelServer(options: ModelServerOptions = {}): Promis
   const unscripted: ChatRequest[] = [];
   const queues = new Map<string, ReplyStep[]>();
   const watchers = new Set<{ predicate: (r: ChatRequest) => boolean; resolve: (r: ChatRequest) => void }>();
+  let closed = false;
   const defaultReply = normalize(options.defaultReply ?? "ok");
 
   async function decide(req: ChatRequest): Promise<ScriptedReply> {
@@ -335,8 +341,12 @@ export async function startModelServer(options: ModelServerOptions = {}): Promis
     requestsFor(model) {
       return requests.filter((r) => r.model === model);
     },
+    mark() {
+      return requests.length;
+    },
     waitForRequest(predicate, opts = {}) {
-      const found = requests.find(predicate);
+      const since = opts.since ?? 0;
+      const found = requests.slice(since).find(predicate);
       if (found) return Promise.resolve(found);
       const timeoutMs = opts.timeoutMs ?? 15_000;
       return new Promise((resolve, reject) => {
@@ -361,9 +371,37 @@ export async function startModelServer(options: ModelServerOptions = {}): Promis
       });
     },
     async close() {
+      if (closed) return;
+      closed = true;
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
   return api;
+}
+
+/** A reply that waits until the test opens it: makes a session "busy" for as long as needed. */
+export interface Gate {
+  /** Resolves once `open()` was called. */
+  readonly opened: Promise<void>;
+  open(): void;
+  /** A reply step that holds the model's answer until `open()`, then answers `reply`. */
+  step(reply: ScriptedReply | string): ReplyStep;
+}
+
+export function createGate(): Gate {
+  let open = () => {};
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return {
+    opened,
+    open,
+    step(reply) {
+      return async () => {
+        await opened;
+        return reply;
+      };
+    },
+  };
 }

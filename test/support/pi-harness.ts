@@ -202,7 +202,7 @@ export function preparePiSandbox(opts: StartPiOptions): PiSandbox {
 }
 
 /** Pids (other than ours) whose environment carries `marker`. Linux /proc only; elsewhere none. */
-function pidsWithMarker(marker: string): number[] {
+export function pidsWithMarker(marker: string): number[] {
   const needle = `${MARKER_VAR}=${marker}`;
   let entries: string[];
   try {
@@ -840,6 +840,12 @@ export interface PiWorld {
   readonly modelServer: ModelServer;
   readonly env: NodeJS.ProcessEnv;
   readonly pis: PiProcess[];
+  /** Run marker shared by everything started in this world. */
+  readonly marker: string;
+  /** Options that put another runner (e.g. `startPiInTmux`) into this world. */
+  piOptions(): Pick<StartPiOptions, "modelServer" | "cwd" | "env" | "runMarker" | "extensions">;
+  /** Run `cleanup` at `close()`, before the final sweep. */
+  defer(cleanup: () => unknown): void;
   startPi(
     opts: Omit<StartPiOptions, "modelServer" | "runMarker"> & { modelServer?: ModelServer },
   ): Promise<PiProcess>;
@@ -859,6 +865,7 @@ export async function createPiWorld(opts: PiWorldOptions = {}): Promise<PiWorld>
   const marker = randomUUID();
   const env = { PI_COMS_DIR: comsDir, PI_COMS_NET_DIR: comsNetDir, ...opts.env };
   const pis: PiProcess[] = [];
+  const deferred: Array<() => unknown> = [];
   const cleanup = () => {
     for (const pid of pidsWithMarker(marker)) {
       try {
@@ -877,6 +884,19 @@ export async function createPiWorld(opts: PiWorldOptions = {}): Promise<PiWorld>
     modelServer,
     env,
     pis,
+    marker,
+    piOptions() {
+      return {
+        modelServer,
+        cwd: project,
+        env: { ...env },
+        runMarker: marker,
+        extensions: [...(opts.extensions ?? [])],
+      };
+    },
+    defer(fn) {
+      deferred.push(fn);
+    },
     async startPi(piOpts) {
       const pi = await startPi({
         cwd: project,
@@ -891,7 +911,7 @@ export async function createPiWorld(opts: PiWorldOptions = {}): Promise<PiWorld>
     },
     close() {
       closing ??= (async () => {
-        await Promise.allSettled(pis.map((pi) => pi.stop()));
+        await Promise.allSettled([...pis.map((pi) => pi.stop()), ...deferred.map(async (fn) => fn())]);
         await sweepMarker(marker);
         liveCleanups.delete(cleanup);
         if (process.env.PI_HARNESS_KEEP !== "1") rmSync(root, { recursive: true, force: true });

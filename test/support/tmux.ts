@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import {
   type PiSandbox,
+  type PiWorld,
   piCliPath,
   preparePiSandbox,
   type StartPiOptions,
@@ -153,9 +154,27 @@ export interface TmuxPi {
   kill(): Promise<void>;
 }
 
-export async function startPiInTmux(
-  opts: Omit<StartPiOptions, "onDialog"> & { cols?: number; rows?: number },
-): Promise<TmuxPi> {
+export interface StartPiInTmuxOptions extends Omit<StartPiOptions, "onDialog" | "modelServer"> {
+  /** Required unless `world` is given. */
+  modelServer?: StartPiOptions["modelServer"];
+  /** Join a world: its project dir, coms dirs, model server, extensions and marker; killed by `world.close()`. */
+  world?: PiWorld;
+  cols?: number;
+  rows?: number;
+}
+
+/** Start interactive pi in tmux. Wait for something your extension draws before typing (`waitForScreen`). */
+export async function startPiInTmux(options: StartPiInTmuxOptions): Promise<TmuxPi> {
+  const base = options.world?.piOptions();
+  const modelServer = options.modelServer ?? base?.modelServer;
+  if (!modelServer) throw new Error("startPiInTmux needs modelServer or world");
+  const opts: StartPiOptions & { cols?: number; rows?: number } = {
+    ...base,
+    ...options,
+    modelServer,
+    env: { ...base?.env, ...options.env },
+    extensions: [...(base?.extensions ?? []), ...(options.extensions ?? [])],
+  };
   const sandbox = preparePiSandbox(opts);
   let tmux: TmuxSession;
   try {
@@ -172,7 +191,7 @@ export async function startPiInTmux(
     throw error;
   }
   let killing: Promise<void> | undefined;
-  return {
+  const tui: TmuxPi = {
     tmux,
     sandbox,
     sendKeys: (...keys) => tmux.sendKeys(...keys),
@@ -194,4 +213,6 @@ export async function startPiInTmux(
       return killing;
     },
   };
+  options.world?.defer(() => tui.kill());
+  return tui;
 }
