@@ -1,0 +1,120 @@
+#!/usr/bin/env node
+/**
+ * pi-coms-hub: run a hub by hand (or as the detached child of ensureHub).
+ * Prints its URL and where the token is kept, never the token itself unless
+ * --print-token is given.
+ */
+import { parseArgs } from "node:util";
+import { projectFromCwd } from "../lib/project.ts";
+import { startHubServer } from "./server.ts";
+
+const HELP = `Usage: pi-coms-hub [options]
+
+Run a pi-coms hub: the networked (/coms-net) side of pi-coms, over HTTP + SSE.
+
+Options:
+  --host ADDR              bind address (default $PI_COMS_NET_HOST or 127.0.0.1);
+                           a non-loopback address needs an explicit token
+  --port N                 port (default $PI_COMS_NET_PORT or 0 = chosen by the OS)
+  --project NAME           project namespace (default: derived from the current directory)
+  --auth-token TOKEN       bearer token (default $PI_COMS_NET_AUTH_TOKEN, else the stored
+                           or a newly generated one); prefer the variable: flags show in ps
+  --store sqlite|memory    durable SQLite store (default) or a throwaway in-memory one
+  --max-message-bytes N    largest prompt or reply accepted (default 262144)
+  --max-agents N           most agents registered at once (default 4096)
+  --print-token            also print the token
+  -h, --help               show this help
+
+Files: ~/.pi/coms-net/projects/<project>/ ($PI_COMS_NET_DIR/projects/<project>/):
+  server.secret.json (token, 0600), server.json (url, pid, started_at), hub.sqlite (queues).
+`;
+
+function fail(message: string): never {
+  process.stderr.write(`pi-coms-hub: ${message}\n`);
+  process.exit(2);
+}
+
+function intOption(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0)
+    fail(`--${name} must be a non-negative integer, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+async function main(): Promise<void> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        host: { type: "string" },
+        port: { type: "string" },
+        project: { type: "string" },
+        "auth-token": { type: "string" },
+        store: { type: "string" },
+        "max-message-bytes": { type: "string" },
+        "max-agents": { type: "string" },
+        "print-token": { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    fail(`${(error as Error).message}\n\n${HELP}`);
+  }
+  if (values.help) {
+    process.stdout.write(HELP);
+    return;
+  }
+  const store = (values.store as string | undefined) ?? "sqlite";
+  if (store !== "sqlite" && store !== "memory")
+    fail(`--store must be sqlite or memory, got ${JSON.stringify(store)}`);
+  const project = (values.project as string | undefined) ?? projectFromCwd();
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(project)) {
+    fail("--project must be 1-128 of [A-Za-z0-9._-], starting alphanumeric");
+  }
+  const port = intOption("port", values.port as string | undefined);
+  if (port !== undefined && port > 65535) fail("--port must be at most 65535");
+  const hub = await startHubServer({
+    project,
+    discovery: true,
+    store,
+    ...(values.host !== undefined ? { host: values.host as string } : {}),
+    ...(port !== undefined ? { port } : {}),
+    ...(values["auth-token"] !== undefined ? { token: values["auth-token"] as string } : {}),
+    ...optional(
+      "maxMessageBytes",
+      intOption("max-message-bytes", values["max-message-bytes"] as string | undefined),
+    ),
+    ...optional("maxAgents", intOption("max-agents", values["max-agents"] as string | undefined)),
+  }).catch((error: Error) => fail(error.message));
+  const runtime = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined" ? "bun" : "node";
+  process.stdout.write(
+    `pi-coms hub for project ${project} listening on ${hub.url} (${runtime}, ${hub.store} store)\n` +
+      `token kept in ${hub.paths.secret}\n`,
+  );
+  if (values["print-token"]) process.stdout.write(`token: ${hub.token}\n`);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write(`pi-coms hub stopping (${signal})\n`);
+    hub.close().then(
+      () => process.exit(0),
+      (error: Error) => {
+        process.stderr.write(`pi-coms-hub: ${error.message}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGHUP", () => stop("SIGHUP"));
+}
+
+function optional<K extends string>(key: K, value: number | undefined): Partial<Record<K, number>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, number>);
+}
+
+await main();

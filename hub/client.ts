@@ -1,0 +1,535 @@
+/**
+ * The hub side of ComsClient: a typed tRPC client over HTTP (batched calls)
+ * and SSE (the inbox stream), carrying the hub token and this agent's
+ * credential in headers. It registers, heartbeats, keeps the inbox open,
+ * acks what it receives, and after a hub restart or a token rotation it
+ * re-registers with the same identity and resumes the stream by itself.
+ */
+import { randomBytes } from "node:crypto";
+import {
+  createTRPCClient,
+  httpBatchLink,
+  httpSubscriptionLink,
+  splitLink,
+  type TRPCClient,
+  TRPCClientError,
+} from "@trpc/client";
+import superjson from "superjson";
+import type { AwaitOptions, ComsClient } from "../contract/client.ts";
+import { ComsError, toComsError } from "../contract/errors.ts";
+import { ulid } from "../contract/ids.ts";
+import type { ComsRouter } from "../contract/router.ts";
+import {
+  type AgentCard,
+  type CardPatch,
+  type InboxEvent,
+  MAX_TEXT_LENGTH,
+  type Message,
+  type Outcome,
+  type ReplyResult,
+  type SendAck,
+  type SendInput,
+} from "../contract/schemas.ts";
+import { hubSettings } from "../lib/env.ts";
+import { projectFromCwd } from "../lib/project.ts";
+import { AGENT_ID_HEADER, AGENT_TOKEN_HEADER } from "./auth.ts";
+import { readDiscovery } from "./discovery.ts";
+import { FetchEventSource } from "./event-source.ts";
+import { hubPaths } from "./paths.ts";
+import { readSecret } from "./secret.ts";
+import { TRPC_PATH } from "./transport.ts";
+
+export interface HubConnectOptions {
+  /** Hub base URL (http://host:port); default PI_COMS_NET_SERVER_URL, else the project's discovery file. */
+  url?: string;
+  /** Hub token; default PI_COMS_NET_AUTH_TOKEN, else the project's server.secret.json. */
+  token?: string;
+  project?: string;
+  cwd?: string;
+  name?: string;
+  purpose?: string;
+  color?: string;
+  explicit?: boolean;
+  model?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+const REQUEST_TIMEOUT_MS = 15_000;
+const MAX_RECOVERY_DELAY_MS = 5_000;
+
+type Subscription = { unsubscribe(): void };
+
+interface Waiter {
+  resolve(outcome: Outcome): void;
+}
+
+export async function connectHub(opts: HubConnectOptions = {}): Promise<HubClient> {
+  const env = opts.env ?? process.env;
+  const settings = hubSettings(env);
+  const project = opts.project ?? projectFromCwd(opts.cwd);
+  const secretPath = hubPaths(project, env).secret;
+  const url = opts.url ?? settings.serverUrl ?? readDiscovery(project, env)?.url;
+  if (!url) {
+    throw new ComsError(
+      "PEER_GONE",
+      `no hub found for project ${project}: start one (pi-coms-hub, or /coms-net start) or give its URL`,
+    );
+  }
+  const explicitToken = opts.token ?? settings.token;
+  const token = explicitToken ?? readSecret(secretPath);
+  if (!token) {
+    throw new ComsError(
+      "UNAUTHORIZED",
+      `no hub token: set PI_COMS_NET_AUTH_TOKEN, pass a token, or run where ${secretPath} exists`,
+    );
+  }
+  const client = new HubClient({
+    url,
+    token,
+    // A token someone handed us cannot be refreshed from a file; a discovered one can.
+    secretPath: explicitToken === undefined ? secretPath : undefined,
+    project,
+    heartbeatMs: settings.heartbeatMs,
+    replyTimeoutMs: settings.messageTtlMs,
+    registration: {
+      name: opts.name ?? `agent-${randomBytes(3).toString("hex")}`,
+      purpose: opts.purpose ?? "",
+      model: opts.model ?? "",
+      explicit: opts.explicit ?? false,
+      ...(opts.color ? { color: opts.color } : {}),
+    },
+  });
+  await client.start();
+  return client;
+}
+
+interface HubClientOptions {
+  url: string;
+  token: string;
+  secretPath: string | undefined;
+  project: string;
+  heartbeatMs: number;
+  replyTimeoutMs: number;
+  registration: { name: string; purpose: string; model: string; explicit: boolean; color?: string };
+}
+
+export class HubClient implements ComsClient {
+  readonly transport = "hub" as const;
+  readonly url: string;
+  private readonly opts: HubClientOptions;
+  private readonly trpc: TRPCClient<ComsRouter>;
+  private token: string;
+  private agentId: string | undefined;
+  private agentToken: string | undefined;
+  private card: AgentCard | undefined;
+  private patch: CardPatch = {};
+  private subscription: Subscription | undefined;
+  private lastEventId: string | null = null;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private recovering: Promise<void> | undefined;
+  private closed = false;
+  private readonly inboundHandlers = new Set<(message: Message) => void>();
+  private readonly backlog: Message[] = [];
+  /** Inbound messages handed out and not settled yet (also the duplicate filter). */
+  private readonly inbound = new Map<string, Message>();
+  private readonly peerHandlers = new Set<(peers: AgentCard[]) => void>();
+  private peers: AgentCard[] | undefined;
+  /** What this agent sent, as far as it knows: pending until an outcome event arrives. */
+  private readonly outcomes = new Map<string, Outcome>();
+  private readonly waiters = new Map<string, Set<Waiter>>();
+  private readonly toAck = new Set<string>();
+  private ackScheduled = false;
+
+  constructor(opts: HubClientOptions) {
+    this.opts = opts;
+    this.url = opts.url.replace(/\/+$/, "");
+    this.token = opts.token;
+    const endpoint = `${this.url}${TRPC_PATH}`;
+    this.trpc = createTRPCClient<ComsRouter>({
+      links: [
+        splitLink({
+          condition: (op) => op.type === "subscription",
+          true: httpSubscriptionLink({
+            url: endpoint,
+            transformer: superjson,
+            EventSource: FetchEventSource,
+            eventSourceOptions: () => ({ headers: () => this.headers() }),
+          }),
+          false: httpBatchLink({
+            url: endpoint,
+            transformer: superjson,
+            maxItems: 50,
+            headers: () => this.headers(),
+            fetch: (input, init) => {
+              const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
+              const signal = init?.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
+              return fetch(input, { ...init, signal } as RequestInit);
+            },
+          }),
+        }),
+      ],
+    });
+  }
+
+  get self(): AgentCard {
+    if (!this.card) throw new ComsError("PEER_GONE", "not registered with the hub yet");
+    return this.card;
+  }
+
+  private headers(): Record<string, string> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.token}` };
+    if (this.agentId && this.agentToken) {
+      headers[AGENT_ID_HEADER] = this.agentId;
+      headers[AGENT_TOKEN_HEADER] = this.agentToken;
+    }
+    return headers;
+  }
+
+  /** Register, open the inbox stream, start heartbeats. */
+  async start(): Promise<void> {
+    await this.withTokenRetry(() => this.register());
+    this.subscribe();
+    this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.opts.heartbeatMs);
+    this.heartbeatTimer.unref();
+    void this.refreshPeers();
+  }
+
+  private async register(): Promise<void> {
+    const reg = this.opts.registration;
+    const resume =
+      this.agentId && this.agentToken ? { id: this.agentId, agent_token: this.agentToken } : undefined;
+    const result = await this.trpc.agents.register.mutate({
+      ...reg,
+      name: this.card?.name ?? reg.name,
+      project: this.opts.project,
+      ...(this.card ? { model: this.card.model } : {}),
+      ...(resume ? { resume } : {}),
+    });
+    this.agentId = result.card.id;
+    this.agentToken = result.agent_token;
+    this.card = result.card;
+    if (Object.keys(this.patch).length > 0) void this.heartbeat();
+  }
+
+  /** A 401 may mean the hub token was rotated: re-read the secret once and try again. */
+  private async withTokenRetry<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      if (toComsError(error).code !== "UNAUTHORIZED" || !this.rereadToken()) throw toComsError(error);
+      try {
+        return await fn();
+      } catch (again) {
+        throw toComsError(again);
+      }
+    }
+  }
+
+  private rereadToken(): boolean {
+    if (!this.opts.secretPath) return false;
+    const token = readSecret(this.opts.secretPath);
+    if (!token || token === this.token) return false;
+    this.token = token;
+    return true;
+  }
+
+  private subscribe(): void {
+    this.subscription?.unsubscribe();
+    this.subscription = this.trpc.messages.inbox.subscribe(
+      { lastEventId: this.lastEventId },
+      {
+        onData: (item) => this.onEvent(item.id, item.data),
+        onError: () => void this.recover(),
+        // The hub ends streams when it shuts down: come back when it does.
+        onComplete: () => {
+          if (!this.closed) void this.recover();
+        },
+      },
+    );
+  }
+
+  /**
+   * After the stream failed for good (hub restarted without our agent, token
+   * rotated, hub stopped): re-register with the same identity and resume the
+   * stream from the last event id, retrying with backoff until it works.
+   */
+  private recover(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.recovering ??= (async () => {
+      this.subscription?.unsubscribe();
+      this.subscription = undefined;
+      let delay = 100;
+      let resumeRefused = 0;
+      while (!this.closed) {
+        try {
+          await this.register();
+          this.subscribe();
+          void this.refreshPeers();
+          // Outcomes may have arrived while the stream was down; pending awaits re-check.
+          for (const msgId of this.waiters.keys()) void this.get(msgId).catch(() => {});
+          return;
+        } catch (error) {
+          const coms = toComsError(error);
+          if (coms.code === "UNAUTHORIZED") {
+            if (this.rereadToken()) continue;
+            // The hub knows this id under another credential: start over as a new agent.
+            if (++resumeRefused >= 3) {
+              this.agentId = undefined;
+              this.agentToken = undefined;
+            }
+          }
+          await sleep(delay);
+          delay = Math.min(delay * 2, MAX_RECOVERY_DELAY_MS);
+        }
+      }
+    })().finally(() => {
+      this.recovering = undefined;
+    });
+    return this.recovering;
+  }
+
+  private onEvent(id: string, event: InboxEvent): void {
+    this.lastEventId = id;
+    if (event.kind === "message") {
+      const message = event.message;
+      this.toAck.add(message.msg_id);
+      this.scheduleAck();
+      if (this.inbound.has(message.msg_id)) return;
+      this.inbound.set(message.msg_id, message);
+      if (this.inboundHandlers.size === 0) this.backlog.push(message);
+      else for (const handler of this.inboundHandlers) handler(message);
+    } else if (event.kind === "outcome") {
+      this.toAck.add(event.outcome.msg_id);
+      this.scheduleAck();
+      this.applyOutcome(event.outcome);
+    } else {
+      this.setPeers(event.agents);
+    }
+  }
+
+  private scheduleAck(): void {
+    if (this.ackScheduled) return;
+    this.ackScheduled = true;
+    setImmediate(() => void this.flushAcks());
+  }
+
+  private async flushAcks(): Promise<void> {
+    this.ackScheduled = false;
+    while (this.toAck.size > 0 && !this.closed) {
+      const ids = [...this.toAck].slice(0, 1000);
+      try {
+        await this.trpc.messages.ack.mutate({ msg_ids: ids });
+        for (const id of ids) this.toAck.delete(id);
+      } catch {
+        // Not acked means handed out again later (deduplicated here); retry with the next event or heartbeat.
+        return;
+      }
+    }
+  }
+
+  private applyOutcome(outcome: Outcome): void {
+    const known = this.outcomes.get(outcome.msg_id);
+    if (known && known.state !== "pending" && outcome.state === "pending") return;
+    this.outcomes.set(outcome.msg_id, outcome);
+    if (outcome.state === "pending") return;
+    for (const waiter of this.waiters.get(outcome.msg_id) ?? []) waiter.resolve(outcome);
+    this.waiters.delete(outcome.msg_id);
+  }
+
+  private setPeers(agents: AgentCard[]): void {
+    this.peers = agents.filter((agent) => agent.id !== this.agentId);
+    for (const handler of this.peerHandlers) handler(this.peers);
+  }
+
+  private async refreshPeers(): Promise<void> {
+    try {
+      this.setPeers(await this.trpc.agents.list.query({ include_explicit: false }));
+    } catch {
+      // the next peers event or reconnect will bring them
+    }
+  }
+
+  private async heartbeat(): Promise<void> {
+    if (this.closed || !this.agentId) return;
+    try {
+      this.card = await this.trpc.agents.heartbeat.mutate(this.patch);
+      if (this.toAck.size > 0) void this.flushAcks();
+    } catch (error) {
+      if (toComsError(error).code === "UNAUTHORIZED") void this.recover();
+    }
+  }
+
+  /**
+   * Call the hub. UNAUTHORIZED: recover (token re-read, re-register) and try
+   * once more. Unreachable (hub restarting): retry with backoff up to
+   * `attempts` times. Whatever still fails is thrown as a ComsError.
+   */
+  private async rpc<T>(fn: () => Promise<T>, attempts = 1): Promise<T> {
+    let delay = 200;
+    let recovered = false;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (error) {
+        if (this.closed) throw toComsError(error);
+        if (!recovered && toComsError(error).code === "UNAUTHORIZED") {
+          recovered = true;
+          await this.recover();
+          continue;
+        }
+        if (!isUnreachable(error) || attempt >= attempts) throw toComsError(error);
+        await sleep(delay);
+        delay = Math.min(delay * 2, 4_000);
+      }
+    }
+  }
+
+  async list(opts: { include_explicit?: boolean } = {}): Promise<AgentCard[]> {
+    return this.rpc(() => this.trpc.agents.list.query({ include_explicit: opts.include_explicit ?? false }));
+  }
+
+  async send(input: SendInput): Promise<SendAck> {
+    if (input.prompt.length > MAX_TEXT_LENGTH) {
+      throw new ComsError(
+        "TOO_LARGE",
+        `prompt is ${input.prompt.length} characters; at most ${MAX_TEXT_LENGTH}`,
+      );
+    }
+    // A client-chosen id makes a retried send idempotent on the hub.
+    const withId = { ...input, msg_id: input.msg_id ?? ulid() };
+    const ack = await this.rpc(() => this.trpc.messages.send.mutate(withId), 4);
+    if (!this.outcomes.has(ack.msg_id)) {
+      this.outcomes.set(ack.msg_id, { state: "pending", msg_id: ack.msg_id, delivered: false });
+    }
+    return ack;
+  }
+
+  async get(msgId: string): Promise<Outcome> {
+    const known = this.outcomes.get(msgId);
+    if (known && known.state !== "pending") return known;
+    try {
+      const outcome = await this.trpc.messages.get.query({ msg_id: msgId });
+      this.applyOutcome(outcome);
+      return this.outcomes.get(msgId) ?? outcome;
+    } catch (error) {
+      // Non-blocking even when the hub is unreachable: answer from what we know.
+      if (known && isUnreachable(error)) return known;
+      if (toComsError(error).code === "UNAUTHORIZED" && !this.closed) {
+        await this.recover();
+        return this.rpc(() => this.trpc.messages.get.query({ msg_id: msgId }));
+      }
+      throw toComsError(error);
+    }
+  }
+
+  async await(msgId: string, opts: AwaitOptions = {}): Promise<Outcome> {
+    const signal = opts.signal;
+    if (signal?.aborted) throw new ComsError("CANCELLED", "cancelled");
+    try {
+      const now = await this.get(msgId);
+      if (now.state !== "pending") return now;
+    } catch (error) {
+      const coms = toComsError(error);
+      if (!isUnreachable(error))
+        return { state: "error", msg_id: msgId, code: coms.code, message: coms.message };
+    }
+    const timeoutMs = opts.timeoutMs ?? this.opts.replyTimeoutMs;
+    return new Promise<Outcome>((resolve, reject) => {
+      const set = this.waiters.get(msgId) ?? new Set<Waiter>();
+      this.waiters.set(msgId, set);
+      const finish = () => {
+        clearTimeout(timer);
+        clearInterval(poll);
+        signal?.removeEventListener("abort", onAbort);
+        set.delete(waiter);
+        if (set.size === 0 && this.waiters.get(msgId) === set) this.waiters.delete(msgId);
+      };
+      const waiter: Waiter = {
+        resolve: (outcome) => {
+          finish();
+          resolve(outcome);
+        },
+      };
+      const onAbort = () => {
+        finish();
+        reject(new ComsError("CANCELLED", "cancelled while waiting for the reply"));
+      };
+      const timer = setTimeout(
+        () =>
+          waiter.resolve({
+            state: "error",
+            msg_id: msgId,
+            code: "TIMEOUT",
+            message: `no reply within ${timeoutMs} ms`,
+          }),
+        timeoutMs,
+      );
+      // The stream brings the outcome; a slow poll covers a stream that is down for a while.
+      const poll = setInterval(() => void this.get(msgId).catch(() => {}), 5_000);
+      poll.unref();
+      signal?.addEventListener("abort", onAbort);
+      set.add(waiter);
+    });
+  }
+
+  onInbound(handler: (message: Message) => void): () => void {
+    this.inboundHandlers.add(handler);
+    const waiting = this.backlog.splice(0);
+    for (const message of waiting) handler(message);
+    return () => {
+      this.inboundHandlers.delete(handler);
+    };
+  }
+
+  async settle(msgId: string, result: ReplyResult): Promise<void> {
+    // The reply must reach the hub: keep trying through a hub restart.
+    await this.rpc(() => this.trpc.messages.settle.mutate({ msg_id: msgId, result }), 8);
+    this.inbound.delete(msgId);
+  }
+
+  updateCard(patch: CardPatch): void {
+    this.patch = { ...this.patch, ...patch };
+    if (this.card) this.card = { ...this.card, ...patch };
+    void this.heartbeat();
+  }
+
+  onPeers(handler: (peers: AgentCard[]) => void): () => void {
+    this.peerHandlers.add(handler);
+    const current = this.peers;
+    if (current) queueMicrotask(() => this.peerHandlers.has(handler) && handler(current));
+    return () => {
+      this.peerHandlers.delete(handler);
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.flushAcks().catch(() => {});
+    this.closed = true;
+    clearInterval(this.heartbeatTimer);
+    this.subscription?.unsubscribe();
+    this.subscription = undefined;
+    for (const [msgId, set] of this.waiters) {
+      for (const waiter of set)
+        waiter.resolve({ state: "error", msg_id: msgId, code: "CANCELLED", message: "client closed" });
+    }
+    this.waiters.clear();
+    if (this.agentId) {
+      await Promise.race([this.trpc.agents.leave.mutate().catch(() => {}), sleep(2_000)]);
+    }
+  }
+}
+
+/** A failure to reach the hub at all (network, timeout, 5xx), as opposed to an answer from it. */
+function isUnreachable(error: unknown): boolean {
+  if (error instanceof ComsError) return false;
+  if (error instanceof TRPCClientError) {
+    const status = (error.data as { httpStatus?: number } | undefined)?.httpStatus;
+    return error.data === undefined || error.data === null || (status !== undefined && status >= 502);
+  }
+  return true;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,203 @@
+/**
+ * A small EventSource over fetch, for tRPC's httpSubscriptionLink. Node 22 has
+ * no EventSource that sends headers, and the hub token must travel in a
+ * header, never in a URL. Behaves like the browser one where the link cares:
+ * reconnects after a dropped stream with `Last-Event-ID`, honours `retry:`,
+ * and fails for good (readyState CLOSED) on a non-SSE answer such as a 401.
+ */
+
+export interface FetchEventSourceInit {
+  /** Sent with every (re)connection; a function is asked again each time (rotated credentials). */
+  headers?: Record<string, string> | (() => Record<string, string>);
+  /** First reconnect delay in ms (doubles up to maxRetryMs while the server stays away). */
+  retryMs?: number;
+  maxRetryMs?: number;
+  fetch?: typeof fetch;
+}
+
+export interface SseMessageEvent {
+  type: string;
+  data: string;
+  lastEventId: string;
+}
+
+/** The error event: an Error so that tRPC's client error keeps its message; `status` is set for HTTP refusals. */
+export interface SseErrorEvent extends Error {
+  type: "error";
+  status?: number;
+}
+
+type Listener = (event: never) => void;
+
+const CONNECTING = 0;
+const OPEN = 1;
+const CLOSED = 2;
+
+export class FetchEventSource {
+  static readonly CONNECTING = CONNECTING;
+  static readonly OPEN = OPEN;
+  static readonly CLOSED = CLOSED;
+  readonly CONNECTING = CONNECTING;
+  readonly OPEN = OPEN;
+  readonly CLOSED = CLOSED;
+  readonly url: string;
+  readonly withCredentials = false;
+  readyState: number = CONNECTING;
+  lastEventId = "";
+  onopen: ((event: { type: "open" }) => void) | null = null;
+  onmessage: ((event: SseMessageEvent) => void) | null = null;
+  onerror: ((event: SseErrorEvent) => void) | null = null;
+  private readonly init: FetchEventSourceInit;
+  private readonly listeners = new Map<string, Set<Listener>>();
+  private readonly abort = new AbortController();
+  private retryMs: number;
+
+  constructor(url: string | URL, init: FetchEventSourceInit = {}) {
+    this.url = String(url);
+    this.init = init;
+    this.retryMs = init.retryMs ?? 250;
+    void this.run();
+  }
+
+  addEventListener(type: string, listener: Listener): void {
+    let set = this.listeners.get(type);
+    if (!set) {
+      set = new Set();
+      this.listeners.set(type, set);
+    }
+    set.add(listener);
+  }
+
+  removeEventListener(type: string, listener: Listener): void {
+    this.listeners.get(type)?.delete(listener);
+  }
+
+  close(): void {
+    this.readyState = CLOSED;
+    this.abort.abort();
+  }
+
+  private dispatch(type: string, event: object): void {
+    const handler = (this as unknown as Record<string, unknown>)[`on${type}`];
+    if (typeof handler === "function") handler.call(this, event);
+    for (const listener of [...(this.listeners.get(type) ?? [])]) (listener as (e: object) => void)(event);
+  }
+
+  private error(message: string, status?: number, cause?: unknown): SseErrorEvent {
+    const event = new Error(message, { cause }) as SseErrorEvent;
+    event.type = "error";
+    if (status !== undefined) event.status = status;
+    return event;
+  }
+
+  private async run(): Promise<void> {
+    const doFetch = this.init.fetch ?? fetch;
+    let delay = this.retryMs;
+    while (this.readyState !== CLOSED) {
+      let lost: unknown;
+      try {
+        const given = typeof this.init.headers === "function" ? this.init.headers() : this.init.headers;
+        const headers: Record<string, string> = {
+          ...given,
+          accept: "text/event-stream",
+          "cache-control": "no-store",
+        };
+        if (this.lastEventId) headers["last-event-id"] = this.lastEventId;
+        const response = await doFetch(this.url, { headers, signal: this.abort.signal });
+        const type = response.headers.get("content-type") ?? "";
+        if (response.status !== 200 || !type.startsWith("text/event-stream")) {
+          const body = await response.text().catch(() => "");
+          this.readyState = CLOSED;
+          this.dispatch("error", this.error(refusal(response.status, body), response.status));
+          return;
+        }
+        this.readyState = OPEN;
+        delay = this.retryMs;
+        this.dispatch("open", { type: "open" });
+        if (response.body) await this.read(response.body);
+      } catch (error) {
+        lost = error;
+      }
+      if (this.readyState === CLOSED) return;
+      this.readyState = CONNECTING;
+      const why = lost instanceof Error ? lost.message : "the stream ended";
+      this.dispatch("error", this.error(`event stream lost (${why}); reconnecting`, undefined, lost));
+      await sleep(delay, this.abort.signal);
+      delay = Math.min(delay * 2, this.init.maxRetryMs ?? 2000);
+    }
+  }
+
+  private async read(body: ReadableStream<Uint8Array>): Promise<void> {
+    const decoder = new TextDecoder();
+    let buffer = "";
+    let data = "";
+    let hasData = false;
+    let eventType = "";
+    const reader = body.getReader();
+    try {
+      while (this.readyState !== CLOSED) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        buffer += decoder.decode(value, { stream: true });
+        let start = 0;
+        while (true) {
+          const lf = buffer.indexOf("\n", start);
+          if (lf === -1) break;
+          let line = buffer.slice(start, lf);
+          start = lf + 1;
+          if (line.endsWith("\r")) line = line.slice(0, -1);
+          if (line === "") {
+            if (hasData) {
+              this.dispatch(eventType || "message", {
+                type: eventType || "message",
+                data,
+                lastEventId: this.lastEventId,
+              } satisfies SseMessageEvent);
+            }
+            data = "";
+            hasData = false;
+            eventType = "";
+            continue;
+          }
+          if (line.startsWith(":")) continue;
+          const colon = line.indexOf(":");
+          const field = colon === -1 ? line : line.slice(0, colon);
+          let value = colon === -1 ? "" : line.slice(colon + 1);
+          if (value.startsWith(" ")) value = value.slice(1);
+          if (field === "data") {
+            data = hasData ? `${data}\n${value}` : value;
+            hasData = true;
+          } else if (field === "event") eventType = value;
+          else if (field === "id" && !value.includes("\0")) this.lastEventId = value;
+          else if (field === "retry" && /^\d+$/.test(value)) this.retryMs = Number(value);
+        }
+        buffer = buffer.slice(start);
+      }
+    } finally {
+      reader.cancel().catch(() => {});
+    }
+  }
+}
+
+function refusal(status: number, body: string): string {
+  let message = body.slice(0, 500);
+  try {
+    const parsed = JSON.parse(body) as { error?: { json?: { message?: string }; message?: string } };
+    message = parsed.error?.json?.message ?? parsed.error?.message ?? message;
+  } catch {
+    // not JSON: keep the text
+  }
+  return `event stream refused with HTTP ${status}${message ? `: ${message}` : ""}`;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done);
+  });
+}

@@ -1,0 +1,66 @@
+/** The hub over node:http: tRPC's standalone handler behind the shared auth check. */
+import { createServer, type IncomingMessage } from "node:http";
+import type { AddressInfo } from "node:net";
+import { createHTTPHandler } from "@trpc/server/adapters/standalone";
+import type { Caller } from "../contract/router.ts";
+import { comsRouter } from "../contract/router.ts";
+import { trpcErrorBody } from "./auth.ts";
+import { HEALTH_BODY, HEALTH_PATH, type ServedHub, type ServeOptions, TRPC_PATH } from "./transport.ts";
+
+export function serveNode(opts: ServeOptions): Promise<ServedHub> {
+  const callers = new WeakMap<IncomingMessage, Caller | null>();
+  const trpc = createHTTPHandler({
+    router: comsRouter,
+    basePath: `${TRPC_PATH}/`,
+    maxBodySize: opts.maxBodyBytes,
+    createContext: ({ req }) => ({ backend: opts.backend, caller: callers.get(req) ?? null }),
+  });
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? "/", "http://hub");
+    if (url.pathname === HEALTH_PATH && req.method === "GET") {
+      res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
+      res.end(HEALTH_BODY);
+      return;
+    }
+    const header = (name: string) => {
+      const value = req.headers[name];
+      return Array.isArray(value) ? value[0] : value;
+    };
+    const auth = opts.auth.check(header);
+    if (!auth.ok) {
+      res.writeHead(auth.status, { "content-type": "application/json", "www-authenticate": "Bearer" });
+      res.end(trpcErrorBody("UNAUTHORIZED", auth.message, url));
+      req.resume();
+      return;
+    }
+    if (!url.pathname.startsWith(`${TRPC_PATH}/`)) {
+      res.writeHead(404, { "content-type": "application/json" });
+      res.end(
+        trpcErrorBody("NOT_FOUND", `no route ${url.pathname}; procedures live under ${TRPC_PATH}/`, url),
+      );
+      req.resume();
+      return;
+    }
+    callers.set(req, auth.caller);
+    trpc(req, res);
+  });
+  // SSE streams stay open indefinitely; only the request head has a deadline.
+  server.requestTimeout = 30_000;
+  server.headersTimeout = 15_000;
+  server.keepAliveTimeout = 30_000;
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port, opts.host, () => {
+      server.off("error", reject);
+      const port = (server.address() as AddressInfo).port;
+      resolve({
+        port,
+        close: () =>
+          new Promise<void>((done) => {
+            server.close(() => done());
+            server.closeAllConnections();
+          }),
+      });
+    });
+  });
+}

@@ -1,0 +1,129 @@
+/**
+ * Start a hub in this process: settle the token, open the store, build the
+ * backend and serve it over HTTP with whichever adapter fits the runtime.
+ * The CLI is a thin wrapper around this; tests use it directly too.
+ */
+import { rmSync } from "node:fs";
+import { isIP } from "node:net";
+import { hubSettings } from "../lib/env.ts";
+import { readJson, writeJsonAtomic } from "../lib/private-fs.ts";
+import { RequestAuth } from "./auth.ts";
+import { DEFAULT_MAX_AGENTS, DEFAULT_MAX_MESSAGE_BYTES, HubBackend } from "./backend.ts";
+import { type HubPaths, hubPaths } from "./paths.ts";
+import { resolveHubToken } from "./secret.ts";
+import { isBun } from "./sqlite-driver.ts";
+import { openStore, type StoreKind } from "./store.ts";
+import type { ServedHub } from "./transport.ts";
+
+export interface HubServerOptions {
+  project: string;
+  host?: string;
+  port?: number;
+  /** An explicit token (else PI_COMS_NET_AUTH_TOKEN, else the stored or a generated one). */
+  token?: string;
+  store?: StoreKind;
+  maxMessageBytes?: number;
+  maxAgents?: number;
+  env?: NodeJS.ProcessEnv;
+  /** Publish url, pid and start time in the project's discovery file (the CLI does). */
+  discovery?: boolean;
+}
+
+export interface HubServer {
+  url: string;
+  token: string;
+  project: string;
+  store: StoreKind;
+  paths: HubPaths;
+  backend: HubBackend;
+  /** Graceful stop: end the streams, flush the store, stop listening, remove the discovery file. */
+  close(): Promise<void>;
+}
+
+export interface DiscoveryRecord {
+  url: string;
+  pid: number;
+  /** When the hub process started (ms since the epoch), to tell it from a later process with the same pid. */
+  started_at: number;
+}
+
+export function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** The address a local client uses to reach a hub bound to `host`. */
+export function connectHost(host: string): string {
+  if (host === "0.0.0.0" || host === "") return "127.0.0.1";
+  if (host === "::") return "[::1]";
+  return isIP(host) === 6 ? `[${host}]` : host;
+}
+
+export function processStartedAt(): number {
+  return Math.round(performance.timeOrigin);
+}
+
+export async function startHubServer(opts: HubServerOptions): Promise<HubServer> {
+  const env = opts.env ?? process.env;
+  const settings = hubSettings(env);
+  const host = opts.host ?? settings.host;
+  const port = opts.port ?? settings.port;
+  const explicitToken = opts.token ?? settings.token;
+  if (!isLoopback(host) && explicitToken === undefined) {
+    throw new Error(
+      `refusing to listen on ${host} without an explicit token: other machines could reach the hub, ` +
+        "so set PI_COMS_NET_AUTH_TOKEN or pass --auth-token (and share it with the clients)",
+    );
+  }
+  const paths = hubPaths(opts.project, env);
+  const token = resolveHubToken(paths.secret, explicitToken);
+  const kind = opts.store ?? "sqlite";
+  const store = await openStore(kind, paths.dir);
+  const maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  const backend = new HubBackend(store, opts.project, {
+    maxHops: settings.maxHops,
+    messageTtlMs: settings.messageTtlMs,
+    staleAfterMs: settings.staleAfterMs,
+    offlineAfterMs: settings.offlineAfterMs,
+    maxMessageBytes,
+    maxAgents: opts.maxAgents ?? DEFAULT_MAX_AGENTS,
+  });
+  const serveOptions = {
+    host,
+    port,
+    backend,
+    auth: new RequestAuth(token, backend),
+    // JSON escaping can double a text; the backend enforces the real limit with a clear TOO_LARGE.
+    maxBodyBytes: 2 * maxMessageBytes + 64 * 1024,
+  };
+  let served: ServedHub;
+  try {
+    if (isBun()) served = await (await import("./http-bun.ts")).serveBun(serveOptions);
+    else served = await (await import("./http-node.ts")).serveNode(serveOptions);
+  } catch (error) {
+    await backend.close();
+    throw error;
+  }
+  const url = `http://${connectHost(host)}:${served.port}`;
+  const record: DiscoveryRecord = { url, pid: process.pid, started_at: processStartedAt() };
+  if (opts.discovery) writeJsonAtomic(paths.discovery, record);
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    token,
+    project: opts.project,
+    store: kind,
+    paths,
+    backend,
+    close: () => {
+      closing ??= (async () => {
+        await backend.close();
+        await served.close();
+        if (opts.discovery) {
+          const current = readJson(paths.discovery) as DiscoveryRecord | undefined;
+          if (current?.pid === process.pid) rmSync(paths.discovery, { force: true });
+        }
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,164 @@
+/**
+ * The durable store: one SQLite file in the project's hub directory, WAL
+ * journal. Changes made during one turn of the event loop are coalesced per
+ * row and committed in one transaction, so a burst of sends costs one commit;
+ * callers that acknowledge something await that commit first. A committed WAL
+ * frame survives kill -9 of the hub (it is in the OS page cache).
+ */
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
+import { ensurePrivateDir } from "../lib/private-fs.ts";
+import { openSqlite, type SqliteDatabase, type SqliteStatement } from "./sqlite-driver.ts";
+import type { AgentRecord, HubStore, MessageRecord } from "./store.ts";
+
+export const STORE_FILE = "hub.sqlite";
+
+export async function openSqliteStore(dir: string): Promise<HubStore> {
+  ensurePrivateDir(dir);
+  const db = await openSqlite(join(dir, STORE_FILE));
+  try {
+    db.exec("PRAGMA journal_mode = WAL");
+    db.exec("PRAGMA synchronous = NORMAL");
+    // One hub per store: a second hub on the same file fails here instead of corrupting queues.
+    db.exec("PRAGMA locking_mode = EXCLUSIVE");
+    db.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS agents (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS messages (id TEXT PRIMARY KEY, data TEXT NOT NULL);`);
+    db.exec("BEGIN IMMEDIATE");
+    db.exec("COMMIT");
+  } catch (error) {
+    db.close();
+    const message = error instanceof Error ? error.message : String(error);
+    throw new Error(`cannot open the hub store in ${dir} (is another hub using it?): ${message}`);
+  }
+  return new SqliteStore(db);
+}
+
+class SqliteStore implements HubStore {
+  readonly kind = "sqlite" as const;
+  readonly epoch: string;
+  lastSeq: number;
+  private readonly db: SqliteDatabase;
+  private readonly putAgentStmt: SqliteStatement;
+  private readonly delAgentStmt: SqliteStatement;
+  private readonly putMessageStmt: SqliteStatement;
+  private readonly delMessageStmt: SqliteStatement;
+  private readonly putMetaStmt: SqliteStatement;
+  private agents = new Map<string, AgentRecord | null>();
+  private messages = new Map<string, MessageRecord | null>();
+  private seqDirty = false;
+  private pending: Promise<void> | null = null;
+  private closed = false;
+
+  constructor(db: SqliteDatabase) {
+    this.db = db;
+    this.putAgentStmt = db.prepare("INSERT OR REPLACE INTO agents (id, data) VALUES (?, ?)");
+    this.delAgentStmt = db.prepare("DELETE FROM agents WHERE id = ?");
+    this.putMessageStmt = db.prepare("INSERT OR REPLACE INTO messages (id, data) VALUES (?, ?)");
+    this.delMessageStmt = db.prepare("DELETE FROM messages WHERE id = ?");
+    this.putMetaStmt = db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
+    const meta = new Map(
+      (db.prepare("SELECT key, value FROM meta").all() as Array<{ key: string; value: string }>).map(
+        (row) => [row.key, row.value],
+      ),
+    );
+    this.epoch = meta.get("epoch") ?? randomBytes(4).toString("hex");
+    if (!meta.has("epoch")) this.putMetaStmt.run("epoch", this.epoch);
+    this.lastSeq = Number(meta.get("last_seq") ?? 0);
+  }
+
+  loadAgents(): AgentRecord[] {
+    return this.rows("agents") as AgentRecord[];
+  }
+
+  loadMessages(): MessageRecord[] {
+    const records = this.rows("messages") as MessageRecord[];
+    // Sequence numbers are written with the rows, so the highest one on disk is authoritative.
+    for (const record of records) {
+      this.lastSeq = Math.max(this.lastSeq, record.deliver_seq, record.outcome_seq ?? 0);
+    }
+    return records;
+  }
+
+  private rows(table: "agents" | "messages"): unknown[] {
+    return (this.db.prepare(`SELECT data FROM ${table}`).all() as Array<{ data: string }>).map((row) =>
+      JSON.parse(row.data),
+    );
+  }
+
+  putAgent(record: AgentRecord): void {
+    this.agents.set(record.card.id, record);
+    this.schedule();
+  }
+  deleteAgent(id: string): void {
+    this.agents.set(id, null);
+    this.schedule();
+  }
+  putMessage(record: MessageRecord): void {
+    this.messages.set(record.message.msg_id, record);
+    this.schedule();
+  }
+  deleteMessage(msgId: string): void {
+    this.messages.set(msgId, null);
+    this.schedule();
+  }
+  setLastSeq(seq: number): void {
+    this.lastSeq = seq;
+    this.seqDirty = true;
+    this.schedule();
+  }
+
+  flush(): Promise<void> {
+    return this.pending ?? Promise.resolve();
+  }
+
+  private schedule(): void {
+    if (this.pending || this.closed) return;
+    this.pending = new Promise((resolve, reject) => {
+      setImmediate(() => {
+        this.pending = null;
+        if (this.closed) return resolve();
+        try {
+          this.commit();
+          resolve();
+        } catch (error) {
+          reject(error);
+        }
+      });
+    });
+    // A failed commit is reported to whoever awaits flush(); do not crash on an unobserved one.
+    this.pending.catch(() => {});
+  }
+
+  private commit(): void {
+    if (this.agents.size === 0 && this.messages.size === 0 && !this.seqDirty) return;
+    const agents = this.agents;
+    const messages = this.messages;
+    this.agents = new Map();
+    this.messages = new Map();
+    this.db.exec("BEGIN");
+    try {
+      for (const [id, record] of agents) {
+        if (record) this.putAgentStmt.run(id, JSON.stringify(record));
+        else this.delAgentStmt.run(id);
+      }
+      for (const [id, record] of messages) {
+        if (record) this.putMessageStmt.run(id, JSON.stringify(record));
+        else this.delMessageStmt.run(id);
+      }
+      if (this.seqDirty) this.putMetaStmt.run("last_seq", String(this.lastSeq));
+      this.seqDirty = false;
+      this.db.exec("COMMIT");
+    } catch (error) {
+      this.db.exec("ROLLBACK");
+      throw error;
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.commit();
+    this.closed = true;
+    this.db.close();
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * Where the hub keeps agents and messages so a restart (even kill -9) loses
+ * nothing it acknowledged. The backend holds the live state in memory and
+ * writes every change through this small interface; writes are grouped and a
+ * caller that must not answer before its change is durable awaits `flush()`.
+ */
+import type { AgentCard, Message, Outcome } from "../contract/schemas.ts";
+
+export interface AgentRecord {
+  card: AgentCard;
+  /** sha256 (hex) of the agent credential; the credential itself is never stored. */
+  token_hash: string;
+  last_seen: number;
+}
+
+export type MessageState = "queued" | "acked" | "final";
+
+export interface MessageRecord {
+  message: Message;
+  state: MessageState;
+  expires_at: number;
+  /** Inbox event id of the message on the recipient's stream. */
+  deliver_seq: number;
+  /** Set once final: the outcome and its event id on the sender's stream. */
+  outcome?: Outcome;
+  outcome_seq?: number;
+  /** The sender has taken the outcome (acked it); the record is only a tombstone now. */
+  outcome_taken?: boolean;
+  done_at?: number;
+}
+
+export interface HubStore {
+  readonly kind: "sqlite" | "memory";
+  /** Changes when the store is new: event ids from another epoch cannot be resumed from. */
+  readonly epoch: string;
+  /** The highest event sequence number ever handed out. */
+  readonly lastSeq: number;
+  loadAgents(): AgentRecord[];
+  loadMessages(): MessageRecord[];
+  putAgent(record: AgentRecord): void;
+  deleteAgent(id: string): void;
+  putMessage(record: MessageRecord): void;
+  deleteMessage(msgId: string): void;
+  setLastSeq(seq: number): void;
+  /** Resolves once every change made so far is on disk (at once for the memory store). */
+  flush(): Promise<void>;
+  close(): void;
+}
+
+export type StoreKind = HubStore["kind"];
+
+export async function openStore(kind: StoreKind, dir: string): Promise<HubStore> {
+  if (kind === "memory") {
+    const { MemoryStore } = await import("./store-memory.ts");
+    return new MemoryStore();
+  }
+  const { openSqliteStore } = await import("./store-sqlite.ts");
+  return openSqliteStore(dir);
+}

@@ -1,0 +1,23 @@
+/** What the two HTTP adapters (Node, Bun) share: their options, their handle, and the routes. */
+
+import type { RequestAuth } from "./auth.ts";
+import type { HubBackend } from "./backend.ts";
+
+export const TRPC_PATH = "/trpc";
+export const HEALTH_PATH = "/healthz";
+export const HEALTH_BODY = '{"ok":true}';
+
+export interface ServeOptions {
+  host: string;
+  port: number;
+  backend: HubBackend;
+  auth: RequestAuth;
+  /** Largest request body accepted, in bytes (413 above). */
+  maxBodyBytes: number;
+}
+
+export interface ServedHub {
+  port: number;
+  /** Stop listening and drop every open connection (streams included). */
+  close(): Promise<void>;
+}
