@@ -228,6 +228,12 @@ describe("pi process cleanup", () => {
   });
 });
 
+describe("tmux detection", () => {
+  it("reports a clear skip reason when tmux is not on PATH", () => {
+    assert.match(tmuxSkipReason({ PATH: "/nonexistent" }) ?? "", /tmux is not installed/);
+  });
+});
+
 describe("real pi in a terminal (tmux)", { skip: tmuxSkipReason() }, () => {
   let world: PiWorld | undefined;
   after(async () => {

@@ -7,6 +7,15 @@
  * update check, no telemetry. Everything spawned carries a run marker in its
  * environment so `stop()` can also end detached grandchildren (a hub) that a
  * process-group kill misses.
+ *
+ *   const world = await createPiWorld({ extensions: [PLUGIN] });
+ *   const a = await world.startPi({ name: "a" });        // model id "a"
+ *   world.modelServer.reply("a", { toolCalls: [{ name: "t", arguments: {} }] }, "done");
+ *   const { text } = await a.promptAndWait("go");         // text === "done"
+ *   await a.prompt("/cmd args");                          // resolves after the handler ran
+ *   await world.close();
+ *
+ * Pi's own /reload is interactive-only; load test/fixtures/reload-command.ts and send /harness-reload.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";

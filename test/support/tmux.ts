@@ -19,9 +19,9 @@ import {
 const run = promisify(execFile);
 
 /** undefined when tmux is usable, else why not (pass to `it(..., { skip })`). */
-export function tmuxSkipReason(): string | undefined {
+export function tmuxSkipReason(env: NodeJS.ProcessEnv = process.env): string | undefined {
   try {
-    execFileSync("tmux", ["-V"], { stdio: "pipe" });
+    execFileSync("tmux", ["-V"], { stdio: "pipe", env });
     return undefined;
   } catch {
     return "tmux is not installed; skipping the real-terminal test (install tmux to run it)";
