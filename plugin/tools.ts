@@ -210,7 +210,15 @@ const SPECS: ToolSpec[] = [
             details: { ...outcome, system: slot.kind },
           };
         }
-        return describeOutcome(outcome, slot, env);
+        const described = describeOutcome(outcome, slot, env);
+        if (cutShort) {
+          // The reply and a peer prompt arrived together: the prompt is already in the next message.
+          const from = [
+            ...new Set((cutShort as Parameters<typeof interruptedText>[0]).map((v) => `"${v.from}"`)),
+          ];
+          described.text += `\n\nMeanwhile a prompt from ${from.join(", ")} arrived and is shown next; your final message of this turn is sent back to it as the reply.`;
+        }
+        return described;
       } catch (error) {
         if (cutShort) {
           const views = cutShort as Parameters<typeof interruptedText>[0];
