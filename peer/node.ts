@@ -111,6 +111,12 @@ export class P2PNode implements ComsClient {
   private readonly inbox = new Inbox();
   private readonly outbox = new Outbox();
   private readonly peers = new Map<string, Peer>();
+  /**
+   * Entries looked up by name, valid while the directory watcher runs and
+   * reports no change (a send then costs no file read). A stale hit is caught
+   * anyway: the socket refuses or the hello fails, and the send re-reads.
+   */
+  private readonly byName = new Map<string, RegistryEntry>();
   private readonly peerHandlers = new Set<(peers: AgentCard[]) => void>();
   private lastPeers = "";
   private watcher: FSWatcher | undefined;
@@ -132,8 +138,15 @@ export class P2PNode implements ComsClient {
     this.server = server;
     process.once("exit", this.onExit);
     try {
-      this.watcher = watch(this.registry.dir, { persistent: false }, () => this.scheduleRefresh());
-      this.watcher.on("error", () => {});
+      this.watcher = watch(this.registry.dir, { persistent: false }, () => {
+        this.byName.clear();
+        this.scheduleRefresh();
+      });
+      this.watcher.on("error", () => {
+        this.watcher?.close();
+        this.watcher = undefined;
+        this.byName.clear();
+      });
     } catch {
       // No file watching here: the periodic ping still refreshes peers.
     }
@@ -178,32 +191,46 @@ export class P2PNode implements ComsClient {
     }
     const input = { ...parsed.data, msg_id: parsed.data.msg_id ?? ulid() };
     if (input.hops + 1 > this.settings.maxHops) throw new ComsError("HOP_LIMIT", "hop limit reached");
-    const entry = this.registry.byName(input.to);
-    if (!entry) {
-      throw new ComsError("UNKNOWN_PEER", `no agent named ${input.to} in project ${this.registry.project}`);
-    }
-    const peer = this.peerFor(entry);
-    let ack: SendAck;
-    try {
-      ack = await peer.client.messages.send.mutate(input);
-    } catch (error) {
-      const failure = toComsError(error);
-      if (failure.code !== "PEER_GONE") throw failure;
-      // A stale connection (peer restarted its socket, or the link dropped): once more, same msg_id.
-      if (!(await entryAlive(entry))) {
-        this.dropPeer(entry.id);
-        void this.registry.prune().then(() => this.scheduleRefresh());
-        throw new ComsError("PEER_GONE", `${entry.name} is gone`);
+    let ack: SendAck | undefined;
+    let peer: Peer | undefined;
+    for (let attempt = 0; !ack; attempt++) {
+      const entry = attempt === 0 ? this.lookup(input.to) : this.registry.byName(input.to);
+      if (!entry) {
+        if (attempt > 0) throw new ComsError("PEER_GONE", `${input.to} is gone`);
+        throw new ComsError("UNKNOWN_PEER", `no agent named ${input.to} in project ${this.registry.project}`);
       }
+      peer = this.peerFor(entry);
       try {
         ack = await peer.client.messages.send.mutate(input);
-      } catch (again) {
-        throw toComsError(again);
+      } catch (error) {
+        const failure = toComsError(error);
+        this.byName.delete(input.to);
+        if (failure.code !== "PEER_GONE" || attempt > 0) throw failure;
+        // A stale connection or a stale entry: once more (same msg_id, so at most once
+        // accepted), after dropping what is dead.
+        if (!(await entryAlive(entry))) {
+          this.dropPeer(entry.id);
+          await this.registry.prune();
+          this.scheduleRefresh();
+        }
       }
     }
+    if (!peer) throw new ComsError("PEER_GONE", `${input.to} is gone`);
     this.outbox.add(ack.msg_id, ack.to, ack.to_id);
     this.watchOutcome(peer, ack.msg_id, 0);
     return ack;
+  }
+
+  /**
+   * A typed tRPC client to one peer, over the same authenticated connection
+   * the node uses (for scripts and diagnostics; `send` is what most callers want).
+   */
+  peerClient(name: string): TRPCClient<ComsRouter> {
+    this.assertOpen();
+    const entry = this.lookup(name);
+    if (!entry)
+      throw new ComsError("UNKNOWN_PEER", `no agent named ${name} in project ${this.registry.project}`);
+    return this.peerFor(entry).client;
   }
 
   async get(msgId: string): Promise<Outcome> {
@@ -274,6 +301,14 @@ export class P2PNode implements ComsClient {
 
   private assertOpen(): void {
     if (this.closed) throw new ComsError("PEER_GONE", "coms is closed");
+  }
+
+  private lookup(name: string): RegistryEntry | undefined {
+    const cached = this.watcher ? this.byName.get(name) : undefined;
+    if (cached) return cached;
+    const entry = this.registry.byName(name);
+    if (entry && this.watcher) this.byName.set(name, entry);
+    return entry;
   }
 
   private cardFor(entry: RegistryEntry): AgentCard {
