@@ -18,7 +18,6 @@ type ListenCommand = Extract<Command, { kind: "listen" }>;
 export async function runListen(command: ListenCommand, io: CliIO): Promise<ExitCode> {
   const json = command.common.json;
   const client = await connectForCli(command.common, {
-    signal: io.signal,
     name: "shell",
     explicit: command.explicit,
     ...(command.color !== undefined && { color: command.color }),

@@ -2,12 +2,12 @@
  * One `pi-coms` invocation: parse, run one command, and turn every failure
  * into a message on stderr and a documented exit code.
  */
-import type { ComsClient } from "../contract/client.ts";
 import { ComsError, toComsError } from "../contract/errors.ts";
 import type { Outcome } from "../contract/schemas.ts";
 import { type Command, type CommonOptions, parseCommandLine, UsageError, usageLine } from "./cli-args.ts";
 import { ackLine, agentTable, outcomeText, startSpinner } from "./cli-output.ts";
 import { EXIT, type ExitCode, exitCodeForError, exitCodeForOutcome } from "./exit-codes.ts";
+import type { OneShotClient } from "./hub-session.ts";
 
 export interface CliIO {
   stdout: (text: string) => void;
@@ -51,7 +51,7 @@ async function runCommand(command: Exclude<Command, { kind: "help" }>, io: CliIO
     case "listen":
       return (await import("./cli-listen.ts")).runListen(command, io);
     case "list":
-      return withClient(command.common, io, async (client) => {
+      return withClient(command.common, async (client) => {
         // The CLI joined to ask; it is not one of the agents the user asked about.
         const agents = (await client.list({ include_explicit: command.all })).filter(
           (a) => a.id !== client.self.id,
@@ -62,7 +62,7 @@ async function runCommand(command: Exclude<Command, { kind: "help" }>, io: CliIO
     case "send": {
       const prompt = command.prompt === "-" ? await readStdin() : command.prompt;
       if (prompt.trim() === "") throw new UsageError("the prompt read from stdin is empty", "send");
-      return withClient(command.common, io, async (client) => {
+      return withClient(command.common, async (client) => {
         const ack = await client.send({ to: command.to, prompt });
         if (!command.await) {
           if (command.common.json) io.stdout(`${JSON.stringify({ ack })}\n`);
@@ -77,11 +77,11 @@ async function runCommand(command: Exclude<Command, { kind: "help" }>, io: CliIO
       });
     }
     case "get":
-      return withClient(command.common, io, async (client) =>
+      return withClient(command.common, async (client) =>
         report(await client.get(command.msgId), command.common, io),
       );
     case "await":
-      return withClient(command.common, io, async (client) =>
+      return withClient(command.common, async (client) =>
         report(
           await waitFor(client, command.msgId, command.timeoutMs, "waiting for the reply", io),
           command.common,
@@ -93,11 +93,10 @@ async function runCommand(command: Exclude<Command, { kind: "help" }>, io: CliIO
 
 async function withClient(
   common: CommonOptions,
-  io: CliIO,
-  body: (client: ComsClient) => Promise<ExitCode>,
+  body: (client: OneShotClient) => Promise<ExitCode>,
 ): Promise<ExitCode> {
-  const { connectForCli } = await import("./cli-connect.ts");
-  const client = await connectForCli(common, { signal: io.signal });
+  const { connectOneShot } = await import("./cli-connect.ts");
+  const client = await connectOneShot(common);
   try {
     return await body(client);
   } finally {
@@ -106,7 +105,7 @@ async function withClient(
 }
 
 async function waitFor(
-  client: ComsClient,
+  client: OneShotClient,
   msgId: string,
   timeoutMs: number | undefined,
   label: string,

@@ -44,8 +44,9 @@ async function exchange(reviewer: ComsClient, coder: ComsClient): Promise<void> 
   try {
     await waitForPeer(coder, reviewer.self.name);
     const prompt = "Please review: I added a retry loop around fetchUser().";
+    say(coder.self.name, `asks ${reviewer.self.name}: "${prompt}"`);
     const ack = await coder.send({ to: reviewer.self.name, prompt });
-    say(coder.self.name, `sent to ${ack.to}: "${prompt}" (msg ${ack.msg_id})`);
+    say(coder.self.name, `${ack.to} accepted msg ${ack.msg_id}; awaiting the reply`);
     const outcome = await coder.await(ack.msg_id, { timeoutMs: 15_000 });
     if (outcome.state !== "reply") {
       throw new Error(
@@ -58,7 +59,11 @@ async function exchange(reviewer: ComsClient, coder: ComsClient): Promise<void> 
   }
 }
 
-/** Paths under the demo root that are sockets or files other than secrets: what a clean exit must not leave. */
+/**
+ * What a clean exit must not leave: sockets, P2P registry entries
+ * (agents/<name>.json) and the hub's discovery file (server.json). The hub's
+ * secret, store and log are data, not leftovers, and go with the scratch dir.
+ */
 function leftovers(dir: string): string[] {
   const found: string[] = [];
   const walk = (path: string) => {
@@ -66,7 +71,7 @@ function leftovers(dir: string): string[] {
       const full = join(path, entry.name);
       if (entry.isDirectory()) walk(full);
       else if (lstatSync(full).isSocket()) found.push(`${full} (socket)`);
-      else if (!/secret/.test(entry.name)) found.push(full);
+      else if (/\/agents\/[^/]+\.json$/.test(full) || entry.name === "server.json") found.push(full);
     }
   };
   try {
