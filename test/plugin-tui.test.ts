@@ -1,0 +1,52 @@
+/**
+ * The pool widget in a real terminal: interactive pi in tmux types
+ * `/coms start`, an RPC session is its peer, and the screen shows both.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { createPiWorld, type PiWorld } from "./support/pi-harness.ts";
+import { startPiInTmux, type TmuxPi, tmuxSkipReason } from "./support/tmux.ts";
+
+const PLUGIN = join(import.meta.dirname, "..", "plugin", "index.ts");
+
+describe("pool widget in a real terminal (tmux)", { skip: tmuxSkipReason() }, () => {
+  let world: PiWorld | undefined;
+  after(async () => {
+    await world?.close();
+  });
+
+  it("shows both peers below the editor after typing /coms start", async (t) => {
+    world = await createPiWorld({ extensions: [PLUGIN], env: { PI_COMS_PING_INTERVAL_MS: "300" } });
+    let tui: TmuxPi | undefined;
+    try {
+      const [coder, started] = await Promise.all([
+        world.startPi({ name: "coder" }),
+        startPiInTmux({ world, name: "reviewer", cols: 120, rows: 32 }),
+      ]);
+      tui = started;
+      await coder.prompt('/coms start --name coder --purpose "implements features" --color #33cc33');
+      await tui.waitForScreen(/reviewer/, { timeoutMs: 30_000 });
+      await tui.submit('/coms start --name reviewer --purpose "code reviewer"');
+      // pi refuses input until its startup finishes; the command stays in the editor, so press Enter again.
+      let screen = "";
+      for (let attempt = 0; attempt < 30 && !/● coder /.test(screen); attempt++) {
+        screen = await tui
+          .waitForScreen(/● coder .*queue \d+ +online/, { timeoutMs: 1000 })
+          .catch(async () => {
+            const now = await tui?.capturePane();
+            if (now?.includes("/coms start --name reviewer")) await tui?.sendKeys("Enter");
+            return now ?? "";
+          });
+      }
+      assert.match(screen, /● coder .*queue \d+ +online/);
+      assert.match(screen, /coms \(P2P\) · you: reviewer/);
+      assert.match(screen, /coms: reviewer/, "status line names the active system");
+      const lines = await coder.waitForWidget("pi-coms-pool", (l) => l.some((x) => x.includes("● reviewer")));
+      assert.ok(lines.some((l) => l.includes("you: coder")));
+    } catch (error) {
+      t.diagnostic(`last screen:\n${await tui?.capturePane().catch(() => "")}`);
+      throw error;
+    }
+  });
+});
