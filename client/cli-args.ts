@@ -350,8 +350,9 @@ function optionLines(options: Record<string, OptionSpec>): string[] {
 
 export const EXIT_CODE_HELP = [
   "Exit codes:",
-  "  0 ok   1 other error (hop limit, expired, the peer answered with an error, ...)",
-  "  2 usage   3 unknown peer   4 timeout   5 auth refused   6 peer gone / hub unreachable",
+  "  0 ok   1 other error (hop limit, too large, expired, schema mismatch, ...)",
+  "  2 usage   3 unknown peer   4 timeout   5 auth refused",
+  "  6 peer gone, unreachable, or it failed to answer (no hub, socket refused, turn failed)",
   "  130 interrupted",
 ].join("\n");
 

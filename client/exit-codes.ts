@@ -6,13 +6,13 @@ import type { ErrorCode } from "../contract/schemas.ts";
 
 export const EXIT = {
   OK: 0,
-  /** Anything not listed below: hop limit, too large, expired, the peer answered with an error. */
+  /** Anything not listed below: hop limit, too large, expired, a reply not matching the schema. */
   OTHER: 1,
   USAGE: 2,
   UNKNOWN_PEER: 3,
   TIMEOUT: 4,
   AUTH: 5,
-  /** The peer left, its socket refuses, or no hub answers. */
+  /** The peer left, its socket refuses, no hub answers, or the peer failed to produce an answer. */
   UNREACHABLE: 6,
   /** Interrupted (Ctrl-C / SIGTERM), as shells expect for SIGINT. */
   INTERRUPTED: 130,

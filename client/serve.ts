@@ -1,7 +1,9 @@
 /**
  * Acting as an agent from a script: every inbound message goes to a handler
  * and is settled exactly once with what it returns, or with an error when it
- * throws, so a sender never waits on a message the script dropped.
+ * throws, so a sender never waits on a message the script dropped. A thrown
+ * ComsError keeps its code; anything else answers PEER_GONE, as a failed pi
+ * turn does.
  */
 import type { ComsClient } from "../contract/client.ts";
 import { ComsError } from "../contract/errors.ts";
@@ -75,9 +77,10 @@ export function serve(client: ComsClient, handler: ServeHandler, options: ServeO
       result =
         error instanceof ComsError
           ? { ok: false, code: error.code, message: error.message.slice(0, 4000) }
-          : {
+          : // Same code as a pi agent whose turn failed: the recipient could not produce an answer.
+            {
               ok: false,
-              code: "BAD_INPUT",
+              code: "PEER_GONE",
               message: `the agent failed to answer: ${describe(error)}`.slice(0, 4000),
             };
     }

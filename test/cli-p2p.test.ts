@@ -9,7 +9,7 @@ import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { type ComsClient, connectPeer, type Message, serve } from "../client/index.ts";
+import { type ComsClient, ComsError, connectPeer, type Message, serve } from "../client/index.ts";
 
 const CLI = resolve(import.meta.dirname, "..", "client", "cli.ts");
 const PROJECT = "cli-p2p";
@@ -112,6 +112,7 @@ before(async () => {
     async (message, { signal }) => {
       seen.push(message);
       if (message.prompt.startsWith("fail")) throw new Error("cannot review that");
+      if (message.prompt.startsWith("reject")) throw new ComsError("BAD_INPUT", "not a reviewable request");
       if (message.prompt.startsWith("slow")) {
         // Held until the test releases it or the agent stops.
         await new Promise<void>((r) => {
@@ -186,7 +187,7 @@ describe("pi-coms over P2P", () => {
     assert.equal(message.prompt, "from stdin\n");
   });
 
-  it("exits 3 for an unknown peer, 4 on timeout, 1 when the peer answers with an error", async () => {
+  it("exits 3 for an unknown peer, 4 on timeout, 6 when the peer fails to answer, 1 for other errors", async () => {
     const unknown = await cli(["send", "ghost", "hello", "--await"]);
     assert.equal(unknown.code, 3);
     assert.match(unknown.stderr, /no agent named ghost/);
@@ -200,9 +201,19 @@ describe("pi-coms over P2P", () => {
     release();
 
     const failed = await cli(["send", "reviewer", "fail this", "--await"]);
-    assert.equal(failed.code, 1);
-    assert.match(failed.stderr, /cannot review that/);
+    assert.equal(failed.code, 6);
+    assert.match(failed.stderr, /PEER_GONE: the agent failed to answer: cannot review that/);
     assert.equal(failed.stdout, "");
+
+    const rejected = await cli(["send", "reviewer", "reject this", "--await", "--json"]);
+    assert.equal(rejected.code, 1);
+    const outcome = (
+      JSON.parse(rejected.stdout) as { outcome: { state: string; code: string; message: string } }
+    ).outcome;
+    assert.deepEqual(
+      [outcome.state, outcome.code, outcome.message],
+      ["error", "BAD_INPUT", "not a reviewable request"],
+    );
   });
 
   it("exits 6 when the peer leaves before answering", async () => {

@@ -1,0 +1,151 @@
+/**
+ * Every script in examples/ run as users run it (`node examples/x.ts`),
+ * against script agents started from examples/script-agent.ts, over P2P and
+ * over a real hub.
+ */
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { after, describe, it } from "node:test";
+import { ensureHub, stopHub } from "../hub/discovery.ts";
+
+const EXAMPLES = resolve(import.meta.dirname, "..", "examples");
+const home = mkdtempSync(join(tmpdir(), "pi-coms-examples-"));
+const env: NodeJS.ProcessEnv = {
+  ...process.env,
+  HOME: home,
+  PI_COMS_DIR: join(home, "coms"),
+  PI_COMS_NET_DIR: join(home, "coms-net"),
+};
+delete env.PI_COMS_NET_SERVER_URL;
+delete env.PI_COMS_NET_AUTH_TOKEN;
+
+const children = new Set<ChildProcess>();
+let hubProject: string | undefined;
+
+after(async () => {
+  for (const child of children) child.kill("SIGKILL");
+  if (hubProject) await stopHub(hubProject, env).catch(() => {});
+  rmSync(home, { recursive: true, force: true });
+});
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Start an example; `ready` resolves once its stdout matched the pattern. */
+function example(file: string, args: string[], ready?: RegExp) {
+  const child = spawn(process.execPath, [join(EXAMPLES, file), ...args], {
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.add(child);
+  let stdout = "";
+  let stderr = "";
+  let signalReady = () => {};
+  const isReady = new Promise<void>((r) => {
+    signalReady = r;
+  });
+  child.stdout.on("data", (chunk: Buffer) => {
+    stdout += chunk;
+    if (ready?.test(stdout)) signalReady();
+  });
+  child.stderr.on("data", (chunk: Buffer) => {
+    stderr += chunk;
+  });
+  const done = new Promise<Run>((resolveRun, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`${file} did not exit in time; stderr: ${stderr}`));
+    }, 40_000);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      children.delete(child);
+      signalReady();
+      resolveRun({ code, stdout, stderr });
+    });
+  });
+  return { child, done, ready: isReady };
+}
+
+function registryNames(project: string): string[] {
+  try {
+    return readdirSync(join(home, "coms", "projects", project, "agents"));
+  } catch {
+    return [];
+  }
+}
+
+describe("examples", () => {
+  it("ask-reviewer gets the script agent's verdict over P2P", async () => {
+    const agent = example(
+      "script-agent.ts",
+      ["--project", "ex-p2p", "--name", "reviewer", "--max", "1"],
+      /listening/,
+    );
+    await agent.ready;
+    const ask = await example("ask-reviewer.ts", ["--project", "ex-p2p", "Please review the login change"])
+      .done;
+    assert.equal(ask.code, 0, ask.stderr);
+    assert.equal(ask.stdout, "reviewer read 5 words: looks good to me.\n");
+    assert.match(ask.stderr, /asked reviewer/);
+    const served = await agent.done;
+    assert.equal(served.code, 0, served.stderr);
+    assert.match(served.stdout, /<- ci-review: Please review the login change/);
+    assert.deepEqual(registryNames("ex-p2p"), [], "both left the registry");
+  });
+
+  it("fan-out gathers replies from three agents, and exits 1 when one of them fails", async () => {
+    const agents = ["coder1", "coder2", "coder3"].map((name) =>
+      example("script-agent.ts", ["--project", "ex-fan", "--name", name], /listening/),
+    );
+    await Promise.all(agents.map((a) => a.ready));
+    const fan = await example("fan-out.ts", [
+      "--project",
+      "ex-fan",
+      "--to",
+      "coder1,coder2,coder3",
+      "name it",
+    ]).done;
+    assert.equal(fan.code, 0, fan.stderr);
+    for (const name of ["coder1", "coder2", "coder3"]) {
+      assert.match(fan.stdout, new RegExp(`## ${name}\\n${name} read 2 words: looks good to me\\.`));
+    }
+
+    const partial = await example("fan-out.ts", [
+      "--project",
+      "ex-fan",
+      "--to",
+      "coder1,ghost",
+      "FAIL please",
+    ]).done;
+    assert.equal(partial.code, 1);
+    assert.match(partial.stdout, /## coder1: PEER_GONE: the agent failed to answer: asked to fail/);
+    assert.match(partial.stdout, /## ghost: failed to send: no agent named ghost/);
+
+    for (const a of agents) a.child.kill("SIGINT");
+    for (const a of agents) assert.equal((await a.done).code, 0);
+    assert.deepEqual(registryNames("ex-fan"), []);
+  });
+
+  it("the same scripts work over the hub with --net", async () => {
+    hubProject = "ex-hub";
+    await ensureHub({ project: hubProject, env });
+    const agent = example(
+      "script-agent.ts",
+      ["--net", "--project", "ex-hub", "--name", "reviewer", "--max", "1"],
+      /listening/,
+    );
+    await agent.ready;
+    const ask = await example("ask-reviewer.ts", ["--net", "--project", "ex-hub", "ship it?"]).done;
+    assert.equal(ask.code, 0, ask.stderr);
+    assert.equal(ask.stdout, "reviewer read 2 words: looks good to me.\n");
+    assert.equal((await agent.done).code, 0);
+    assert.equal(await stopHub(hubProject, env), true);
+    hubProject = undefined;
+  });
+});
