@@ -44,6 +44,27 @@ describe("pool widget in a real terminal (tmux)", { skip: tmuxSkipReason() }, ()
       assert.match(screen, /coms: reviewer/, "status line names the active system");
       const lines = await coder.waitForWidget("pi-coms-pool", (l) => l.some((x) => x.includes("● reviewer")));
       assert.ok(lines.some((l) => l.includes("you: coder")));
+
+      // An inbound prompt and the reply sent back are drawn by the plugin's renderers.
+      const server = world.modelServer;
+      server.reply("reviewer", "Looks good to me.");
+      server.reply(
+        "coder",
+        {
+          toolCalls: [{ name: "coms_send", arguments: { to: "reviewer", prompt: "Please check my patch." } }],
+        },
+        (req) => {
+          const id = /msg_id ([0-9A-Z]{26})/.exec(req.newToolResults[0]?.text ?? "")?.[1];
+          return { toolCalls: [{ name: "coms_await", arguments: { msg_id: id, timeout_ms: 20_000 } }] };
+        },
+        "done",
+      );
+      const since = coder.mark();
+      await coder.promptAndWait("ask the reviewer", { timeoutMs: 30_000 });
+      assert.match(coder.toolResults({ since, toolName: "coms_await" })[0]?.text ?? "", /Looks good to me\./);
+      const after = await tui.waitForScreen(/reply sent to coder/, { timeoutMs: 10_000 });
+      assert.match(after, /peer prompt from coder \(implements features\)/);
+      assert.match(after, /Please check my patch\./);
     } catch (error) {
       t.diagnostic(`last screen:\n${await tui?.capturePane().catch(() => "")}`);
       throw error;
