@@ -165,6 +165,11 @@ export class P2PNode implements ComsClient {
     return this.entry.socket;
   }
 
+  /** Connections peers currently hold open to this node's socket (diagnostics). */
+  inboundConnections(): number {
+    return this.server.connections();
+  }
+
   get project(): string {
     return this.registry.project;
   }

@@ -38,6 +38,8 @@ async function run(cmd: Command): Promise<unknown> {
   switch (cmd.op) {
     case "self":
       return node.self;
+    case "connections":
+      return node.inboundConnections();
     case "list":
       return node.list({ include_explicit: cmd.include_explicit === true });
     case "send":

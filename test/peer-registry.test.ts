@@ -1,0 +1,157 @@
+/**
+ * The on-disk registry through real peers in child processes: discovery,
+ * unique names under a simultaneous start, explicit agents, project
+ * isolation, pruning after kill -9, and file and socket permissions.
+ */
+import assert from "node:assert/strict";
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { type PeerEvent, Sandbox, until } from "./support/p2p-harness.ts";
+
+type Card = { id: string; name: string; explicit: boolean; model: string; queue_depth: number };
+
+const sandboxes: Sandbox[] = [];
+function sandbox(): Sandbox {
+  const box = new Sandbox();
+  sandboxes.push(box);
+  return box;
+}
+after(async () => {
+  await Promise.all(sandboxes.map((box) => box.cleanup()));
+});
+
+const names = (cards: Card[]) => cards.map((card) => card.name).sort();
+const mode = (path: string) => statSync(path).mode & 0o777;
+
+describe("p2p registry", () => {
+  it("two peers discover each other, by list and by onPeers events", async () => {
+    const box = sandbox();
+    const a = await box.peer({ name: "alpha", project: "p1" });
+    const b = await box.peer({ name: "beta", project: "p1", model: "model-b" });
+    assert.deepEqual(names(await a.proc.call<Card[]>("list")), ["beta"]);
+    assert.deepEqual(names(await b.proc.call<Card[]>("list")), ["alpha"]);
+    const seen = await a.proc.waitEvent(
+      (event: PeerEvent) => event.event === "peers" && names(event.peers as Card[]).includes("beta"),
+    );
+    assert.equal((seen.peers as Card[])[0]?.model, "model-b");
+  });
+
+  it("five peers all see the other four", async () => {
+    const box = sandbox();
+    const peers = await Promise.all(
+      ["p1", "p2", "p3", "p4", "p5"].map((name) => box.peer({ name, project: "five" })),
+    );
+    for (const peer of peers) {
+      const others = ["p1", "p2", "p3", "p4", "p5"].filter((name) => name !== peer.self.name);
+      await until(
+        async () => JSON.stringify(names(await peer.proc.call<Card[]>("list"))) === JSON.stringify(others),
+        10_000,
+        `${peer.self.name} to list the other four`,
+      );
+    }
+  });
+
+  it("two sessions starting at the same moment with one name get coder and coder2", async () => {
+    const box = sandbox();
+    const procs = [0, 1, 2].map(() => box.peer({ name: "coder", project: "race" }));
+    const started = await Promise.all(procs);
+    assert.deepEqual(started.map((peer) => peer.self.name).sort(), ["coder", "coder2", "coder3"]);
+    assert.equal(new Set(started.map((peer) => peer.self.id)).size, 3);
+    const files = readdirSync(join(box.env.PI_COMS_DIR as string, "projects", "race", "agents")).sort();
+    assert.deepEqual(files, ["coder.json", "coder2.json", "coder3.json"]);
+  });
+
+  it("explicit agents are hidden from listings but reachable by exact name", async () => {
+    const box = sandbox();
+    const a = await box.peer({ name: "lister", project: "ex" });
+    await box.peer({ name: "shown", project: "ex" });
+    const hidden = await box.peer({ name: "secret", project: "ex", explicit: true });
+    await hidden.proc.call("autoReply", { on: true });
+    assert.deepEqual(names(await a.proc.call<Card[]>("list")), ["shown"]);
+    assert.deepEqual(names(await a.proc.call<Card[]>("list", { include_explicit: true })), [
+      "secret",
+      "shown",
+    ]);
+    const ack = await a.proc.call<{ msg_id: string; to: string }>("send", {
+      input: { to: "secret", prompt: "hi" },
+    });
+    assert.equal(ack.to, "secret");
+    const outcome = await a.proc.call<{ state: string; text: string }>("await", {
+      msg_id: ack.msg_id,
+      timeoutMs: 10_000,
+    });
+    assert.deepEqual([outcome.state, outcome.text], ["reply", "echo: hi"]);
+  });
+
+  it("projects are isolated: no listing and no delivery across them", async () => {
+    const box = sandbox();
+    const a = await box.peer({ name: "same", project: "left" });
+    const b = await box.peer({ name: "other", project: "right" });
+    assert.deepEqual(await a.proc.call<Card[]>("list", { include_explicit: true }), []);
+    assert.deepEqual(await b.proc.call<Card[]>("list", { include_explicit: true }), []);
+    await assert.rejects(a.proc.call("send", { input: { to: "other", prompt: "hi" } }), {
+      code: "UNKNOWN_PEER",
+    });
+    // The same name in two projects is not a clash.
+    const c = await box.peer({ name: "same", project: "right" });
+    assert.equal(c.self.name, "same");
+  });
+
+  it("kill -9 of a peer: its entry is pruned and an await on it ends with PEER_GONE", async () => {
+    const box = sandbox();
+    const a = await box.peer({ name: "sender", project: "crash" });
+    const b = await box.peer({ name: "victim", project: "crash" });
+    const ack = await a.proc.call<{ msg_id: string }>("send", {
+      input: { to: "victim", prompt: "never answered" },
+    });
+    await b.proc.waitEvent((event) => event.event === "inbound");
+    const waiting = a.proc.call<{ state: string; code: string }>("await", {
+      msg_id: ack.msg_id,
+      timeoutMs: 60_000,
+    });
+    await b.proc.kill("SIGKILL");
+    const outcome = await waiting;
+    assert.deepEqual([outcome.state, outcome.code], ["error", "PEER_GONE"]);
+    assert.deepEqual(await a.proc.call<Card[]>("list"), []);
+    const entry = join(box.env.PI_COMS_DIR as string, "projects", "crash", "agents", "victim.json");
+    assert.equal(existsSync(entry), false);
+    // A newcomer takes the freed name without a suffix.
+    const c = await box.peer({ name: "victim", project: "crash" });
+    assert.equal(c.self.name, "victim");
+  });
+
+  it("a stale entry left by a crashed session is pruned when the next session starts", async () => {
+    const box = sandbox();
+    const b = await box.peer({ name: "ghost", project: "stale" });
+    await b.proc.kill("SIGKILL");
+    const entry = join(box.env.PI_COMS_DIR as string, "projects", "stale", "agents", "ghost.json");
+    assert.equal(existsSync(entry), true, "kill -9 leaves the entry behind");
+    await box.peer({ name: "fresh", project: "stale" });
+    assert.equal(existsSync(entry), false);
+  });
+
+  it("directories are 0700, entries and sockets 0600", async () => {
+    const box = sandbox();
+    const a = await box.peer({ name: "perm", project: "perms" });
+    const root = box.env.PI_COMS_DIR as string;
+    assert.equal(mode(root), 0o700);
+    assert.equal(mode(join(root, "projects")), 0o700);
+    assert.equal(mode(join(root, "projects", "perms")), 0o700);
+    assert.equal(mode(join(root, "projects", "perms", "agents")), 0o700);
+    assert.equal(mode(join(root, "projects", "perms", "agents", "perm.json")), 0o600);
+    assert.equal(mode(join(a.socket, "..")), 0o700);
+    assert.ok(statSync(a.socket).isSocket());
+    assert.equal(mode(a.socket), 0o600);
+  });
+
+  it("close() removes the socket and the entry", async () => {
+    const box = sandbox();
+    const a = await box.peer({ name: "leaver", project: "leave" });
+    const entry = join(box.env.PI_COMS_DIR as string, "projects", "leave", "agents", "leaver.json");
+    assert.equal(existsSync(entry), true);
+    await a.proc.call("close");
+    assert.equal(existsSync(entry), false);
+    assert.equal(existsSync(a.socket), false);
+  });
+});
