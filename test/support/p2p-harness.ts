@@ -153,7 +153,7 @@ export async function until<T>(
   check: () => T | Promise<T>,
   timeoutMs = 10_000,
   what = "condition",
-): Promise<T> {
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let delay = 10;
   for (;;) {
