@@ -3,7 +3,6 @@
  * when a system is activated, and only their `ComsClient` is kept: the rest
  * of the plugin never sees a transport.
  */
-import type { ComsClient } from "../contract/client.ts";
 import type { Message } from "../contract/schemas.ts";
 import { projectFromCwd } from "../lib/project.ts";
 import type { IdentityFlags, NetFlags } from "./flags.ts";
@@ -15,53 +14,10 @@ export interface StartContext {
   env?: NodeJS.ProcessEnv;
 }
 
-interface P2PModule {
-  startP2P(opts: {
-    name?: string;
-    purpose?: string;
-    project?: string;
-    color?: string;
-    explicit?: boolean;
-    model?: string;
-    cwd?: string;
-    env?: NodeJS.ProcessEnv;
-  }): Promise<ComsClient>;
-}
-
-interface HubClientModule {
-  connectHub(opts: {
-    url?: string;
-    token?: string;
-    project?: string;
-    cwd?: string;
-    name?: string;
-    purpose?: string;
-    color?: string;
-    explicit?: boolean;
-    model?: string;
-    env?: NodeJS.ProcessEnv;
-  }): Promise<ComsClient>;
-}
-
-interface HubDiscoveryModule {
-  ensureHub(opts: {
-    project: string;
-    host?: string;
-    port?: number;
-    token?: string;
-    env?: NodeJS.ProcessEnv;
-  }): Promise<{ url: string; token: string; pid: number; startedByMe: boolean }>;
-  stopHub(project: string, env?: NodeJS.ProcessEnv): Promise<unknown>;
-}
-
-// Kept as variables so the type checker does not tie this file to modules that are optional at runtime.
-const P2P_MODULE = "../peer/node.ts";
-const HUB_CLIENT_MODULE = "../hub/client.ts";
-const HUB_DISCOVERY_MODULE = "../hub/discovery.ts";
-
-async function load<T>(specifier: string): Promise<T> {
-  return (await import(new URL(specifier, import.meta.url).href)) as T;
-}
+// Transports load on first use, so a session that never starts coms never loads them.
+const loadP2P = () => import("../peer/node.ts");
+const loadHubClient = () => import("../hub/client.ts");
+const loadDiscovery = () => import("../hub/discovery.ts");
 
 /** Hand every inbound message to the global queue, then wake the loaded module (if any). */
 function attach(state: ComsState, slot: SystemSlot): void {
@@ -96,7 +52,7 @@ export async function startP2PSystem(
   busy(state, "p2p");
   state.starting.add("p2p");
   try {
-    const { startP2P } = await load<P2PModule>(P2P_MODULE);
+    const { startP2P } = await loadP2P();
     const client = await startP2P({ ...flags, model: ctx.model, cwd: ctx.cwd, env: ctx.env });
     const slot: SystemSlot = {
       kind: "p2p",
@@ -130,7 +86,7 @@ export async function startHubSystem(
     let token = flags.token;
     let startedHub = false;
     if (mode === "start") {
-      const { ensureHub } = await load<HubDiscoveryModule>(HUB_DISCOVERY_MODULE);
+      const { ensureHub } = await loadDiscovery();
       const hub = await ensureHub({
         project,
         host: flags.host,
@@ -142,7 +98,7 @@ export async function startHubSystem(
       token = hub.token;
       startedHub = hub.startedByMe;
     }
-    const { connectHub } = await load<HubClientModule>(HUB_CLIENT_MODULE);
+    const { connectHub } = await loadHubClient();
     const client = await connectHub({
       url,
       token,
@@ -160,7 +116,7 @@ export async function startHubSystem(
       client,
       flags,
       mode,
-      url: url ?? (client as { url?: string }).url,
+      url: client.url,
       startedHub,
       project,
       peers: [],
@@ -215,7 +171,7 @@ export async function stopSystem(state: ComsState, kind: SystemKind): Promise<st
 export async function stopHostedHub(state: ComsState, env?: NodeJS.ProcessEnv): Promise<string> {
   const project = state.hostedHub;
   if (!project) return "this session did not start a hub, so it leaves it running";
-  const { stopHub } = await load<HubDiscoveryModule>(HUB_DISCOVERY_MODULE);
+  const { stopHub } = await loadDiscovery();
   await stopHub(project, env);
   state.hostedHub = null;
   return `hub for project ${project} stopped`;
