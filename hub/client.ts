@@ -433,6 +433,7 @@ export class HubClient implements ComsClient {
       if (!isUnreachable(error))
         return { state: "error", msg_id: msgId, code: coms.code, message: coms.message };
     }
+    if (signal?.aborted) throw new ComsError("CANCELLED", "cancelled while waiting for the reply");
     const timeoutMs = opts.timeoutMs ?? this.opts.replyTimeoutMs;
     return new Promise<Outcome>((resolve, reject) => {
       const set = this.waiters.get(msgId) ?? new Set<Waiter>();
