@@ -175,7 +175,10 @@ export class P2PNode implements ComsClient {
   }
 
   async list(opts: { include_explicit?: boolean } = {}): Promise<AgentCard[]> {
-    const live = await this.registry.prune();
+    // A peer we hold an open connection to needs no probe connection to prove it lives.
+    const live = await this.registry.prune(
+      (entry) => entry.id === this.entry.id || this.peers.get(entry.id)?.channel.open === true,
+    );
     return live
       .filter((entry) => entry.id !== this.entry.id && (opts.include_explicit || !entry.explicit))
       .map((entry) => this.cardFor(entry))

@@ -174,9 +174,11 @@ export class Registry {
   }
 
   /** Drop entries whose process is gone or whose socket refuses; returns the live ones. */
-  async prune(): Promise<RegistryEntry[]> {
+  async prune(knownAlive?: (entry: RegistryEntry) => boolean): Promise<RegistryEntry[]> {
     const entries = this.read();
-    const verdicts = await Promise.all(entries.map((entry) => entryAlive(entry)));
+    const verdicts = await Promise.all(
+      entries.map((entry) => (pidAlive(entry.pid) && knownAlive?.(entry)) || entryAlive(entry)),
+    );
     const dead = entries.filter((_, i) => !verdicts[i]);
     if (dead.length > 0) {
       await this.locked(async () => {

@@ -155,3 +155,52 @@ describe("p2p registry", () => {
     assert.equal(existsSync(a.socket), false);
   });
 });
+
+describe("p2p cards and restarts", () => {
+  it("a card change (model, context use) reaches the other peers", async () => {
+    const box = sandbox();
+    const a = await box.peer({ name: "watcher", project: "cards" });
+    const b = await box.peer({ name: "worker", project: "cards", model: "old-model" });
+    await a.proc.waitEvent(
+      (e) => e.event === "peers" && (e.peers as Card[]).some((c) => c.model === "old-model"),
+    );
+    await b.proc.call("updateCard", { patch: { model: "new-model", context_used_pct: 42 } });
+    const event = await a.proc.waitEvent(
+      (e) => e.event === "peers" && (e.peers as Card[]).some((c) => c.model === "new-model"),
+    );
+    assert.equal((event.peers as Array<Card & { context_used_pct: number }>)[0]?.context_used_pct, 42);
+  });
+
+  it("the ping reports a peer's live queue depth", async () => {
+    const box = sandbox();
+    const a = await box.peer({ name: "asker", project: "depth" });
+    const b = await box.peer({ name: "busy", project: "depth" });
+    await b.proc.call("send", { input: { to: "asker", prompt: "first" } });
+    await a.proc.waitEvent((e) => e.event === "inbound");
+    await b.proc.waitEvent(
+      (e) =>
+        e.event === "peers" && (e.peers as Card[]).some((c) => c.name === "asker" && c.queue_depth === 1),
+    );
+  });
+
+  it("a name reused by a restarted session: sends reach the new agent", async () => {
+    const box = sandbox();
+    const a = await box.peer({ name: "sender", project: "restart" });
+    const first = await box.peer({ name: "target", project: "restart" });
+    await first.proc.call("autoReply", { on: true });
+    const ack1 = await a.proc.call<{ msg_id: string; to_id: string }>("send", {
+      input: { to: "target", prompt: "one" },
+    });
+    assert.equal(ack1.to_id, first.self.id);
+    await first.proc.kill("SIGKILL");
+    const second = await box.peer({ name: "target", project: "restart" });
+    await second.proc.call("autoReply", { on: true });
+    assert.equal(second.self.name, "target");
+    const ack2 = await a.proc.call<{ msg_id: string; to_id: string }>("send", {
+      input: { to: "target", prompt: "two" },
+    });
+    assert.equal(ack2.to_id, second.self.id);
+    const outcome = await a.proc.call<{ text: string }>("await", { msg_id: ack2.msg_id, timeoutMs: 10_000 });
+    assert.equal(outcome.text, "echo: two");
+  });
+});
