@@ -115,6 +115,17 @@ describe("plugin over P2P in real pi", () => {
     assert.match(sends[0]?.text ?? "", /^Sent to coder \(msg_id /);
   });
 
+  it("coms_list shows the peers with their purpose", async () => {
+    world.modelServer.reply("manager", call("coms_list", {}), "listed");
+    const since = manager.mark();
+    await manager.promptAndWait("who is there?");
+    const text = manager.toolResults({ since, toolName: "coms_list" })[0]?.text ?? "";
+    assert.match(
+      text,
+      /^1 peer\(s\) on P2P \/coms \(you are manager\):\n- coder: implements features · scripted\/coder/,
+    );
+  });
+
   it("rejects bad flags and unknown subcommands with a clear message", async () => {
     const since = manager.mark();
     await manager.prompt("/coms start --color red");
@@ -187,15 +198,29 @@ describe("plugin over P2P in real pi", () => {
       await hold.wait;
       return "late answer";
     });
-    server.reply("manager", call("coms_send", { to: "coder", prompt: "Take your time." }), (req) =>
-      call("coms_await", { msg_id: sentId(req) }),
+    server.reply(
+      "manager",
+      call("coms_send", { to: "coder", prompt: "Take your time." }),
+      (req) => call("coms_await", { msg_id: sentId(req), timeout_ms: 200 }),
+      (req) => call("coms_await", { msg_id: sentId(req) }),
     );
     const since = manager.mark();
     await manager.prompt("ask and wait");
-    await manager.waitFor((r) => r.type === "tool_execution_start" && r.toolName === "coms_await", { since });
+    await manager.waitForToolEnd("coms_await", { since });
+    assert.match(
+      manager.toolResults({ since, toolName: "coms_await" })[0]?.text ?? "",
+      /No reply to [0-9A-Z]{26} from coder in time .*still pending: call coms_await again/,
+    );
+    const second = await manager.waitFor(
+      (r) =>
+        r.type === "tool_execution_start" &&
+        r.toolName === "coms_await" &&
+        !("timeout_ms" in (r.args as object)),
+      { since },
+    );
     await manager.abort();
-    const end = await manager.waitForToolEnd("coms_await", { since });
-    const text = manager.toolResults({ since, toolName: "coms_await" })[0]?.text ?? "";
+    const end = await manager.waitForToolEnd("coms_await", { since: manager.records.indexOf(second) });
+    const text = manager.toolResults({ since, toolName: "coms_await" })[1]?.text ?? "";
     assert.match(text, /cancelled\. The message is still pending/);
     assert.ok(end);
     await manager.waitForSettled({ since });
