@@ -5,15 +5,24 @@
  * `/coms-net stop` shuts it down).
  */
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, afterEach, before, describe, it } from "node:test";
 import { findHub } from "../hub/discovery.ts";
 import { projectFromCwd } from "../lib/project.ts";
 import { entryPath } from "../peer/paths.ts";
-import { createPiWorld, dumpIfFailed, type PiProcess, type PiWorld } from "./support/pi-harness.ts";
+import {
+  createPiWorld,
+  dumpIfFailed,
+  type PiProcess,
+  type PiWorld,
+  piCliPath,
+} from "./support/pi-harness.ts";
 
-const PLUGIN = join(import.meta.dirname, "..", "plugin", "index.ts");
+const REPO = join(import.meta.dirname, "..");
+const PLUGIN = join(REPO, "plugin", "index.ts");
+const RELOAD = join(import.meta.dirname, "fixtures", "reload-command.ts");
 const WIDGET = "pi-coms-pool";
 
 describe("command-line identity and shutdown in real pi", () => {
@@ -66,5 +75,36 @@ describe("command-line identity and shutdown in real pi", () => {
     assert.ok(await findHub(project, env()), "quitting does not stop the hub");
     await watcher.prompt("/coms");
     await watcher.waitForWidget(WIDGET, (l) => !l.some((x) => x.includes("● tester")));
+  });
+});
+
+describe("installing the package into pi", () => {
+  let world: PiWorld;
+  let pi: PiProcess;
+
+  before(async () => {
+    world = await createPiWorld({ extensions: [RELOAD] });
+    pi = await world.startPi({ name: "fresh" });
+  });
+  afterEach((t) => dumpIfFailed(t, pi));
+  after(async () => {
+    await world?.close();
+  });
+
+  it("pi install <package dir> adds /coms, /coms-net and the generator through the package manifest", async () => {
+    const names = async () =>
+      (await pi.request<{ commands: Array<{ name: string }> }>({ type: "get_commands" })).commands.map(
+        (c) => c.name,
+      );
+    assert.ok(!(await names()).includes("coms"), "not there before installing");
+    execFileSync(process.execPath, [piCliPath(), "install", REPO], {
+      env: pi.sandbox.env,
+      cwd: pi.cwd,
+      stdio: "pipe",
+    });
+    await pi.prompt("/harness-reload");
+    const after = await names();
+    for (const name of ["coms", "coms-net", "create-coms-feature-manager"])
+      assert.ok(after.includes(name), after.join(","));
   });
 });
