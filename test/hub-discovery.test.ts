@@ -1,0 +1,91 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { connectHub } from "../hub/client.ts";
+import { ensureHub, findHub, pidAlive, stopHub } from "../hub/discovery.ts";
+import { HubWorld, ROOT, waitFor } from "./support/hub-harness.ts";
+
+describe("hub discovery and auto-start", () => {
+  const world = new HubWorld();
+  const project = "auto";
+  let hubPid: number | undefined;
+  after(async () => {
+    if (hubPid && pidAlive(hubPid)) process.kill(hubPid, "SIGKILL");
+    await world.dispose();
+  });
+
+  it("five sessions starting at once end up with one detached hub", async () => {
+    assert.equal(await findHub(project, world.env), null);
+    const runs = Array.from({ length: 5 }, () => {
+      const child = world.track(
+        spawn(process.execPath, [join(ROOT, "test/support/hub-ensure.ts"), project], {
+          env: world.env,
+          stdio: ["ignore", "pipe", "pipe"],
+        }),
+      );
+      let out = "";
+      child.stdout?.on("data", (chunk) => {
+        out += chunk;
+      });
+      child.stderr?.on("data", (chunk) => {
+        out += chunk;
+      });
+      return new Promise<{ code: number | null; out: string }>((resolve) =>
+        child.once("exit", (code) => resolve({ code, out })),
+      );
+    });
+    const results = await Promise.all(runs);
+    const handles = results.map(({ code, out }) => {
+      assert.equal(code, 0, out);
+      return JSON.parse(out) as { url: string; token: string; pid: number; startedByMe: boolean };
+    });
+    hubPid = handles[0]?.pid;
+    assert.equal(new Set(handles.map((h) => h.pid)).size, 1, "one hub");
+    assert.equal(new Set(handles.map((h) => h.url)).size, 1);
+    assert.equal(handles.filter((h) => h.startedByMe).length, 1, "exactly one starter");
+    // It outlived every process that asked for it.
+    assert.ok(pidAlive(hubPid as number));
+    const found = await findHub(project, world.env);
+    assert.equal(found?.pid, hubPid);
+    const again = await ensureHub({ project, env: world.env });
+    assert.equal(again.startedByMe, false);
+    assert.equal(again.pid, hubPid);
+  });
+
+  it("clients find the hub through the discovery file and the secret", async () => {
+    const a = await connectHub({ project, env: world.env, name: "a" });
+    world.defer(() => a.close());
+    const b = await connectHub({ project, env: world.env, name: "b" });
+    world.defer(() => b.close());
+    b.onInbound((message) => void b.settle(message.msg_id, { ok: true, text: "found you" }));
+    const ack = await a.send({ to: "b", prompt: "hi" });
+    const outcome = await a.await(ack.msg_id, { timeoutMs: 10_000 });
+    assert.equal(outcome.state === "reply" && outcome.text, "found you");
+    await a.close();
+    await b.close();
+  });
+
+  it("stopHub stops it gracefully and removes the discovery file; a stale file is ignored", async () => {
+    const discovery = join(world.env.PI_COMS_NET_DIR as string, "projects", project, "server.json");
+    assert.ok(existsSync(discovery));
+    assert.equal(await stopHub(project, world.env), true);
+    await waitFor(() => !pidAlive(hubPid as number), { what: "the hub to exit" });
+    assert.ok(!existsSync(discovery));
+    assert.equal(await findHub(project, world.env), null);
+    assert.equal(await stopHub(project, world.env), false);
+    // A discovery file left by a dead hub does not count, and is not trusted for a kill.
+    const fresh = await ensureHub({ project, env: world.env, store: "memory" });
+    hubPid = fresh.pid;
+    assert.equal(fresh.startedByMe, true);
+    process.kill(fresh.pid, "SIGKILL");
+    await waitFor(() => !pidAlive(fresh.pid), { what: "the killed hub to go" });
+    assert.equal(await findHub(project, world.env), null);
+    const restarted = await ensureHub({ project, env: world.env, store: "memory" });
+    hubPid = restarted.pid;
+    assert.equal(restarted.startedByMe, true);
+    assert.notEqual(restarted.pid, fresh.pid);
+    assert.equal(await stopHub(project, world.env), true);
+  });
+});
