@@ -165,6 +165,7 @@ describe("pi-coms over P2P", () => {
     const text = await cli(["send", "reviewer", "the login module", "--await"]);
     assert.equal(text.code, 0, text.stderr);
     assert.equal(text.stdout, "reviewed: the login module\n");
+    assert.doesNotMatch(text.stderr, /\r|\x1b/, "no spinner when stderr is not a terminal");
 
     const json = await cli(["send", "reviewer", "the parser", "--await", "--json", "--name", "ci"]);
     assert.equal(json.code, 0, json.stderr);
@@ -214,6 +215,24 @@ describe("pi-coms over P2P", () => {
       [outcome.state, outcome.code, outcome.message],
       ["error", "BAD_INPUT", "not a reviewable request"],
     );
+  });
+
+  it("Ctrl-C while waiting exits 130 and leaves the registry", async () => {
+    const child = start(["send", "reviewer", "slow, then interrupted", "--await", "--name", "impatient"]);
+    const done = finish(child);
+    child.stdin?.end();
+    await until("the prompt at the reviewer", () =>
+      seen.some((m) => m.prompt === "slow, then interrupted") ? true : undefined,
+    );
+    child.kill("SIGINT");
+    const run = await done;
+    assert.equal(run.code, 130, run.stderr);
+    assert.match(run.stderr, /CANCELLED/);
+    assert.equal(
+      (await asker.list({ include_explicit: true })).some((a) => a.name === "impatient"),
+      false,
+    );
+    release();
   });
 
   it("exits 6 when the peer leaves before answering", async () => {
