@@ -4,7 +4,7 @@
  * `listen` answering from a command and from stdin.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -83,6 +83,10 @@ async function until<T>(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+function hasScript(): boolean {
+  return spawnSync("script", ["--version"], { stdio: "ignore" }).status === 0;
 }
 
 function sockets(): string[] {
@@ -215,6 +219,22 @@ describe("pi-coms over P2P", () => {
       [outcome.state, outcome.code, outcome.message],
       ["error", "BAD_INPUT", "not a reviewable request"],
     );
+  });
+
+  it("draws a spinner while waiting when stderr is a terminal", {
+    skip: hasScript() ? false : "needs script(1)",
+  }, async () => {
+    const command = [process.execPath, CLI, "send", "reviewer", "slow spin", "--await", "--timeout", "400"]
+      .concat(["--project", PROJECT])
+      .map((arg) => `'${arg.replaceAll("'", `'\\''`)}'`)
+      .join(" ");
+    // script(1) gives the CLI a pseudo-terminal; -e returns the CLI's exit code.
+    const child = spawn("script", ["-qec", command, "/dev/null"], { env, stdio: ["pipe", "pipe", "pipe"] });
+    children.add(child);
+    const run = await finish(child);
+    release();
+    assert.equal(run.code, 4, run.stdout + run.stderr);
+    assert.match(run.stdout, /\r[|/\\-] waiting for reviewer \(\d+s\)/);
   });
 
   it("Ctrl-C while waiting exits 130 and leaves the registry", async () => {
