@@ -65,7 +65,8 @@ describe("hub auth and bad input", () => {
   it("refuses the SSE stream without the token, with the reason", async () => {
     const input = encodeURIComponent(JSON.stringify({ json: { lastEventId: null } }));
     const url = `${hub.url}/trpc/messages.inbox?input=${input}`;
-    for (const headers of [{}, { authorization: "Bearer wrong-token-0123456789" }]) {
+    const refusals: Array<Record<string, string>> = [{}, { authorization: "Bearer wrong-token-0123456789" }];
+    for (const headers of refusals) {
       const source = new FetchEventSource(url, { headers });
       const error = await new Promise<SseErrorEvent>((resolve) => source.addEventListener("error", resolve));
       assert.equal(source.readyState, FetchEventSource.CLOSED);
