@@ -20,7 +20,9 @@ import type { SystemSlot } from "./state.ts";
 import { startHubSystem, startP2PSystem, stopHostedHub, stopSystem } from "./systems.ts";
 
 function peerSummary(slot: SystemSlot): string {
-  const others = slot.peers.filter((p) => p.id !== slot.client.self.id && p.status !== "offline");
+  const others = slot.peers.filter(
+    (p) => p.id !== slot.client.self.id && p.status !== "offline" && !p.explicit,
+  );
   return others.length ? `${others.length} peer(s): ${others.map((p) => p.name).join(", ")}` : "no peers yet";
 }
 

@@ -33,6 +33,8 @@ import { type ComsState, type InboundItem, type InFlightBatch, slotOf } from "./
 
 type Waiter = (items: InboundView[]) => void;
 
+const START_GRACE_MS = 10_000;
+
 interface BranchEntry {
   type: string;
   customType?: string;
@@ -106,6 +108,12 @@ export class InboundDelivery {
     const message = { customType: INBOUND_TYPE, content: inboundText(views), display: true, details };
     if (via === "turn") {
       this.starting = true;
+      // Should the turn never start (no model, say), stop holding the queue back; settle requeues the batch.
+      setTimeout(() => {
+        if (!this.starting) return;
+        this.starting = false;
+        this.flush();
+      }, START_GRACE_MS).unref();
       this.pi.sendMessage(message, { triggerTurn: true });
     } else {
       this.pi.sendMessage(message, { triggerTurn: true, deliverAs: "steer" });

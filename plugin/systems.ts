@@ -29,7 +29,18 @@ function attach(state: ComsState, slot: SystemSlot): void {
         state.inFlight.some((batch) => batch.items.some((item) => item.message.msg_id === message.msg_id));
       if (known) return; // redelivery of something already held
       state.queue.push({ system: kind, message, arrivedAt: Date.now() });
-      state.hooks?.inbound(kind, message);
+      if (slot.peers.some((peer) => peer.id === message.from_id)) {
+        state.hooks?.inbound(kind, message);
+        return;
+      }
+      // A sender we have not listed yet: fetch its card first so the prompt can say who it is.
+      const wake = () => state.hooks?.inbound(kind, message);
+      Promise.race([
+        slot.client.list({ include_explicit: true }).then((peers) => {
+          slot.peers = peers;
+        }),
+        new Promise((resolve) => setTimeout(resolve, 2000).unref()),
+      ]).then(wake, wake);
     }),
     slot.client.onPeers((peers) => {
       slot.peers = peers;

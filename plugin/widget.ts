@@ -33,7 +33,8 @@ function section(slot: SystemSlot, colors: boolean): string[] {
   const self = slot.client.self;
   const where = slot.kind === "p2p" ? "coms (P2P)" : `coms-net ${slot.url ?? "hub"}`;
   const header = `${where} · you: ${paint(self.name, self.color, colors)} · project ${slot.project}`;
-  const peers = slot.peers.filter((p) => p.id !== self.id && p.status !== "offline");
+  // Explicit agents (scripts, hidden helpers) stay out of the pool, as they stay out of listings.
+  const peers = slot.peers.filter((p) => p.id !== self.id && p.status !== "offline" && !p.explicit);
   peers.sort((a, b) => a.name.localeCompare(b.name));
   return [header, ...(peers.length ? peers.map((p) => peerLine(p, colors)) : ["  (no peers yet)"])];
 }

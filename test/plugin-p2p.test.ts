@@ -131,14 +131,16 @@ describe("plugin over P2P in real pi", () => {
     await manager.prompt("/coms start --color red");
     await manager.prompt("/coms frobnicate");
     await manager.prompt("/coms-net connect --url ftp://x");
+    await manager.prompt("/coms start --name again");
     const notes = manager.notifications({ since });
     assert.deepEqual(
       notes.map((n) => n.notifyType),
-      ["error", "error", "error"],
+      ["error", "error", "error", "error"],
     );
     assert.match(notes[0]?.message ?? "", /bad --color "red"/);
     assert.match(notes[1]?.message ?? "", /unknown subcommand "frobnicate"/);
     assert.match(notes[2]?.message ?? "", /only http:\/\/ and https:\/\//);
+    assert.match(notes[3]?.message ?? "", /\/coms is already active/);
   });
   it("a busy recipient queues prompts and answers them together in one turn", async () => {
     const server = world.modelServer;
