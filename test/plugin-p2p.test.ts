@@ -373,6 +373,34 @@ describe("plugin over P2P in real pi", () => {
     assert.match(names, /from the peer agent "manager"/, "same name after reload");
   });
 
+  it("/reload while a peer prompt is queued keeps it and answers it afterwards", async () => {
+    const server = world.modelServer;
+    const busy = gate();
+    server.reply("coder", async () => {
+      await busy.wait;
+      return "busy work done";
+    });
+    const coderSince = coder.mark();
+    await coder.prompt("a long task");
+    await server.waitForRequest((r) => r.model === "coder" && r.lastUserText === "a long task");
+    server.reply("manager", call("coms_send", { to: "coder", prompt: "Queued across a reload?" }), "sent");
+    let since = manager.mark();
+    await manager.promptAndWait("send while the coder is busy");
+    const msgId = MSG_ID.exec(manager.toolResults({ since, toolName: "coms_send" })[0]?.text ?? "")?.[1];
+    assert.ok(msgId);
+    await coder.prompt("/harness-reload");
+    server.reply("coder", (req) => {
+      assert.match(req.lastUserText, /Queued across a reload\?/);
+      return "yes, it survived";
+    });
+    busy.open();
+    await assistantText(coder, /yes, it survived/, coderSince);
+    server.reply("manager", call("coms_await", { msg_id: msgId, timeout_ms: 20_000 }), "ok");
+    since = manager.mark();
+    await manager.promptAndWait("collect");
+    assert.match(manager.toolResults({ since, toolName: "coms_await" })[0]?.text ?? "", /yes, it survived/);
+  });
+
   it("/coms stop removes the tools and the peer disappears for the others", async () => {
     const since = manager.mark();
     await manager.prompt("/coms stop");
