@@ -35,7 +35,6 @@ describe("command-line identity and shutdown in real pi", () => {
     world = await createPiWorld({ extensions: [PLUGIN], env: { PI_COMS_PING_INTERVAL_MS: "300" } });
     watcher = await world.startPi({ name: "watcher" });
     await watcher.prompt("/coms start --name watcher");
-    await watcher.prompt("/coms-net connect --name watcher").catch(() => undefined);
   });
   afterEach((t) => dumpIfFailed(t, watcher, flagged));
   after(async () => {
@@ -61,7 +60,8 @@ describe("command-line identity and shutdown in real pi", () => {
     assert.equal(entry.purpose, "runs the tests");
     assert.equal(entry.color, "#aa00ff");
     assert.ok(existsSync(String(entry.socket)), "socket exists while running");
-    await watcher.waitForWidget(WIDGET, (l) => l.some((x) => x.includes("● tester")));
+    await watcher.prompt("/coms-net connect --name watcher");
+    await watcher.waitForWidget(WIDGET, (l) => l.filter((x) => x.includes("● tester")).length === 2);
   });
 
   it("quitting removes the P2P socket and entry and leaves the hub it started running", async () => {
@@ -74,7 +74,12 @@ describe("command-line identity and shutdown in real pi", () => {
     assert.equal(existsSync(socket), false, "socket removed");
     assert.ok(await findHub(project, env()), "quitting does not stop the hub");
     await watcher.prompt("/coms");
-    await watcher.waitForWidget(WIDGET, (l) => !l.some((x) => x.includes("● tester")));
+    await watcher.prompt("/coms-net");
+    const lines = await watcher.waitForWidget(WIDGET, (l) => !l.some((x) => x.includes("● tester")));
+    assert.ok(
+      lines.some((l) => l.startsWith("coms-net http://")),
+      "the watcher is still on the hub",
+    );
   });
 });
 
