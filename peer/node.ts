@@ -265,7 +265,14 @@ export class P2PNode implements ComsClient {
   }
 
   updateCard(patch: Parameters<ComsClient["updateCard"]>[0]): void {
-    const parsed = CardPatch.parse(patch);
+    const result = CardPatch.safeParse(patch);
+    if (!result.success) {
+      throw new ComsError(
+        "BAD_INPUT",
+        result.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "),
+      );
+    }
+    const parsed = result.data;
     this.entry = {
       ...this.entry,
       ...(parsed.model !== undefined && { model: parsed.model }),
@@ -282,7 +289,18 @@ export class P2PNode implements ComsClient {
 
   onPeers(handler: (peers: AgentCard[]) => void): () => void {
     this.peerHandlers.add(handler);
-    this.scheduleRefresh();
+    // A late subscriber gets the current peers too, not only later changes.
+    void this.list().then(
+      (peers) => {
+        if (!this.peerHandlers.has(handler) || this.closed) return;
+        try {
+          handler(peers);
+        } catch {
+          // A broken handler must not become an unhandled rejection.
+        }
+      },
+      () => {},
+    );
     return () => {
       this.peerHandlers.delete(handler);
     };
