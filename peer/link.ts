@@ -208,7 +208,10 @@ export class IpcChannel {
       closed: false,
     };
     this.conn = conn;
-    void this.open_(conn, markReady, markFailed);
+    this.open_(conn, markReady, markFailed).catch((error: unknown) => {
+      markFailed(error);
+      this.teardown(conn, `cannot connect: ${(error as Error).message}`, error);
+    });
     return conn;
   }
 

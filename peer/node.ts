@@ -151,7 +151,7 @@ export class P2PNode implements ComsClient {
       // No file watching here: the periodic ping still refreshes peers.
     }
     if (this.settings.pingIntervalMs > 0) {
-      this.pingTimer = setInterval(() => void this.ping(), this.settings.pingIntervalMs);
+      this.pingTimer = setInterval(() => this.ping().catch(ignore), this.settings.pingIntervalMs);
       this.pingTimer.unref();
     }
   }
@@ -363,7 +363,7 @@ export class P2PNode implements ComsClient {
         await call("agents.hello", { id: this.entry.id, agent_token: this.entry.token });
       },
       onState: (state) => {
-        if (state === "closed") void this.peerClosed(entry.id);
+        if (state === "closed") this.peerClosed(entry.id).catch(ignore);
       },
     });
     const peer: Peer = {
@@ -401,10 +401,12 @@ export class P2PNode implements ComsClient {
       { msg_id: msgId },
       {
         onData: (outcome) => this.outbox.update(msgId, outcome as Outcome),
-        onError: (error) => void this.watchFailed(peer, msgId, attempt, toComsError(error)),
+        onError: (error) => this.watchFailed(peer, msgId, attempt, toComsError(error)).catch(ignore),
         onComplete: () => {
           if (!this.outbox.isFinal(msgId))
-            void this.watchFailed(peer, msgId, attempt, new ComsError("PEER_GONE", "watch ended early"));
+            this.watchFailed(peer, msgId, attempt, new ComsError("PEER_GONE", "watch ended early")).catch(
+              ignore,
+            );
         },
       },
     );
@@ -429,7 +431,7 @@ export class P2PNode implements ComsClient {
     if (this.closed || this.refreshTimer) return;
     this.refreshTimer = setTimeout(() => {
       this.refreshTimer = undefined;
-      void this.refresh();
+      this.refresh().catch(ignore);
     }, 30);
   }
 
@@ -516,6 +518,9 @@ export class P2PNode implements ComsClient {
     };
   }
 }
+
+/** Background work (pings, refreshes, re-watches) must never become an unhandled rejection. */
+function ignore(): void {}
 
 const ADJECTIVES = ["amber", "brisk", "calm", "deft", "eager", "keen", "lucid", "nimble", "quiet", "swift"];
 const NOUNS = ["otter", "heron", "lynx", "finch", "badger", "falcon", "marten", "wren", "ibex", "koi"];
