@@ -108,10 +108,10 @@ const COMMANDS: Record<CommandName, CommandSpec> = {
     usage: 'pi-coms listen [--exec "CMD"] [--max N] [options]',
     summary: "join as an agent and answer prompts from the shell",
     details: [
-      "Prints each inbound prompt. Without --exec the reply is the next line read from stdin;",
-      "with --exec the command runs through the shell with the prompt on its stdin, and its",
-      "stdout is the reply (a non-zero exit answers with an error). Prompts are answered one",
-      "at a time in arrival order. Ctrl-C leaves cleanly.",
+      "Joins under --name (default: shell) and prints each inbound prompt. Without --exec the",
+      "reply is the next line read from stdin; with --exec the command runs through the shell",
+      "with the prompt on its stdin, and its stdout is the reply (a non-zero exit answers with",
+      "an error). Prompts are answered one at a time in arrival order. Ctrl-C leaves cleanly.",
     ].join("\n"),
     options: {
       exec: { type: "string", arg: "CMD", help: "answer each prompt with this command's stdout" },

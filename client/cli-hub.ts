@@ -1,7 +1,8 @@
 /** `pi-coms hub start|stop|status`: the project's local hub, found through its discovery file. */
 import { ensureHub, findHub, stopHub } from "../hub/discovery.ts";
+import { hubSettings } from "../lib/env.ts";
 import { projectFromCwd } from "../lib/project.ts";
-import type { Command } from "./cli-args.ts";
+import { type Command, UsageError } from "./cli-args.ts";
 import type { CliIO } from "./cli-run.ts";
 import { EXIT, type ExitCode } from "./exit-codes.ts";
 
@@ -13,6 +14,18 @@ export async function runHub(command: HubCommand, io: CliIO): Promise<ExitCode> 
   const out = (value: object, line: string) => io.stdout(json ? `${JSON.stringify(value)}\n` : `${line}\n`);
   switch (command.action) {
     case "start": {
+      // The hub refuses this too, but only after a spawn; say it here, as a usage error.
+      if (
+        command.host !== undefined &&
+        !isLoopback(command.host) &&
+        !command.common.token &&
+        !hubSettings().token
+      ) {
+        throw new UsageError(
+          `--host ${command.host} lets other machines reach the hub: give --auth-token (or set PI_COMS_NET_AUTH_TOKEN) and share it with the clients`,
+          "hub",
+        );
+      }
       const hub = await ensureHub({
         project,
         ...(command.host !== undefined && { host: command.host }),
@@ -46,4 +59,9 @@ export async function runHub(command: HubCommand, io: CliIO): Promise<ExitCode> 
       return EXIT.OK;
     }
   }
+}
+
+function isLoopback(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, "");
+  return bare === "localhost" || bare === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(bare);
 }

@@ -18,6 +18,7 @@ const env = {
   PI_COMS_DIR: join(home, "coms"),
   PI_COMS_NET_DIR: join(home, "coms-net"),
 };
+delete env.PI_COMS_NET_AUTH_TOKEN;
 after(() => rmSync(home, { recursive: true, force: true }));
 
 function cli(...args: string[]) {
@@ -83,6 +84,7 @@ describe("pi-coms usage", () => {
       [["hub", "restart"], /start, stop or status/],
       [["hub", "status", "--port", "80"], /only apply to hub start/],
       [["hub", "start", "--port", "70000"], /--port must be 0-65535/],
+      [["hub", "start", "--host", "0.0.0.0"], /lets other machines reach the hub: give --auth-token/],
     ];
     for (const [args, message] of cases) {
       const run = cli(...args);
