@@ -7,7 +7,16 @@
  * never removes an entry that a newcomer just claimed.
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import { closeSync, linkSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  linkSync,
+  lstatSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeSync,
+} from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { z } from "zod";
@@ -143,7 +152,10 @@ export class Registry {
         const path = entryPath(this.project, name, this.env);
         const current = this.readFile(path);
         if (current && (await entryAlive(current))) continue;
-        if (current) rmSync(path, { force: true });
+        if (current) {
+          rmSync(path, { force: true });
+          removeStaleSocket(current.socket);
+        }
         const entry = make(name);
         if (this.createExclusive(path, entry)) return entry;
       }
@@ -185,7 +197,10 @@ export class Registry {
         for (const entry of dead) {
           // Re-read under the lock: the name may have been claimed again meanwhile.
           const path = entryPath(this.project, entry.name, this.env);
-          if (this.readFile(path)?.id === entry.id) rmSync(path, { force: true });
+          if (this.readFile(path)?.id === entry.id) {
+            rmSync(path, { force: true });
+            removeStaleSocket(entry.socket);
+          }
         }
       });
     }
@@ -262,6 +277,15 @@ export class Registry {
     } finally {
       rmSync(path, { force: true });
     }
+  }
+}
+
+/** A crashed agent leaves its socket file behind; remove it, but only if it is a socket. */
+function removeStaleSocket(path: string): void {
+  try {
+    if (lstatSync(path).isSocket()) rmSync(path, { force: true });
+  } catch {
+    // Already gone.
   }
 }
 

@@ -204,3 +204,27 @@ describe("p2p cards and restarts", () => {
     assert.equal(outcome.text, "echo: two");
   });
 });
+
+describe("p2p socket paths", () => {
+  it("a PI_COMS_DIR too deep for a Unix socket path puts sockets in a private temp dir", async () => {
+    const box = sandbox();
+    const deep = join(box.dir, "d".repeat(60), "e".repeat(60));
+    const a = await box.peer({ name: "deep", project: "deep" }, { PI_COMS_DIR: deep });
+    const b = await box.peer({ name: "deeper", project: "deep" }, { PI_COMS_DIR: deep });
+    assert.ok(!a.socket.startsWith(deep), a.socket);
+    assert.ok(Buffer.byteLength(a.socket) <= 103);
+    assert.equal(mode(join(a.socket, "..")), 0o700);
+    assert.equal(mode(a.socket), 0o600);
+    await b.proc.call("autoReply", { on: true });
+    const ack = await a.proc.call<{ msg_id: string }>("send", { input: { to: "deeper", prompt: "deep" } });
+    const outcome = await a.proc.call<{ text: string }>("await", { msg_id: ack.msg_id, timeoutMs: 10_000 });
+    assert.equal(outcome.text, "echo: deep");
+    // A crash leaves the socket file; pruning removes it with the entry.
+    await b.proc.kill("SIGKILL");
+    assert.equal(existsSync(b.socket), true);
+    await a.proc.call("list");
+    assert.equal(existsSync(b.socket), false);
+    await a.proc.call("close");
+    assert.equal(existsSync(a.socket), false);
+  });
+});
