@@ -60,13 +60,21 @@ interface Connection {
 
 const IPC_ID = "peer";
 
+/** The tRPC code a locally raised failure is filed under (what a server would have said). */
+const LOCAL_TRPC_CODE: Partial<Record<ErrorCode, string>> = {
+  PEER_GONE: "SERVICE_UNAVAILABLE",
+  TIMEOUT: "TIMEOUT",
+  CANCELLED: "CLIENT_CLOSED_REQUEST",
+  TOO_LARGE: "PAYLOAD_TOO_LARGE",
+  BAD_INPUT: "BAD_REQUEST",
+};
+
 /** A TRPCClientError carrying a pi-coms code, built on this side of the socket. */
 export function localError(code: ErrorCode, message: string, cause?: unknown): TRPCClientError<ComsRouter> {
-  const error = TRPCClientError.from<ComsRouter>(
-    { error: { code: -32000, message, data: { code, coms_code: code } } } as never,
-    { cause: cause instanceof Error ? cause : undefined },
-  );
-  return error;
+  const data = { code: LOCAL_TRPC_CODE[code] ?? "INTERNAL_SERVER_ERROR", coms_code: code };
+  return TRPCClientError.from<ComsRouter>({ error: { code: -32000, message, data } } as never, {
+    cause: cause instanceof Error ? cause : undefined,
+  });
 }
 
 export class IpcChannel {

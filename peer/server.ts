@@ -172,7 +172,7 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
       conn.subscriptions.set(id, controller);
     }
     try {
-      input = frame.input === undefined ? undefined : transformer.input.deserialize(frame.input);
+      input = decodeInput(frame.input);
       const result = await callTRPCProcedure({
         router: comsRouter,
         path,
@@ -264,6 +264,16 @@ function errorFrame(
     };
   }
   return { k: "error", id, error: transformer.output.serialize(shape) };
+}
+
+/** The superjson-encoded input, or a BAD_REQUEST that says so (never an internal error). */
+function decodeInput(raw: unknown): unknown {
+  if (raw === undefined) return undefined;
+  try {
+    return transformer.input.deserialize(raw);
+  } catch (cause) {
+    throw new TRPCError({ code: "BAD_REQUEST", message: "input cannot be decoded", cause });
+  }
 }
 
 function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {

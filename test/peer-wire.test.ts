@@ -119,6 +119,10 @@ describe("p2p wire", () => {
     assert.equal(comsCode(await raw.next((f) => f.data.id === 30)), "BAD_INPUT");
     raw.request(31, "query", "agents.list", { json: 1, meta: { values: ["bigint"] } });
     assert.equal((await raw.next((f) => f.data.id === 31)).data.k, "error");
+    raw.write(
+      `${JSON.stringify({ type: "coms", data: { k: "req", id: 33, type: "query", path: "agents.list", input: { json: {}, meta: { values: { "__proto__.polluted": ["undefined"] } } } } })}\f`,
+    );
+    assert.equal(comsCode(await raw.next((f) => f.data.id === 33)), "BAD_INPUT");
   });
 
   it("procedures a peer does not serve answer BAD_INPUT", async () => {
