@@ -5,7 +5,7 @@
  *    is a compile-time error;
  *  - plain JS imports `pi-coms/client` (Node does not strip types inside
  *    node_modules, so this proves the shipped JS runs) and two peers talk;
- *  - the `pi-coms` bin runs.
+ *  - the `pi-coms` bin runs, and starts and stops the shipped hub.
  */
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
@@ -20,6 +20,7 @@ mkdirSync(join(ROOT, ".tmp"), { recursive: true });
 const work = mkdtempSync(join(ROOT, ".tmp", "package-test-"));
 const pkgDir = join(work, "node_modules", "pi-coms");
 let files: string[] = [];
+let hubPid: number | undefined;
 
 before(() => {
   execFileSync(join(BIN, "tsc"), ["-p", "tsconfig.build.json"], { cwd: ROOT, stdio: "pipe" });
@@ -37,7 +38,16 @@ before(() => {
   execFileSync("tar", ["-xzf", join(work, first.filename), "-C", pkgDir, "--strip-components=1"]);
 });
 
-after(() => rmSync(work, { recursive: true, force: true }));
+after(() => {
+  if (hubPid !== undefined) {
+    try {
+      process.kill(hubPid, "SIGKILL");
+    } catch {
+      // Already stopped, as it should be.
+    }
+  }
+  rmSync(work, { recursive: true, force: true });
+});
 
 describe("the published package", () => {
   it("ships the built JS and types, the sources pi loads, and no tests", () => {
@@ -152,5 +162,22 @@ describe("the published package", () => {
     });
     assert.equal(help.status, 0, help.stderr);
     assert.match(help.stdout, /Usage: pi-coms <command>/);
+
+    // The shipped CLI starts the shipped hub (JS, not the .ts sources) and stops it again.
+    const bin = (...args: string[]) =>
+      spawnSync(process.execPath, [join(pkgDir, "dist", "client", "cli.js"), ...args, "--project", "pkg"], {
+        env: { ...env, PI_COMS_NET_DIR: join(home, "coms-net") },
+        encoding: "utf8",
+        timeout: 30_000,
+      });
+    const started = bin("hub", "start", "--json");
+    assert.equal(started.status, 0, started.stderr);
+    hubPid = (JSON.parse(started.stdout) as { pid: number }).pid;
+    const listed = bin("list", "--net", "--json");
+    assert.equal(listed.status, 0, listed.stderr);
+    assert.deepEqual(JSON.parse(listed.stdout), []);
+    const stopped = bin("hub", "stop", "--json");
+    assert.equal(stopped.status, 0, stopped.stderr);
+    assert.deepEqual(JSON.parse(stopped.stdout), { project: "pkg", stopped: true });
   });
 });
