@@ -12,7 +12,7 @@ import { after, describe, it } from "node:test";
 
 const CLI = resolve(import.meta.dirname, "..", "client", "cli.ts");
 const home = mkdtempSync(join(tmpdir(), "pi-coms-cli-usage-"));
-const env = {
+const env: NodeJS.ProcessEnv = {
   ...process.env,
   HOME: home,
   PI_COMS_DIR: join(home, "coms"),
