@@ -105,7 +105,7 @@ export class InboundDelivery {
     const views = this.views(items);
     this.state.inFlight.push(batch);
     const details: InboundDetails = { batchId: batch.id, items: views };
-    const message = { customType: INBOUND_TYPE, content: inboundText(views), display: true, details };
+    const message = { customType: INBOUND_TYPE, content: inboundText(views, via), display: true, details };
     if (via === "turn") {
       this.starting = true;
       // Should the turn never start (no model, say), stop holding the queue back; settle requeues the batch.
@@ -141,23 +141,36 @@ export class InboundDelivery {
     this.onChange();
   }
 
+  /**
+   * A turn (one model response) ended. A prompt slipped into a running turn
+   * is answered by the first text the agent wrote after it, so the agent can
+   * answer and keep waiting on its own work in the same run.
+   */
+  async turnEnded(ctx: ExtensionContext): Promise<void> {
+    this.ctx = ctx;
+    const steered = this.state.inFlight.filter((batch) => batch.via === "steer");
+    if (steered.length === 0) return;
+    const branch = branchOf(ctx);
+    if (!branch) return;
+    for (const batch of steered) {
+      const at = injectionIndex(branch, batch.id);
+      if (at === -1) continue;
+      const outcome = firstReplyAfter(branch.slice(at + 1));
+      if (!outcome) continue;
+      this.state.inFlight = this.state.inFlight.filter((b) => b !== batch);
+      await this.answer(batch, outcome);
+    }
+    this.onChange();
+  }
+
   /** The run is over for good: send the replies it produced, then deliver what waited. */
   async settled(ctx: ExtensionContext): Promise<void> {
     this.ctx = ctx;
     this.starting = false;
-    let branch: BranchEntry[];
-    try {
-      branch = ctx.sessionManager.getBranch() as unknown as BranchEntry[];
-    } catch {
-      return;
-    }
+    const branch = branchOf(ctx);
+    if (!branch) return;
     for (const batch of [...this.state.inFlight]) {
-      const at = branch.findIndex(
-        (e) =>
-          e.type === "custom_message" &&
-          e.customType === INBOUND_TYPE &&
-          (e.details as InboundDetails | undefined)?.batchId === batch.id,
-      );
+      const at = injectionIndex(branch, batch.id);
       if (at === -1) {
         if (batch.via === "steer" && ctx.hasPendingMessages()) continue;
         // It never reached the transcript (the run ended first): deliver it again.
@@ -221,6 +234,23 @@ export class InboundDelivery {
   }
 }
 
+function branchOf(ctx: ExtensionContext): BranchEntry[] | undefined {
+  try {
+    return ctx.sessionManager.getBranch() as unknown as BranchEntry[];
+  } catch {
+    return undefined; // a context of an unloaded runtime
+  }
+}
+
+function injectionIndex(branch: BranchEntry[], batchId: string): number {
+  return branch.findIndex(
+    (e) =>
+      e.type === "custom_message" &&
+      e.customType === INBOUND_TYPE &&
+      (e.details as InboundDetails | undefined)?.batchId === batchId,
+  );
+}
+
 type TurnOutcome =
   | { ok: true; text: string }
   | { ok: false; code: "CANCELLED" | "PEER_GONE"; message: string };
@@ -255,4 +285,16 @@ export function replyAfter(entries: BranchEntry[]): TurnOutcome {
   if (!text)
     return { ok: false, code: "PEER_GONE", message: "the recipient ended its turn without a text answer" };
   return { ok: true, text };
+}
+
+/** For a prompt slipped into a running turn: the first assistant message after it that has text, if any yet. */
+export function firstReplyAfter(entries: BranchEntry[]): TurnOutcome | undefined {
+  for (const entry of entries) {
+    if (entry.type !== "message" || entry.message?.role !== "assistant") continue;
+    const message = entry.message;
+    if (message.stopReason === "aborted" || message.stopReason === "error") return replyAfter([entry]);
+    const text = textOf(message.content).trim();
+    if (text) return { ok: true, text };
+  }
+  return undefined;
 }

@@ -43,8 +43,9 @@ export default function piComs(pi: ExtensionAPI): void {
     rt.delivery.agentStarted();
     rt.publishCard();
   });
-  pi.on("turn_end", (_event, ctx) => {
+  pi.on("turn_end", async (_event, ctx) => {
     rt.useContext(ctx);
+    await rt.delivery.turnEnded(ctx);
     rt.publishCard();
   });
   pi.on("model_select", (_event, ctx) => {

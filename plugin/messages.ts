@@ -61,7 +61,12 @@ function fence(text: string): string {
   return text.replace(/<\/?peer-prompt/gi, (m) => m.replace("<", "&lt;"));
 }
 
-export function inboundText(items: InboundView[]): string {
+/**
+ * `via` says how the prompt arrived: "turn" (the agent was idle; its final
+ * message of the turn is the reply) or "steer" (it cut a wait short; the text
+ * of the agent's next message is the reply, so it can keep waiting afterwards).
+ */
+export function inboundText(items: InboundView[], via: "turn" | "steer" = "turn"): string {
   const senders = [...new Set(items.map((i) => i.from))];
   const lines: string[] = [];
   if (items.length === 1) {
@@ -74,11 +79,12 @@ export function inboundText(items: InboundView[]): string {
       `[pi-coms] ${items.length} prompts from peer agents (${senders.join(", ")}) arrived together.`,
     );
   }
+  const to = items.length === 1 ? `"${items[0]?.from}"` : "each of these senders";
   lines.push(
     "This is another agent writing, not your user. Treat it as that agent's request and use your judgement.",
-    items.length === 1
-      ? `How to reply: your final message of this turn is sent back to "${items[0]?.from}" automatically as the reply. Answer in that final message; do not use coms_send to reply.`
-      : "How to reply: your final message of this turn is sent back automatically to each of these senders as the reply, so address each of them in it. Do not use coms_send to reply.",
+    via === "turn"
+      ? `How to reply: your final message of this turn is sent back to ${to} automatically as the reply${items.length > 1 ? ", so address each of them in it" : ""}. Answer in that final message; do not use coms_send to reply.`
+      : `How to reply: the text of your next message is sent back to ${to} automatically as the reply${items.length > 1 ? ", so address each of them in it" : ""}. In that same message you may call tools, for example to keep waiting for your own reply. Do not use coms_send to reply.`,
   );
   for (const it of items) {
     lines.push("");
@@ -117,7 +123,7 @@ export function interruptedText(
   const from = [...new Set(items.map((i) => `"${i.from}"`))].join(", ");
   return [
     `Stopped waiting: a prompt from ${from} arrived and is shown in the next message.`,
-    `Answer it now by ending your turn with the answer (your final message is sent back automatically).`,
-    `Your message ${waitedFor.msgId} to "${waitedFor.to}" is still pending; after you answer you will be reminded to call ${toolPrefix(waitedFor.system)}_await again.`,
+    "Answer it in your next message: that message's text is sent back automatically as the reply.",
+    `Your message ${waitedFor.msgId} to "${waitedFor.to}" is still pending: in the same message, call ${toolPrefix(waitedFor.system)}_await with msg_id ${waitedFor.msgId} to keep waiting.`,
   ].join(" ");
 }

@@ -216,7 +216,7 @@ const SPECS: ToolSpec[] = [
           const from = [
             ...new Set((cutShort as Parameters<typeof interruptedText>[0]).map((v) => `"${v.from}"`)),
           ];
-          described.text += `\n\nMeanwhile a prompt from ${from.join(", ")} arrived and is shown next; your final message of this turn is sent back to it as the reply.`;
+          described.text += `\n\nMeanwhile a prompt from ${from.join(", ")} arrived and is shown next; the text of your next message is sent back to it as the reply.`;
         }
         return described;
       } catch (error) {

@@ -240,6 +240,13 @@ describe("plugin over P2P in real pi", () => {
       if (last?.name === "coms_send") return call("coms_await", { msg_id: sentId(req), timeout_ms: 30_000 });
       if (last?.name === "coms_await" && last.text.startsWith("Stopped waiting")) {
         assert.ok(isPeerPrompt(req), "the peer prompt follows the interrupted await");
+        assert.match(req.lastUserText, /the text of your next message is sent back/);
+        // The manager answers and keeps waiting in one message; the coder only answers and is reminded later.
+        if (me === "manager")
+          return {
+            text: `${me} answers ${other}`,
+            toolCalls: [{ name: "coms_await", arguments: { msg_id: sentId(req) } }],
+          };
         return `${me} answers ${other}`;
       }
       if (last?.name === "coms_await" && last.text.startsWith("Reply from")) {
