@@ -15,6 +15,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   writeSync,
 } from "node:fs";
 import { connect } from "node:net";
@@ -249,7 +250,7 @@ export class Registry {
   private async locked<T>(fn: () => Promise<T>): Promise<T> {
     const path = lockPath(this.project, this.env);
     ensurePrivateDir(join(path, ".."));
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + 2 * STALE_LOCK_MS;
     let delay = 2;
     for (;;) {
       try {
@@ -263,7 +264,9 @@ export class Registry {
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
         const owner = Number(readText(path));
-        if (Number.isSafeInteger(owner) && owner > 0 && !pidAlive(owner)) {
+        const dead = Number.isSafeInteger(owner) && owner > 0 && !pidAlive(owner);
+        // The lock is held for milliseconds; one this old belongs to a reused pid or a hung process.
+        if (dead || lockAge(path) > STALE_LOCK_MS) {
           rmSync(path, { force: true });
           continue;
         }
@@ -286,6 +289,17 @@ function removeStaleSocket(path: string): void {
     if (lstatSync(path).isSocket()) rmSync(path, { force: true });
   } catch {
     // Already gone.
+  }
+}
+
+/** A registry lock older than this is broken: real holders keep it for milliseconds. */
+const STALE_LOCK_MS = 15_000;
+
+function lockAge(path: string): number {
+  try {
+    return Date.now() - statSync(path).mtimeMs;
+  } catch {
+    return 0;
   }
 }
 

@@ -228,3 +228,18 @@ describe("p2p socket paths", () => {
     assert.equal(existsSync(a.socket), false);
   });
 });
+
+describe("p2p registry lock", () => {
+  it("a lock left by a crashed process does not block the next start", async () => {
+    const box = sandbox();
+    const { spawnSync } = await import("node:child_process");
+    const { mkdirSync, writeFileSync } = await import("node:fs");
+    const gone = spawnSync(process.execPath, ["-e", "process.exit(0)"]).pid as number;
+    const project = join(box.env.PI_COMS_DIR as string, "projects", "locked");
+    mkdirSync(project, { recursive: true, mode: 0o700 });
+    writeFileSync(join(project, "agents.lock"), String(gone), { mode: 0o600 });
+    const a = await box.peer({ name: "after-crash", project: "locked" });
+    assert.equal(a.self.name, "after-crash");
+    assert.equal(existsSync(join(project, "agents.lock")), false);
+  });
+});
