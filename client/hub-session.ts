@@ -176,7 +176,7 @@ export class HubSession implements OneShotClient {
   /** Polls (a short-lived process has no stream open), backing off to one request a second. */
   async await(msgId: string, opts: AwaitOptions = {}): Promise<Outcome> {
     const deadline = Date.now() + (opts.timeoutMs ?? this.replyTimeoutMs);
-    let delay = 100;
+    let delay = 25;
     for (;;) {
       if (opts.signal?.aborted) throw new ComsError("CANCELLED", "cancelled while waiting for the reply");
       const outcome = await this.get(msgId);
