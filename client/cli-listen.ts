@@ -57,7 +57,11 @@ export async function runListen(command: ListenCommand, io: CliIO): Promise<Exit
         if (json) io.stdout(`${JSON.stringify({ event: "settled", msg_id: message.msg_id, result })}\n`);
         else if (!result.ok)
           io.stderr(`pi-coms: answered ${message.msg_id} with ${result.code}: ${result.message}\n`);
-        if (command.max !== undefined && serving.settled >= command.max) finish();
+        if (command.max !== undefined && serving.settled >= command.max) {
+          // Stop before the next queued prompt starts: it stays with the transport, unanswered.
+          void serving.stop();
+          finish();
+        }
         lines?.checkDrained();
       },
       onError: (error, message) => {

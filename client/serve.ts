@@ -33,6 +33,7 @@ export interface Serving {
   /**
    * Stop taking messages, abort the handlers' signal and wait until the
    * in-flight ones are settled. Queued ones are left to the transport.
+   * Idempotent; calling it from `onSettled` takes effect before the next message starts.
    */
   stop(): Promise<void>;
 }
@@ -48,6 +49,7 @@ export function serve(client: ComsClient, handler: ServeHandler, options: ServeO
   const waiting: Message[] = [];
   const running = new Set<Promise<void>>();
   let settled = 0;
+  let stopping: Promise<void> | undefined;
 
   const publishDepth = () => {
     try {
@@ -104,13 +106,17 @@ export function serve(client: ComsClient, handler: ServeHandler, options: ServeO
     get settled() {
       return settled;
     },
-    async stop() {
-      unsubscribe();
-      // Queued messages that never started stay unsettled on purpose: the hub hands them
-      // to the next session with this identity, and a P2P sender sees the peer gone.
-      waiting.length = 0;
-      abort.abort();
-      await Promise.allSettled([...running]);
+    stop() {
+      // Synchronous up to the wait, so a caller inside onSettled stops the next message from starting.
+      stopping ??= (async () => {
+        unsubscribe();
+        // Queued messages that never started stay unsettled on purpose: the hub hands them
+        // to the next session with this identity, and a P2P sender sees the peer gone.
+        waiting.length = 0;
+        abort.abort();
+        await Promise.allSettled([...running]);
+      })();
+      return stopping;
     },
   };
 }

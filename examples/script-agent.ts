@@ -47,7 +47,10 @@ const serving = serve(
   {
     onSettled: (message, result) => {
       console.log(`-> ${message.from}: ${result.ok ? result.text : `${result.code}: ${result.message}`}`);
-      if (serving.settled >= max) done();
+      if (serving.settled >= max) {
+        void serving.stop(); // before the next prompt starts
+        done();
+      }
     },
   },
 );

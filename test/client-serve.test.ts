@@ -117,6 +117,33 @@ describe("client API", () => {
     }
   });
 
+  it("stop called from onSettled takes effect before the next queued message starts", async () => {
+    const agent = await join_("once");
+    const started: string[] = [];
+    let gate = () => {};
+    const opened = new Promise<void>((r) => {
+      gate = r;
+    });
+    const serving = serve(
+      agent,
+      async (message) => {
+        started.push(message.prompt);
+        await opened;
+        return "done";
+      },
+      { onSettled: () => void serving.stop() },
+    );
+    const acks = await Promise.all(["a", "b", "c"].map((prompt) => asker.send({ to: "once", prompt })));
+    const deadline = Date.now() + 10_000;
+    while (agent.self.queue_depth < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    gate();
+    const first = await asker.await(acks[0]?.msg_id ?? "", { timeoutMs: 15_000 });
+    assert.equal(first.state, "reply");
+    await serving.stop();
+    assert.deepEqual(started, ["a"]);
+    assert.equal((await asker.get(acks[1]?.msg_id ?? "")).state, "pending");
+  });
+
   it("after stop, queued messages are left to the transport: closing answers them PEER_GONE", async () => {
     const agent = await join_("stopper");
     const started: string[] = [];
