@@ -107,6 +107,9 @@ export class P2PNode implements ComsClient {
   private readonly registry: Registry;
   private readonly settings: P2PSettings;
   private entry!: RegistryEntry;
+  /** The public part of `entry`, rebuilt only when the entry changes. */
+  private card!: AgentCard;
+  private ownQueueDepth = false;
   private server!: PeerServer;
   private readonly inbox = new Inbox();
   private readonly outbox = new Outbox();
@@ -135,6 +138,7 @@ export class P2PNode implements ComsClient {
   /** @internal */
   begin(entry: RegistryEntry, server: PeerServer): void {
     this.entry = entry;
+    this.card = cardOf(entry);
     this.server = server;
     process.once("exit", this.onExit);
     try {
@@ -157,7 +161,8 @@ export class P2PNode implements ComsClient {
   }
 
   get self(): AgentCard {
-    return { ...cardOf(this.entry), queue_depth: this.inbox.depth() };
+    // The owner's own count wins once it reports one; until then, the unsettled inbound messages.
+    return this.ownQueueDepth ? this.card : { ...this.card, queue_depth: this.inbox.depth() };
   }
 
   /** Where this node listens (for scripts and tests). */
@@ -279,6 +284,8 @@ export class P2PNode implements ComsClient {
       ...(parsed.context_used_pct !== undefined && { context_used_pct: parsed.context_used_pct }),
       ...(parsed.queue_depth !== undefined && { queue_depth: parsed.queue_depth }),
     };
+    this.card = cardOf(this.entry);
+    if (parsed.queue_depth !== undefined) this.ownQueueDepth = true;
     if (this.closed) return;
     try {
       this.registry.update(this.entry);
@@ -508,8 +515,13 @@ export class P2PNode implements ComsClient {
         return cardOf(caller);
       },
       list: async (_caller, input) => this.list(input),
-      card: async () => this.self,
+      card: async () => {
+        if (!this.card) throw comsError("PEER_GONE", "still starting");
+        return this.self;
+      },
       send: async (caller: Caller, input) => {
+        // The socket listens a moment before the entry is final; nobody should find it then.
+        if (!this.card) throw comsError("PEER_GONE", "still starting");
         if (this.closed) throw comsError("PEER_GONE", `${this.entry.name} is leaving`);
         return this.inbox.accept(caller, input, this.self, this.settings.maxHops);
       },
