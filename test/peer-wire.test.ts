@@ -5,6 +5,8 @@
  * connection and the peer survive, and nothing changes.
  */
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ulid } from "../contract/ids.ts";
 import { MAX_FRAME_BYTES } from "../peer/ipc.ts";
@@ -43,7 +45,9 @@ describe("p2p wire", () => {
     });
     assert.equal(outcome.text, "echo: still there?");
     const inbound = target.proc.events.filter((e) => e.event === "inbound");
-    assert.ok(inbound.every((e) => (e.message as { from: string }).from === "friend"));
+    // Only verified agents ever got a message in: "third" sends one on purpose below.
+    assert.ok(inbound.every((e) => ["friend", "third"].includes((e.message as { from: string }).from)));
+    assert.ok(!inbound.some((e) => /sneaky/.test((e.message as { prompt: string }).prompt)));
   }
 
   it("answers a well-formed query without any handshake (the card is the ping)", async () => {
@@ -111,6 +115,30 @@ describe("p2p wire", () => {
     raw.request(24, "query", "messages.get", { json: { msg_id: ulid() } });
     assert.equal(comsCode(await raw.next((f) => f.data.id === 24)), "UNAUTHORIZED");
     await stillServes();
+  });
+
+  it("outcomes are shown only to the verified sender of the message", async () => {
+    const third = await box.peer({ name: "third", project: "wire" });
+    const entryFile = join(box.env.PI_COMS_DIR as string, "projects", "wire", "agents", "third.json");
+    const token = (JSON.parse(readFileSync(entryFile, "utf8")) as { token: string }).token;
+    const ack = await friend.proc.call<Ack>("send", { input: { to: "target", prompt: "private" } });
+    await friend.proc.call("await", { msg_id: ack.msg_id, timeoutMs: 10_000 });
+    const raw = await open();
+    raw.request(70, "mutation", "agents.hello", { json: { id: third.self.id, agent_token: token } });
+    assert.equal((await raw.next((f) => f.data.id === 70)).data.k, "data");
+    raw.request(71, "query", "messages.get", { json: { msg_id: ack.msg_id } });
+    const refused = await raw.next((f) => f.data.id === 71);
+    assert.equal(comsCode(refused), "BAD_INPUT");
+    assert.doesNotMatch(JSON.stringify(refused), /echo: private/);
+    raw.request(72, "subscription", "messages.watch", { json: { msg_id: ack.msg_id } });
+    const watched = await raw.next((f) => f.data.id === 72 && f.data.k === "error");
+    assert.equal(comsCode(watched), "BAD_INPUT");
+    // A message sent by this identity is visible to it.
+    raw.request(73, "mutation", "messages.send", { json: { to: "target", prompt: "mine", hops: 0 } });
+    const sent = await raw.next((f) => f.data.id === 73);
+    const msgId = (sent.data.data as { json: { msg_id: string } }).json.msg_id;
+    raw.request(74, "query", "messages.get", { json: { msg_id: msgId } });
+    assert.equal((await raw.next((f) => f.data.id === 74)).data.k, "data");
   });
 
   it("wrong input types are rejected by the procedure's schema", async () => {
