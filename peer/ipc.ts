@@ -3,7 +3,6 @@
  * endpoint (never the library's singleton), the `guarded` parser with a frame
  * limit, no library logging, no library-driven reconnects (the link decides).
  */
-import type { Socket } from "node:net";
 import { GuardedParser, type IPCConfig, IPCModule, IPCProtocolError } from "node-ipc";
 import { FRAME_EVENT } from "../contract/frames.ts";
 import { MAX_TEXT_LENGTH } from "../contract/schemas.ts";
@@ -126,21 +125,4 @@ export function clientModule(socketRoot: string): IPCModule {
   configure(ipc.config, socketRoot);
   ipc.config.parser = "guarded";
   return ipc;
-}
-
-const corked = new WeakSet<Socket>();
-
-/**
- * Batch the frames written during one event-loop turn into one write: a
- * pipelined burst of calls or answers costs one syscall instead of one each.
- * The batch leaves in the same turn (setImmediate), so latency is unchanged.
- */
-export function corkForTurn(socket: Socket | false | undefined): void {
-  if (!socket || corked.has(socket) || socket.destroyed) return;
-  corked.add(socket);
-  socket.cork();
-  setImmediate(() => {
-    corked.delete(socket);
-    if (!socket.destroyed) socket.uncork();
-  });
 }

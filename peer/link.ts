@@ -14,7 +14,7 @@ import type { IPCClient, IPCModule } from "node-ipc";
 import { ErrorShape, FRAME_EVENT, ServerFrame } from "../contract/frames.ts";
 import { type ComsRouter, comsRouter } from "../contract/router.ts";
 import type { ErrorCode } from "../contract/schemas.ts";
-import { clientModule, corkForTurn } from "./ipc.ts";
+import { clientModule } from "./ipc.ts";
 
 const transformer = comsRouter._def._config.transformer;
 
@@ -186,7 +186,6 @@ export class IpcChannel {
   private emit(conn: Connection, frame: unknown, pending?: Pending): void {
     try {
       if (!conn.client || conn.closed) throw new Error("not connected");
-      corkForTurn(conn.client.socket);
       conn.client.emit(FRAME_EVENT, frame);
     } catch (cause) {
       const tooLarge = (cause as { code?: string }).code === "ERR_IPC_FRAME_TOO_LARGE";

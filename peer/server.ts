@@ -19,7 +19,7 @@ import type { IPCServer } from "node-ipc";
 import { ClientFrame, FRAME_EVENT, type RequestFrame, type ServerFrame } from "../contract/frames.ts";
 import { type Caller, type ComsBackend, type ComsContext, comsRouter } from "../contract/router.ts";
 import { ensurePrivateDir } from "../lib/private-fs.ts";
-import { corkForTurn, REJECT_EVENT, type RejectedFrame, serverModule } from "./ipc.ts";
+import { REJECT_EVENT, type RejectedFrame, serverModule } from "./ipc.ts";
 import { checkSocketPath } from "./paths.ts";
 
 /** Running subscriptions one connection may hold at once. */
@@ -73,7 +73,6 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
   const send = (socket: Socket, frame: ServerFrame): void => {
     if (socket.destroyed) return;
     try {
-      corkForTurn(socket);
       server.emit(socket, FRAME_EVENT, frame);
     } catch (cause) {
       // Only an over-limit frame fails to encode: tell the caller instead.
