@@ -320,9 +320,10 @@ export class P2PNode implements ComsClient {
     clearInterval(this.pingTimer);
     clearTimeout(this.refreshTimer);
     this.watcher?.close();
-    // Tell every sender still waiting on us, then give the frames a moment to leave.
+    // Tell every sender still waiting on us, and let those frames leave before the sockets close.
     this.inbox.failAll("PEER_GONE", `${this.entry.name} left before replying`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await new Promise((resolve) => setImmediate(resolve));
+    await this.server.flush();
     this.outbox.closeAll("coms was closed");
     for (const peer of this.peers.values()) peer.channel.close();
     this.peers.clear();

@@ -36,6 +36,8 @@ export interface PeerServer {
   readonly socketPath: string;
   /** Open connections (for tests and diagnostics). */
   connections(): number;
+  /** Wait (bounded) until every frame written so far has left for the kernel. */
+  flush(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -232,6 +234,12 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
   return {
     socketPath: opts.socketPath,
     connections: () => connections.size,
+    flush: async (timeoutMs = 500) => {
+      const deadline = Date.now() + timeoutMs;
+      const queued = () =>
+        [...connections.keys()].some((socket) => !socket.destroyed && socket.writableLength > 0);
+      while (queued() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    },
     close: async () => {
       const net = server.server || undefined;
       await new Promise<void>((resolve) => {
