@@ -27,8 +27,10 @@ export interface ComsClient {
   await(msgId: string, opts?: AwaitOptions): Promise<Outcome>;
   /**
    * Receive prompts addressed to this agent. Every message handed to a
-   * handler must later be settled exactly once; unsettled ones are handed out
-   * again after a restart. Returns an unsubscribe function.
+   * handler must later be settled exactly once. If this agent goes away
+   * first, the hub hands unsettled messages out again when it re-registers;
+   * a P2P sender instead sees PEER_GONE (nothing is lost silently).
+   * Returns an unsubscribe function.
    */
   onInbound(handler: (message: Message) => void): () => void;
   /** Answer an inbound message with a reply or an error. */
