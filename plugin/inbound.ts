@@ -142,21 +142,22 @@ export class InboundDelivery {
   }
 
   /**
-   * A turn (one model response) ended. A prompt slipped into a running turn
-   * is answered by the first text the agent wrote after it, so the agent can
-   * answer and keep waiting on its own work in the same run.
+   * An assistant message is complete (before its tool calls run). A prompt
+   * slipped into a running turn is answered by the first text the agent
+   * writes after it, so the agent can answer and keep waiting on its own
+   * work in the same message.
    */
-  async turnEnded(ctx: ExtensionContext): Promise<void> {
+  async messageEnded(ctx: ExtensionContext, message: BranchEntry["message"]): Promise<void> {
     this.ctx = ctx;
+    if (message?.role !== "assistant") return;
     const steered = this.state.inFlight.filter((batch) => batch.via === "steer");
     if (steered.length === 0) return;
     const branch = branchOf(ctx);
     if (!branch) return;
+    const outcome = firstReplyAfter([{ type: "message", message }]);
+    if (!outcome) return;
     for (const batch of steered) {
-      const at = injectionIndex(branch, batch.id);
-      if (at === -1) continue;
-      const outcome = firstReplyAfter(branch.slice(at + 1));
-      if (!outcome) continue;
+      if (injectionIndex(branch, batch.id) === -1) continue; // not yet in the conversation
       this.state.inFlight = this.state.inFlight.filter((b) => b !== batch);
       await this.answer(batch, outcome);
     }

@@ -43,9 +43,12 @@ export default function piComs(pi: ExtensionAPI): void {
     rt.delivery.agentStarted();
     rt.publishCard();
   });
-  pi.on("turn_end", async (_event, ctx) => {
+  pi.on("message_end", async (event, ctx) => {
     rt.useContext(ctx);
-    await rt.delivery.turnEnded(ctx);
+    await rt.delivery.messageEnded(ctx, event.message as Parameters<typeof rt.delivery.messageEnded>[1]);
+  });
+  pi.on("turn_end", (_event, ctx) => {
+    rt.useContext(ctx);
     rt.publishCard();
   });
   pi.on("model_select", (_event, ctx) => {
