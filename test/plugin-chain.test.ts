@@ -103,5 +103,11 @@ describe("a delegation chain in real pi", () => {
     const hops = (injected?.message as { details?: { items?: Array<{ hops: number }> } }).details?.items?.[0]
       ?.hops;
     assert.equal(hops, 2, "the delegated message continues the manager's hop count");
+    const pool = coder.widget("pi-coms-pool") ?? [];
+    assert.ok(
+      pool.some((l) => l.includes("● tester")),
+      pool.join("\n"),
+    );
+    assert.ok(!pool.some((l) => l.includes("outsider")), "explicit agents stay out of the pool widget");
   });
 });
