@@ -100,8 +100,9 @@ describe("a delegation chain in real pi", () => {
     const injected = tester.records.find(
       (r) => r.type === "message_end" && (r.message as { customType?: string }).customType === "coms-inbound",
     );
-    const hops = (injected?.message as { details?: { items?: Array<{ hops: number }> } }).details?.items?.[0]
-      ?.hops;
+    const details = (injected?.message as { details?: { items?: Array<{ hops: number }> } } | undefined)
+      ?.details;
+    const hops = details?.items?.[0]?.hops;
     assert.equal(hops, 2, "the delegated message continues the manager's hop count");
     const pool = coder.widget("pi-coms-pool") ?? [];
     assert.ok(
