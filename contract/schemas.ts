@@ -149,7 +149,13 @@ export const HelloInput = z.object({ id: AgentId, agent_token: Secret });
 export const InboxEvent = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("message"), message: Message }),
   z.object({ kind: z.literal("outcome"), outcome: Outcome }),
-  z.object({ kind: z.literal("peers"), agents: z.array(AgentCard) }),
+  z.object({
+    kind: z.literal("peers"),
+    agents: z.array(AgentCard),
+    /** Set by a hub: `agents` holds only the cards that changed and `removed` the ids that left (O(changes), not O(agents)). */
+    delta: z.boolean().optional(),
+    removed: z.array(AgentId).optional(),
+  }),
 ]);
 
 export type AgentCard = z.infer<typeof AgentCard>;

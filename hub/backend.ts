@@ -70,6 +70,9 @@ export class HubBackend implements ComsBackend {
   private durableSeq: number;
   private sweepTimer: NodeJS.Timeout | undefined;
   private peersTimer: NodeJS.Timeout | undefined;
+  /** Agents whose card or presence changed, and agents that left, since the last peers event. */
+  private readonly dirtyPeers = new Set<string>();
+  private readonly removedPeers = new Set<string>();
   private closed = false;
 
   constructor(store: HubStore, project: string, limits: HubLimits) {
@@ -129,7 +132,7 @@ export class HubBackend implements ComsBackend {
         };
         existing.last_seen = now;
         this.store.putAgent(existing);
-        this.peersChanged();
+        this.peersChanged(existing.card.id);
         await this.store.flush();
         return { card: this.cardOf(existing), agent_token: input.resume.agent_token };
       }
@@ -156,7 +159,7 @@ export class HubBackend implements ComsBackend {
     this.byName.set(card.name, card.id);
     this.lastStatus.set(card.id, "online");
     this.store.putAgent(record);
-    this.peersChanged();
+    this.peersChanged(card.id);
     await this.store.flush();
     return { card: this.cardOf(record), agent_token: agentToken };
   }
@@ -196,7 +199,7 @@ export class HubBackend implements ComsBackend {
     if (patch.queue_depth !== undefined) card.queue_depth = patch.queue_depth;
     record.last_seen = Date.now();
     this.lastStatus.set(card.id, "online");
-    if (changed || before !== "online") this.peersChanged();
+    if (changed || before !== "online") this.peersChanged(card.id);
     this.store.putAgent(record);
     return this.cardOf(record);
   }
@@ -223,7 +226,7 @@ export class HubBackend implements ComsBackend {
     this.untaken.delete(id);
     for (const stream of this.streams.get(id) ?? []) stream.end();
     this.streams.delete(id);
-    this.peersChanged();
+    this.peersChanged(id, true);
   }
 
   async list(caller: Caller | null, input: z.output<typeof ListInput>): Promise<AgentCard[]> {
@@ -553,12 +556,11 @@ export class HubBackend implements ComsBackend {
         this.dropMessage(record.message.msg_id);
       }
     }
-    let changed = false;
     for (const record of [...this.agents.values()]) {
       const status = this.statusOf(record, now);
       if (status !== (this.lastStatus.get(record.card.id) ?? "online")) {
         this.lastStatus.set(record.card.id, status);
-        changed = true;
+        this.peersChanged(record.card.id);
       }
       const goneFor = now - record.last_seen - this.limits.offlineAfterMs;
       if (
@@ -569,7 +571,6 @@ export class HubBackend implements ComsBackend {
         this.removeAgent(record.card.id, "has been offline too long");
       }
     }
-    if (changed) this.peersChanged();
   }
 
   private statusOf(record: AgentRecord, now = Date.now()): AgentStatus {
@@ -588,21 +589,40 @@ export class HubBackend implements ComsBackend {
   }
 
   /**
-   * Tell every connected agent the new set of visible cards. Coalesced, with a
-   * delay that grows with the hub so that a crowd registering at once costs a
-   * few broadcasts rather than one per agent.
+   * Tell every connected agent which cards changed and who left. Coalesced
+   * over a short window, and sent as a delta, so a crowd registering at once
+   * costs a few small broadcasts instead of one full list per agent per agent.
    */
-  private peersChanged(): void {
+  private peersChanged(id: string, removed = false): void {
+    if (removed) {
+      this.removedPeers.add(id);
+      this.dirtyPeers.delete(id);
+    } else {
+      this.dirtyPeers.add(id);
+    }
     if (this.peersTimer || this.closed) return;
-    const delay = Math.min(1000, 20 + this.agents.size);
-    this.peersTimer = setTimeout(() => {
-      this.peersTimer = undefined;
-      const cards: AgentCard[] = [];
-      for (const record of this.agents.values()) if (!record.card.explicit) cards.push(this.cardOf(record));
-      const item: QueueItem = { seq: this.seq, event: { kind: "peers", agents: cards } };
-      for (const streams of this.streams.values()) for (const stream of streams) stream.push(item);
-    }, delay);
+    this.peersTimer = setTimeout(
+      () => this.broadcastPeers(),
+      Math.min(500, 20 + Math.floor(this.agents.size / 4)),
+    );
     this.peersTimer.unref();
+  }
+
+  private broadcastPeers(): void {
+    this.peersTimer = undefined;
+    const cards: AgentCard[] = [];
+    const removed = [...this.removedPeers];
+    for (const id of this.dirtyPeers) {
+      const record = this.agents.get(id);
+      // Explicit agents stay out of everyone's pool.
+      if (record && !record.card.explicit) cards.push(this.cardOf(record));
+      else if (record) removed.push(id);
+    }
+    this.dirtyPeers.clear();
+    this.removedPeers.clear();
+    if (cards.length === 0 && removed.length === 0) return;
+    const item: QueueItem = { seq: this.seq, event: { kind: "peers", agents: cards, delta: true, removed } };
+    for (const streams of this.streams.values()) for (const stream of streams) stream.push(item);
   }
 
   private agentOf(caller: Caller): AgentRecord {

@@ -134,6 +134,9 @@ export class HubClient implements ComsClient {
   private readonly inbound = new Map<string, Message>();
   private readonly peerHandlers = new Set<(peers: AgentCard[]) => void>();
   private peers: AgentCard[] | undefined;
+  private readonly peerMap = new Map<string, AgentCard>();
+  /** Peers events that arrived while a list() was in flight, re-applied on top of its (older) answer. */
+  private peerEventsDuringList: Array<Extract<InboxEvent, { kind: "peers" }>> | undefined;
   /** What this agent sent, as far as it knows: pending until an outcome event arrives. */
   private readonly outcomes = new Map<string, Outcome>();
   private readonly waiters = new Map<string, Set<Waiter>>();
@@ -303,7 +306,8 @@ export class HubClient implements ComsClient {
       this.scheduleAck();
       this.applyOutcome(event.outcome);
     } else {
-      this.setPeers(event.agents);
+      this.peerEventsDuringList?.push(event);
+      this.applyPeers(event);
     }
   }
 
@@ -336,16 +340,25 @@ export class HubClient implements ComsClient {
     this.waiters.delete(outcome.msg_id);
   }
 
-  private setPeers(agents: AgentCard[]): void {
-    this.peers = agents.filter((agent) => agent.id !== this.agentId);
+  private applyPeers(event: Extract<InboxEvent, { kind: "peers" }>): void {
+    if (!event.delta) this.peerMap.clear();
+    for (const id of event.removed ?? []) this.peerMap.delete(id);
+    for (const card of event.agents) if (card.id !== this.agentId) this.peerMap.set(card.id, card);
+    this.peers = [...this.peerMap.values()];
     for (const handler of this.peerHandlers) handler(this.peers);
   }
 
   private async refreshPeers(): Promise<void> {
+    this.peerEventsDuringList = [];
     try {
-      this.setPeers(await this.trpc.agents.list.query({ include_explicit: false }));
+      const agents = await this.trpc.agents.list.query({ include_explicit: false });
+      const later = this.peerEventsDuringList;
+      this.peerEventsDuringList = undefined;
+      this.applyPeers({ kind: "peers", agents });
+      for (const event of later) if (event.delta) this.applyPeers(event);
     } catch {
       // the next peers event or reconnect will bring them
+      this.peerEventsDuringList = undefined;
     }
   }
 
