@@ -196,7 +196,9 @@ async function startHub(): Promise<Target> {
   ).token;
   // Several senders, as several sessions would be; each batches what it has in flight.
   const senders = await Promise.all(
-    Array.from({ length: 4 }, (_, i) => connectHub({ url, token, project: "bench", name: `sender${i}`, env })),
+    Array.from({ length: 4 }, (_, i) =>
+      connectHub({ url, token, project: "bench", name: `sender${i}`, env }),
+    ),
   );
   let turn = 0;
   const subs: Array<{ unsubscribe(): void }> = [];
@@ -220,10 +222,11 @@ async function startHub(): Promise<Target> {
                 toAck.push(data.message.msg_id);
                 if (scheduled) return;
                 scheduled = true;
-                setImmediate(() => {
+                // As the typed client does: acks gathered over a short window.
+                setTimeout(() => {
                   scheduled = false;
                   void agent.client.messages.ack.mutate({ msg_ids: toAck.splice(0) }).catch(() => {});
-                });
+                }, 20);
               },
             },
           ),

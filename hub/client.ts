@@ -9,11 +9,14 @@ import { randomBytes } from "node:crypto";
 import {
   createTRPCClient,
   httpBatchLink,
+  httpLink,
   httpSubscriptionLink,
   splitLink,
   type TRPCClient,
   TRPCClientError,
+  type TRPCLink,
 } from "@trpc/client";
+import { observable } from "@trpc/server/observable";
 import superjson from "superjson";
 import type { AwaitOptions, ComsClient } from "../contract/client.ts";
 import { ComsError, toComsError } from "../contract/errors.ts";
@@ -56,6 +59,7 @@ export interface HubConnectOptions {
 
 const REQUEST_TIMEOUT_MS = 15_000;
 const MAX_RECOVERY_DELAY_MS = 5_000;
+const ACK_DELAY_MS = 20;
 
 type Subscription = { unsubscribe(): void };
 
@@ -142,14 +146,45 @@ export class HubClient implements ComsClient {
   private readonly waiters = new Map<string, Set<Waiter>>();
   private readonly toAck = new Set<string>();
   private ackScheduled = false;
+  private inflight = 0;
 
   constructor(opts: HubClientOptions) {
     this.opts = opts;
     this.url = opts.url.replace(/\/+$/, "");
     this.token = opts.token;
     const endpoint = `${this.url}${TRPC_PATH}`;
+    const headers = () => this.headers();
     this.trpc = createTRPCClient<ComsRouter>({
       links: [
+        // Calls made while another is in flight are batched (throughput); a lone call goes at once (latency).
+        (() =>
+          ({ op, next }) => {
+            if (op.type === "subscription") return next(op);
+            return observable((observer) => {
+              const batch = this.inflight > 0;
+              this.inflight++;
+              let done = false;
+              const finish = () => {
+                if (!done) this.inflight--;
+                done = true;
+              };
+              const sub = next({ ...op, context: { ...op.context, batch } }).subscribe({
+                next: (value) => observer.next(value),
+                error: (error) => {
+                  finish();
+                  observer.error(error);
+                },
+                complete: () => {
+                  finish();
+                  observer.complete();
+                },
+              });
+              return () => {
+                finish();
+                sub.unsubscribe();
+              };
+            });
+          }) satisfies TRPCLink<ComsRouter>,
         splitLink({
           condition: (op) => op.type === "subscription",
           true: httpSubscriptionLink({
@@ -158,16 +193,16 @@ export class HubClient implements ComsClient {
             EventSource: FetchEventSource,
             eventSourceOptions: () => ({ headers: () => this.headers() }),
           }),
-          false: httpBatchLink({
-            url: endpoint,
-            transformer: superjson,
-            maxItems: 50,
-            headers: () => this.headers(),
-            fetch: (input, init) => {
-              const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
-              const signal = init?.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
-              return fetch(input, { ...init, signal } as RequestInit);
-            },
+          false: splitLink({
+            condition: (op) => op.context.batch === true,
+            true: httpBatchLink({
+              url: endpoint,
+              transformer: superjson,
+              maxItems: 50,
+              headers,
+              fetch: timedFetch,
+            }),
+            false: httpLink({ url: endpoint, transformer: superjson, headers, fetch: timedFetch }),
           }),
         }),
       ],
@@ -314,7 +349,8 @@ export class HubClient implements ComsClient {
   private scheduleAck(): void {
     if (this.ackScheduled) return;
     this.ackScheduled = true;
-    setImmediate(() => void this.flushAcks());
+    // Acks are not on anyone's critical path: gather a few into one call.
+    setTimeout(() => void this.flushAcks(), ACK_DELAY_MS);
   }
 
   private async flushAcks(): Promise<void> {
@@ -542,6 +578,13 @@ function isUnreachable(error: unknown): boolean {
     return error.data === undefined || error.data === null || (status !== undefined && status >= 502);
   }
   return true;
+}
+
+/** Every call has a deadline: a hub that stops answering must not hang a caller. */
+function timedFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+  const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
+  const signal = init?.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
+  return fetch(input, { ...init, signal });
 }
 
 function sleep(ms: number): Promise<void> {
