@@ -60,6 +60,7 @@ export interface HubConnectOptions {
 const REQUEST_TIMEOUT_MS = 15_000;
 const MAX_RECOVERY_DELAY_MS = 5_000;
 const ACK_DELAY_MS = 20;
+const PLACEHOLDER = "http://pi-coms-hub.invalid";
 
 type Subscription = { unsubscribe(): void };
 
@@ -92,6 +93,9 @@ export async function connectHub(opts: HubConnectOptions = {}): Promise<HubClien
     token,
     // A token someone handed us cannot be refreshed from a file; a discovered one can.
     secretPath: explicitToken === undefined ? secretPath : undefined,
+    ...(opts.url === undefined && settings.serverUrl === undefined
+      ? { discover: () => readDiscovery(project, env)?.url }
+      : {}),
     project,
     heartbeatMs: settings.heartbeatMs,
     replyTimeoutMs: settings.messageTtlMs,
@@ -115,11 +119,14 @@ interface HubClientOptions {
   heartbeatMs: number;
   replyTimeoutMs: number;
   registration: { name: string; purpose: string; model: string; explicit: boolean; color?: string };
+  /** Where a discovered hub is published now (undefined for a URL someone gave us). */
+  discover?: () => string | undefined;
 }
 
 export class HubClient implements ComsClient {
   readonly transport = "hub" as const;
-  readonly url: string;
+  /** The hub's base URL; follows the discovery file when the hub comes back elsewhere. */
+  url: string;
   private readonly opts: HubClientOptions;
   private readonly trpc: TRPCClient<ComsRouter>;
   private token: string;
@@ -152,8 +159,11 @@ export class HubClient implements ComsClient {
     this.opts = opts;
     this.url = opts.url.replace(/\/+$/, "");
     this.token = opts.token;
-    const endpoint = `${this.url}${TRPC_PATH}`;
+    // Links get a fixed placeholder; the fetch below points it at the current hub URL.
+    const endpoint = `${PLACEHOLDER}${TRPC_PATH}`;
     const headers = () => this.headers();
+    const hubFetch = (input: RequestInfo | URL, init?: RequestInit) =>
+      timedFetch(String(input).replace(PLACEHOLDER, this.url), init);
     this.trpc = createTRPCClient<ComsRouter>({
       links: [
         // Calls made while another is in flight are batched (throughput); a lone call goes at once (latency).
@@ -191,7 +201,11 @@ export class HubClient implements ComsClient {
             url: endpoint,
             transformer: superjson,
             EventSource: FetchEventSource,
-            eventSourceOptions: () => ({ headers: () => this.headers() }),
+            eventSourceOptions: () => ({
+              headers: () => this.headers(),
+              fetch: (input: RequestInfo | URL, init?: RequestInit) =>
+                fetch(String(input).replace(PLACEHOLDER, this.url), init),
+            }),
           }),
           false: splitLink({
             condition: (op) => op.context.batch === true,
@@ -200,9 +214,9 @@ export class HubClient implements ComsClient {
               transformer: superjson,
               maxItems: 50,
               headers,
-              fetch: timedFetch,
+              fetch: hubFetch,
             }),
-            false: httpLink({ url: endpoint, transformer: superjson, headers, fetch: timedFetch }),
+            false: httpLink({ url: endpoint, transformer: superjson, headers, fetch: hubFetch }),
           }),
         }),
       ],
@@ -308,6 +322,7 @@ export class HubClient implements ComsClient {
           return;
         } catch (error) {
           const coms = toComsError(error);
+          if (isUnreachable(error) && this.rediscover()) continue;
           if (coms.code === "UNAUTHORIZED") {
             if (this.rereadToken()) continue;
             // The hub knows this id under another credential: start over as a new agent.
@@ -404,8 +419,18 @@ export class HubClient implements ComsClient {
       this.card = await this.trpc.agents.heartbeat.mutate(this.patch);
       if (this.toAck.size > 0) void this.flushAcks();
     } catch (error) {
-      if (toComsError(error).code === "UNAUTHORIZED") void this.recover();
+      if (toComsError(error).code === "UNAUTHORIZED" || (isUnreachable(error) && this.rediscover())) {
+        void this.recover();
+      }
     }
+  }
+
+  /** A hub that died may have been started again elsewhere (another port): follow its discovery file. */
+  private rediscover(): boolean {
+    const url = this.opts.discover?.()?.replace(/\/+$/, "");
+    if (!url || url === this.url) return false;
+    this.url = url;
+    return true;
   }
 
   /**
@@ -427,6 +452,10 @@ export class HubClient implements ComsClient {
           continue;
         }
         if (!isUnreachable(error) || attempt >= attempts) throw toComsError(error);
+        if (this.rediscover()) {
+          await this.recover();
+          continue;
+        }
         await sleep(delay);
         delay = Math.min(delay * 2, 4_000);
       }

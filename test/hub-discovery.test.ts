@@ -67,6 +67,39 @@ describe("hub discovery and auto-start", () => {
     await b.close();
   });
 
+  it("a client follows the hub when it is started again on another port after a crash", async () => {
+    const env = { ...world.env, PI_COMS_NET_HEARTBEAT_MS: "200" };
+    const a = await connectHub({ project, env, name: "follower" });
+    world.defer(() => a.close());
+    const b = await connectHub({ project, env, name: "answerer" });
+    world.defer(() => b.close());
+    b.onInbound((message) => {
+      void b.settle(message.msg_id, { ok: true, text: "still here" });
+    });
+    const before = a.url;
+    process.kill(hubPid as number, "SIGKILL");
+    await waitFor(() => !pidAlive(hubPid as number), { what: "the hub to die" });
+    const next = await ensureHub({ project, env: world.env });
+    hubPid = next.pid;
+    assert.equal(next.startedByMe, true);
+    assert.notEqual(next.url, before);
+    const ack = await waitFor(
+      async () => {
+        try {
+          return await a.send({ to: "answerer", prompt: "where are you?" });
+        } catch {
+          return undefined;
+        }
+      },
+      { what: "the client to find the new hub", timeoutMs: 15_000 },
+    );
+    const outcome = await a.await(ack.msg_id, { timeoutMs: 10_000 });
+    assert.equal(outcome.state === "reply" && outcome.text, "still here");
+    assert.equal(a.url, next.url);
+    await a.close();
+    await b.close();
+  });
+
   it("stopHub stops it gracefully and removes the discovery file; a stale file is ignored", async () => {
     const discovery = join(world.env.PI_COMS_NET_DIR as string, "projects", project, "server.json");
     assert.ok(existsSync(discovery));
