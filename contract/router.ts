@@ -37,6 +37,12 @@ export interface InboxItem {
   event: InboxEvent;
 }
 
+/** One change of a sent message's outcome on the `messages.outcomes` stream; `seq` orders them. */
+export interface OutcomeEvent {
+  seq: number;
+  outcome: Outcome;
+}
+
 /**
  * What a server does. Methods that a transport does not offer throw
  * `comsError("BAD_INPUT", ...)`; a P2P peer, for instance, has no register or inbox.
@@ -54,6 +60,12 @@ export interface ComsBackend {
   get(caller: Caller, msgId: string): Promise<Outcome>;
   /** Yields the outcome each time it changes and ends once it is final. */
   watch(caller: Caller, msgId: string, signal: AbortSignal | undefined): AsyncIterable<Outcome>;
+  /**
+   * Optional (P2P): outcome changes of every message the caller sent here, in
+   * batches, starting with those after `after` (a seq it saw), so a stream
+   * re-opened after a drop loses nothing. Without it the call is a BAD_INPUT.
+   */
+  outcomes?(caller: Caller, after: number, signal: AbortSignal | undefined): AsyncIterable<OutcomeEvent[]>;
   /** Messages for the caller and outcomes of what it sent, resumable from lastEventId. */
   inbox(
     caller: Caller,
@@ -123,6 +135,16 @@ export const comsRouter = t.router({
     watch: authed
       .input(MsgRef)
       .subscription(({ ctx, input, signal }) => ctx.backend.watch(ctx.caller, input.msg_id, signal)),
+    outcomes: authed
+      .input(
+        z
+          .object({ after: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0) })
+          .default({ after: 0 }),
+      )
+      .subscription(({ ctx, input, signal }) => {
+        if (!ctx.backend.outcomes) throw comsError("BAD_INPUT", "messages.outcomes is not served here");
+        return ctx.backend.outcomes(ctx.caller, input.after, signal);
+      }),
     inbox: authed
       .input(z.object({ lastEventId: z.string().max(64).nullish() }).default({}))
       .subscription(async function* ({ ctx, input, signal }) {

@@ -6,7 +6,7 @@
 import type { z } from "zod";
 import { ComsError, comsError } from "../contract/errors.ts";
 import { ulid } from "../contract/ids.ts";
-import type { Caller } from "../contract/router.ts";
+import type { Caller, OutcomeEvent } from "../contract/router.ts";
 import {
   type AgentCard,
   MAX_TEXT_LENGTH,
@@ -19,11 +19,15 @@ import {
 
 /** Settled messages kept for late `get` calls; the oldest are forgotten first. */
 const KEEP_SETTLED = 10_000;
+/** Outcome changes sent in one frame of a `messages.outcomes` stream, at most. */
+const MAX_BATCH = 256;
 
 interface Received {
   message: Message;
   outcome: Outcome;
   settled: boolean;
+  /** Position of the latest outcome change in this inbox's change order (0: unchanged since accepted). */
+  seq: number;
   watchers: Set<(outcome: Outcome) => void>;
 }
 
@@ -33,6 +37,9 @@ export class Inbox {
   private readonly handlers = new Set<(message: Message) => void>();
   private settledCount = 0;
   private unsettled = 0;
+  private seq = 0;
+  /** Open `outcomes` streams by the sender's agent id. */
+  private readonly streams = new Map<string, Set<(event: OutcomeEvent) => void>>();
 
   /** Unsettled inbound messages (the queue depth peers see). */
   depth(): number {
@@ -72,6 +79,7 @@ export class Inbox {
       message,
       outcome: { state: "pending", msg_id: msgId, delivered: false },
       settled: false,
+      seq: 0,
       watchers: new Set(),
     });
     this.unsettled++;
@@ -123,6 +131,53 @@ export class Inbox {
     }
   }
 
+  /**
+   * Every outcome change of the caller's messages, batched: first those after
+   * `after` (what a re-opened stream missed), then each new one as it happens.
+   */
+  async *outcomes(
+    caller: Caller,
+    after: number,
+    signal: AbortSignal | undefined,
+  ): AsyncIterable<OutcomeEvent[]> {
+    const missed: OutcomeEvent[] = [];
+    for (const entry of this.received.values()) {
+      if (entry.seq > after && entry.message.from_id === caller.id) {
+        missed.push({ seq: entry.seq, outcome: entry.outcome });
+      }
+    }
+    const queue = missed.sort((a, b) => a.seq - b.seq);
+    let wake: (() => void) | undefined;
+    const push = (event: OutcomeEvent) => {
+      queue.push(event);
+      wake?.();
+    };
+    const onAbort = () => wake?.();
+    let mine = this.streams.get(caller.id);
+    if (!mine) {
+      mine = new Set();
+      this.streams.set(caller.id, mine);
+    }
+    mine.add(push);
+    signal?.addEventListener("abort", onAbort);
+    try {
+      while (!signal?.aborted) {
+        if (queue.length === 0) {
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+          });
+          wake = undefined;
+          continue;
+        }
+        yield queue.splice(0, MAX_BATCH);
+      }
+    } finally {
+      mine.delete(push);
+      if (mine.size === 0 && this.streams.get(caller.id) === mine) this.streams.delete(caller.id);
+      signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
   settle(msgId: string, result: ReplyResult, selfName: string): void {
     const entry = this.received.get(msgId);
     if (!entry) throw new ComsError("BAD_INPUT", `no inbound message ${msgId}`);
@@ -152,11 +207,18 @@ export class Inbox {
 
   private finish(entry: Received, outcome: Outcome): void {
     entry.settled = true;
-    entry.outcome = outcome;
     this.unsettled--;
     this.settledCount++;
-    for (const watcher of entry.watchers) watcher(outcome);
+    this.changed(entry, outcome);
     if (this.settledCount > KEEP_SETTLED) this.forgetOldest();
+  }
+
+  private changed(entry: Received, outcome: Outcome): void {
+    entry.outcome = outcome;
+    entry.seq = ++this.seq;
+    for (const watcher of entry.watchers) watcher(outcome);
+    const streams = this.streams.get(entry.message.from_id);
+    if (streams) for (const push of streams) push({ seq: entry.seq, outcome });
   }
 
   private forgetOldest(): void {
@@ -184,8 +246,7 @@ export class Inbox {
       const entry = this.received.get(message.msg_id);
       if (!entry || entry.settled) continue;
       if (entry.outcome.state === "pending") {
-        entry.outcome = { state: "pending", msg_id: message.msg_id, delivered: true };
-        for (const watcher of entry.watchers) watcher(entry.outcome);
+        this.changed(entry, { state: "pending", msg_id: message.msg_id, delivered: true });
       }
       for (const handler of this.handlers) {
         try {

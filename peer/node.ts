@@ -31,6 +31,7 @@ import { projectFromCwd } from "../lib/project.ts";
 import { Inbox } from "./inbox.ts";
 import { IpcChannel, ipcLink } from "./link.ts";
 import { Outbox } from "./outbox.ts";
+import { OutcomeBatch } from "./outcome-batch.ts";
 import { socketPathFor } from "./paths.ts";
 import { cardOf, entryAlive, newToken, Registry, type RegistryEntry, tokensEqual } from "./registry.ts";
 import { type PeerServer, startPeerServer } from "./server.ts";
@@ -52,8 +53,12 @@ export interface P2PStartOptions {
 
 /** How long one socket call (send, hello, ping) may take before it fails with TIMEOUT. */
 const CALL_TIMEOUT_MS = 10_000;
-/** A dropped watch on a live peer is re-opened this many times before giving up. */
+/** A dropped watch or outcome stream on a live peer is re-opened this many times before giving up. */
 const WATCH_RETRIES = 5;
+
+interface OutcomeStream {
+  unsubscribe?: () => void;
+}
 
 interface Peer {
   entry: RegistryEntry;
@@ -61,6 +66,14 @@ interface Peer {
   client: TRPCClient<ComsRouter>;
   /** Latest card from a ping (model, context use, queue depth). */
   card?: AgentCard;
+  /** The one `messages.outcomes` stream carrying the outcomes of everything sent to this peer. */
+  outcomes?: OutcomeStream;
+  /** Highest outcome change seen on it: a re-opened stream resumes after this. */
+  outcomeSeq: number;
+  /** Re-opens since the stream last delivered anything. */
+  outcomeRetries: number;
+  /** The peer does not serve `messages.outcomes`: one watch per message instead. */
+  perMessageWatch: boolean;
 }
 
 export async function startP2P(opts: P2PStartOptions = {}): Promise<P2PNode> {
@@ -206,19 +219,30 @@ export class P2PNode implements ComsClient {
     if (input.hops + 1 > this.settings.maxHops) throw new ComsError("HOP_LIMIT", "hop limit reached");
     let ack: SendAck | undefined;
     let peer: Peer | undefined;
+    // Known before the ack arrives: an outcome on the stream can be read in the same chunk as the ack.
+    const resend = this.outbox.has(input.msg_id);
     for (let attempt = 0; !ack; attempt++) {
       const entry = attempt === 0 ? this.lookup(input.to) : this.registry.byName(input.to);
       if (!entry) {
+        if (!resend) this.outbox.forget(input.msg_id);
         if (attempt > 0) throw new ComsError("PEER_GONE", `${input.to} is gone`);
         throw new ComsError("UNKNOWN_PEER", `no agent named ${input.to} in project ${this.registry.project}`);
       }
       peer = this.peerFor(entry);
+      if (!resend) {
+        this.outbox.forget(input.msg_id);
+        this.outbox.add(input.msg_id, entry.name, entry.id);
+      }
+      if (!peer.perMessageWatch) this.followOutcomes(peer);
       try {
         ack = await peer.client.messages.send.mutate(input);
       } catch (error) {
         const failure = toComsError(error);
         this.byName.delete(input.to);
-        if (failure.code !== "PEER_GONE" || attempt > 0) throw failure;
+        if (failure.code !== "PEER_GONE" || attempt > 0) {
+          if (!resend) this.outbox.forget(input.msg_id);
+          throw failure;
+        }
         // A stale connection or a stale entry: once more (same msg_id, so at most once
         // accepted), after dropping what is dead.
         if (!(await entryAlive(entry))) {
@@ -229,8 +253,7 @@ export class P2PNode implements ComsClient {
       }
     }
     if (!peer) throw new ComsError("PEER_GONE", `${input.to} is gone`);
-    this.outbox.add(ack.msg_id, ack.to, ack.to_id);
-    this.watchOutcome(peer, ack.msg_id, 0);
+    if (peer.perMessageWatch) this.watchOutcome(peer, ack.msg_id, 0);
     return ack;
   }
 
@@ -378,6 +401,9 @@ export class P2PNode implements ComsClient {
       entry,
       channel,
       client: createTRPCClient<ComsRouter>({ links: [ipcLink(channel)] }),
+      outcomeSeq: 0,
+      outcomeRetries: 0,
+      perMessageWatch: false,
     };
     this.peers.set(entry.id, peer);
     return peer;
@@ -401,6 +427,65 @@ export class P2PNode implements ComsClient {
     this.dropPeer(id);
     await this.registry.prune();
     this.scheduleRefresh();
+  }
+
+  /** Open the peer's outcome stream unless it is already open. */
+  private followOutcomes(peer: Peer): void {
+    if (peer.outcomes || this.closed) return;
+    const stream: OutcomeStream = {};
+    peer.outcomes = stream;
+    const subscription = peer.client.messages.outcomes.subscribe(
+      { after: peer.outcomeSeq },
+      {
+        onData: (batch) => this.onOutcomes(peer, batch),
+        onError: (error) => this.outcomesEnded(peer, stream, toComsError(error)).catch(ignore),
+        onComplete: () =>
+          this.outcomesEnded(peer, stream, new ComsError("PEER_GONE", "outcome stream ended")).catch(ignore),
+      },
+    );
+    if (peer.outcomes === stream) stream.unsubscribe = () => subscription.unsubscribe();
+  }
+
+  private onOutcomes(peer: Peer, batch: unknown): void {
+    const parsed = OutcomeBatch.safeParse(batch);
+    if (!parsed.success) return;
+    peer.outcomeRetries = 0;
+    for (const { seq, outcome } of parsed.data) {
+      if (seq > peer.outcomeSeq) peer.outcomeSeq = seq;
+      this.outbox.updateFrom(peer.entry.id, outcome.msg_id, outcome);
+    }
+  }
+
+  /**
+   * The outcome stream ended. With nothing pending it stays closed (the next
+   * send opens it); otherwise it is re-opened where it left off while the
+   * peer lives, and what is pending fails once it is gone.
+   */
+  private async outcomesEnded(peer: Peer, stream: OutcomeStream, error: ComsError): Promise<void> {
+    if (peer.outcomes !== stream) return;
+    peer.outcomes = undefined;
+    if (this.closed) return;
+    const id = peer.entry.id;
+    if (error.code === "BAD_INPUT") {
+      // A peer without the stream: watch each message as before.
+      peer.perMessageWatch = true;
+      for (const msgId of this.outbox.pendingTo(id)) this.watchOutcome(peer, msgId, 0);
+      return;
+    }
+    if (this.outbox.pendingTo(id).length === 0) return;
+    const fail = (code: ComsError["code"], message: string) => {
+      for (const msgId of this.outbox.pendingTo(id)) this.outbox.fail(msgId, code, message);
+    };
+    if (error.code !== "PEER_GONE") return fail(error.code, error.message);
+    if (peer.outcomeRetries >= WATCH_RETRIES || !(await entryAlive(peer.entry))) {
+      return fail("PEER_GONE", `${peer.entry.name} exited before replying`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** peer.outcomeRetries));
+    if (this.closed) return;
+    const current = this.peers.get(id) ?? this.peerFor(peer.entry);
+    current.outcomeSeq = Math.max(current.outcomeSeq, peer.outcomeSeq);
+    current.outcomeRetries = Math.max(current.outcomeRetries, peer.outcomeRetries + 1);
+    this.followOutcomes(current);
   }
 
   private watchOutcome(peer: Peer, msgId: string, attempt: number): void {
@@ -528,6 +613,7 @@ export class P2PNode implements ComsClient {
       },
       get: async (caller, msgId) => this.inbox.outcome(caller, msgId),
       watch: (caller, msgId, signal) => this.inbox.watch(caller, msgId, signal),
+      outcomes: (caller, after, signal) => this.inbox.outcomes(caller, after, signal),
     };
   }
 }

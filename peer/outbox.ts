@@ -32,6 +32,19 @@ export class Outbox {
     });
   }
 
+  /** Drop a message whose send failed (it was never accepted). */
+  forget(msgId: string): void {
+    const entry = this.sent.get(msgId);
+    if (entry?.outcome.state !== "pending") return;
+    entry.stop?.();
+    this.sent.delete(msgId);
+  }
+
+  /** An outcome reported by an agent: only the one the message went to may change it. */
+  updateFrom(toId: string, msgId: string, outcome: Outcome): void {
+    if (this.sent.get(msgId)?.toId === toId) this.update(msgId, outcome);
+  }
+
   has(msgId: string): boolean {
     return this.sent.has(msgId);
   }

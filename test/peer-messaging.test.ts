@@ -325,6 +325,28 @@ describe("p2p link", () => {
     }
   });
 
+  it("a backend without the outcome stream answers it with BAD_INPUT", async () => {
+    const box = sandbox();
+    const path = `${box.dir}/plain.sock`;
+    const server = await startPeerServer({ socketPath: path, backend: backend("plain") });
+    const channel = new IpcChannel({
+      socketPath: path,
+      handshake: async (call) => {
+        await call("agents.hello", { id: ulid(), agent_token: "x".repeat(32) });
+      },
+    });
+    const client = createTRPCClient<ComsRouter>({ links: [ipcLink(channel)] });
+    try {
+      const failure = await new Promise<unknown>((resolve) => {
+        client.messages.outcomes.subscribe({ after: 0 }, { onError: resolve });
+      });
+      assert.equal(toComsError(failure).code, "BAD_INPUT");
+    } finally {
+      channel.close();
+      await server.close();
+    }
+  });
+
   it("a subscription stops when unsubscribed", async () => {
     const box = sandbox();
     const path = `${box.dir}/sub.sock`;

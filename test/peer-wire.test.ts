@@ -45,8 +45,10 @@ describe("p2p wire", () => {
     });
     assert.equal(outcome.text, "echo: still there?");
     const inbound = target.proc.events.filter((e) => e.event === "inbound");
-    // Only verified agents ever got a message in: "third" sends one on purpose below.
-    assert.ok(inbound.every((e) => ["friend", "third"].includes((e.message as { from: string }).from)));
+    // Only verified agents ever got a message in: "third" and "fourth" send some on purpose below.
+    assert.ok(
+      inbound.every((e) => ["friend", "third", "fourth"].includes((e.message as { from: string }).from)),
+    );
     assert.ok(!inbound.some((e) => /sneaky/.test((e.message as { prompt: string }).prompt)));
   }
 
@@ -139,6 +141,54 @@ describe("p2p wire", () => {
     const msgId = (sent.data.data as { json: { msg_id: string } }).json.msg_id;
     raw.request(74, "query", "messages.get", { json: { msg_id: msgId } });
     assert.equal((await raw.next((f) => f.data.id === 74)).data.k, "data");
+  });
+
+  it("the outcome stream carries only the caller's own outcomes and resumes after a seq", async () => {
+    const fourth = await box.peer({ name: "fourth", project: "wire" });
+    const entryFile = join(box.env.PI_COMS_DIR as string, "projects", "wire", "agents", "fourth.json");
+    const token = (JSON.parse(readFileSync(entryFile, "utf8")) as { token: string }).token;
+    const others = await friend.proc.call<Ack>("send", { input: { to: "target", prompt: "not yours" } });
+    await friend.proc.call("await", { msg_id: others.msg_id, timeoutMs: 10_000 });
+    const stranger = await open();
+    stranger.request(80, "subscription", "messages.outcomes", { json: { after: 0 } });
+    assert.equal(comsCode(await stranger.next((f) => f.data.id === 80)), "UNAUTHORIZED");
+
+    const raw = await open();
+    raw.request(81, "mutation", "agents.hello", { json: { id: fourth.self.id, agent_token: token } });
+    assert.equal((await raw.next((f) => f.data.id === 81)).data.k, "data");
+    type Event = { seq: number; outcome: { msg_id: string; state: string } };
+    const events = (frame: { data: { data?: unknown } }) => (frame.data.data as { json: Event[] }).json;
+    const sendOne = async (id: number, prompt: string) => {
+      raw.request(id, "mutation", "messages.send", { json: { to: "target", prompt, hops: 0 } });
+      return ((await raw.next((f) => f.data.id === id)).data.data as { json: Ack }).json.msg_id;
+    };
+    const first = await sendOne(82, "first");
+    // Opened after the reply: the missed changes are replayed, in order, and nobody else's.
+    raw.request(83, "subscription", "messages.outcomes", { json: { after: 0 } });
+    const seen: Event[] = [];
+    while (!seen.some((e) => e.outcome.state === "reply")) {
+      seen.push(...events(await raw.next((f) => f.data.id === 83 && f.data.k === "data")));
+    }
+    assert.ok(seen.every((e) => e.outcome.msg_id === first));
+    assert.deepEqual(
+      seen.map((e) => e.seq),
+      seen.map((e) => e.seq).sort((a, b) => a - b),
+    );
+    const last = Math.max(...seen.map((e) => e.seq));
+    raw.write(`${JSON.stringify({ type: "coms", data: { k: "stop", id: 83 } })}\f`);
+    assert.equal((await raw.next((f) => f.data.id === 83 && f.data.k === "stopped")).data.k, "stopped");
+
+    // Resumed after the last seq seen: only what is new.
+    raw.request(84, "subscription", "messages.outcomes", { json: { after: last } });
+    await raw.next((f) => f.data.id === 84 && f.data.k === "started");
+    const second = await sendOne(85, "second");
+    const resumed: Event[] = [];
+    while (!resumed.some((e) => e.outcome.state === "reply")) {
+      resumed.push(...events(await raw.next((f) => f.data.id === 84 && f.data.k === "data")));
+    }
+    assert.ok(resumed.every((e) => e.outcome.msg_id === second && e.seq > last));
+    raw.request(86, "subscription", "messages.outcomes", { json: { after: -1 } });
+    assert.equal(comsCode(await raw.next((f) => f.data.id === 86)), "BAD_INPUT");
   });
 
   it("wrong input types are rejected by the procedure's schema", async () => {
