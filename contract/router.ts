@@ -85,9 +85,8 @@ export interface ComsContext {
 
 const t = initTRPC.context<ComsContext>().create({
   transformer: superjson,
-  // Over SSE (the hub): a ping every 15 s, and the client reconnects (resuming by event id) after 40 s of
-  // silence, so a half-open connection on a LAN is noticed instead of going quiet forever.
-  sse: { ping: { enabled: true, intervalMs: 15_000 }, client: { reconnectAfterInactivityMs: 40_000 } },
+  // Over SSE (the hub): a ping every 15 s, so a client can tell a quiet stream from a dead (half-open) one.
+  sse: { ping: { enabled: true, intervalMs: 15_000 } },
   errorFormatter({ shape, error }) {
     return { ...shape, data: { ...shape.data, stack: undefined, coms_code: comsCodeOf(error) } };
   },

@@ -203,6 +203,8 @@ export class HubClient implements ComsClient {
             EventSource: FetchEventSource,
             eventSourceOptions: () => ({
               headers: () => this.headers(),
+              // The hub pings every 15 s: silence for longer means a dead link, so reconnect and resume.
+              inactivityMs: 40_000,
               fetch: (input: RequestInfo | URL, init?: RequestInit) =>
                 fetch(String(input).replace(PLACEHOLDER, this.url), init),
             }),
@@ -286,18 +288,30 @@ export class HubClient implements ComsClient {
   }
 
   private subscribe(): void {
-    this.subscription?.unsubscribe();
-    this.subscription = this.trpc.messages.inbox.subscribe(
+    this.unsubscribe();
+    const subscription = this.trpc.messages.inbox.subscribe(
       { lastEventId: this.lastEventId },
       {
-        onData: (item) => this.onEvent(item.id, item.data),
-        onError: () => void this.recover(),
+        onData: (item) => {
+          if (this.subscription === subscription) this.onEvent(item.id, item.data);
+        },
+        // Only the current stream may trigger a recovery: unsubscribing an old one also "completes" it.
+        onError: () => {
+          if (this.subscription === subscription) void this.recover();
+        },
         // The hub ends streams when it shuts down: come back when it does.
         onComplete: () => {
-          if (!this.closed) void this.recover();
+          if (this.subscription === subscription && !this.closed) void this.recover();
         },
       },
     );
+    this.subscription = subscription;
+  }
+
+  private unsubscribe(): void {
+    const current = this.subscription;
+    this.subscription = undefined;
+    current?.unsubscribe();
   }
 
   /**
@@ -308,13 +322,13 @@ export class HubClient implements ComsClient {
   private recover(): Promise<void> {
     if (this.closed) return Promise.resolve();
     this.recovering ??= (async () => {
-      this.subscription?.unsubscribe();
-      this.subscription = undefined;
+      this.unsubscribe();
       let delay = 100;
       let resumeRefused = 0;
       while (!this.closed) {
         try {
           await this.register();
+          if (this.closed) return;
           this.subscribe();
           void this.refreshPeers();
           // Outcomes may have arrived while the stream was down; pending awaits re-check.
@@ -586,15 +600,19 @@ export class HubClient implements ComsClient {
     await this.flushAcks().catch(() => {});
     this.closed = true;
     clearInterval(this.heartbeatTimer);
-    this.subscription?.unsubscribe();
-    this.subscription = undefined;
+    this.unsubscribe();
     for (const [msgId, set] of this.waiters) {
       for (const waiter of set)
         waiter.resolve({ state: "error", msg_id: msgId, code: "CANCELLED", message: "client closed" });
     }
     this.waiters.clear();
     if (this.agentId) {
-      await Promise.race([this.trpc.agents.leave.mutate().catch(() => {}), sleep(2_000)]);
+      let timer: NodeJS.Timeout | undefined;
+      const giveUp = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, 2_000);
+      });
+      await Promise.race([this.trpc.agents.leave.mutate().catch(() => {}), giveUp]);
+      clearTimeout(timer);
     }
   }
 }

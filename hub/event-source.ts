@@ -12,6 +12,8 @@ export interface FetchEventSourceInit {
   /** First reconnect delay in ms (doubles up to maxRetryMs while the server stays away). */
   retryMs?: number;
   maxRetryMs?: number;
+  /** Reconnect (with Last-Event-ID) when nothing, not even a ping, arrived for this long. */
+  inactivityMs?: number;
   fetch?: typeof fetch;
 }
 
@@ -93,6 +95,7 @@ export class FetchEventSource {
   private async run(): Promise<void> {
     const doFetch = this.init.fetch ?? fetch;
     let delay = this.retryMs;
+    let attempt: AbortController;
     while (this.readyState !== CLOSED) {
       let lost: unknown;
       try {
@@ -103,7 +106,9 @@ export class FetchEventSource {
           "cache-control": "no-store",
         };
         if (this.lastEventId) headers["last-event-id"] = this.lastEventId;
-        const response = await doFetch(this.url, { headers, signal: this.abort.signal });
+        attempt = new AbortController();
+        const signal = AbortSignal.any([this.abort.signal, attempt.signal]);
+        const response = await doFetch(this.url, { headers, signal });
         const type = response.headers.get("content-type") ?? "";
         if (response.status !== 200 || !type.startsWith("text/event-stream")) {
           const body = await response.text().catch(() => "");
@@ -114,7 +119,7 @@ export class FetchEventSource {
         this.readyState = OPEN;
         delay = this.retryMs;
         this.dispatch("open", { type: "open" });
-        if (response.body) await this.read(response.body);
+        if (response.body) await this.read(response.body, attempt);
       } catch (error) {
         lost = error;
       }
@@ -127,8 +132,17 @@ export class FetchEventSource {
     }
   }
 
-  private async read(body: ReadableStream<Uint8Array>): Promise<void> {
+  private async read(body: ReadableStream<Uint8Array>, attempt: AbortController): Promise<void> {
     const decoder = new TextDecoder();
+    const limit = this.init.inactivityMs;
+    let watchdog: NodeJS.Timeout | undefined;
+    const arm = () => {
+      if (!limit) return;
+      clearTimeout(watchdog);
+      watchdog = setTimeout(() => attempt.abort(new Error(`no data for ${limit} ms`)), limit);
+      watchdog.unref();
+    };
+    arm();
     let buffer = "";
     let data = "";
     let hasData = false;
@@ -138,6 +152,7 @@ export class FetchEventSource {
       while (this.readyState !== CLOSED) {
         const { value, done } = await reader.read();
         if (done) return;
+        arm();
         buffer += decoder.decode(value, { stream: true });
         let start = 0;
         while (true) {
@@ -174,6 +189,7 @@ export class FetchEventSource {
         buffer = buffer.slice(start);
       }
     } finally {
+      clearTimeout(watchdog);
       reader.cancel().catch(() => {});
     }
   }
@@ -191,6 +207,7 @@ function refusal(status: number, body: string): string {
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(done, ms);
     function done() {
