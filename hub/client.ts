@@ -92,10 +92,11 @@ export async function connectHub(opts: HubConnectOptions = {}): Promise<HubClien
     url,
     token,
     // A token someone handed us cannot be refreshed from a file; a discovered one can.
-    secretPath: explicitToken === undefined ? secretPath : undefined,
-    ...(opts.url === undefined && settings.serverUrl === undefined
-      ? { discover: () => readDiscovery(project, env)?.url }
-      : {}),
+    // A token or URL that is the project's own (from its files, even if passed back in by the caller)
+    // may be refreshed from those files; one given from elsewhere (a remote hub) stays as given.
+    secretPath:
+      explicitToken === undefined || explicitToken === readSecret(secretPath) ? secretPath : undefined,
+    ...(url === readDiscovery(project, env)?.url ? { discover: () => readDiscovery(project, env)?.url } : {}),
     project,
     heartbeatMs: settings.heartbeatMs,
     replyTimeoutMs: settings.messageTtlMs,

@@ -69,7 +69,9 @@ describe("hub discovery and auto-start", () => {
 
   it("a client follows the hub when it is started again on another port after a crash", async () => {
     const env = { ...world.env, PI_COMS_NET_HEARTBEAT_MS: "200" };
-    const a = await connectHub({ project, env, name: "follower" });
+    // As the plugin does: the URL and token ensureHub returned are passed back in.
+    const current = await ensureHub({ project, env: world.env });
+    const a = await connectHub({ project, env, name: "follower", url: current.url, token: current.token });
     world.defer(() => a.close());
     const b = await connectHub({ project, env, name: "answerer" });
     world.defer(() => b.close());
