@@ -14,6 +14,7 @@ import type { IPCClient, IPCModule } from "node-ipc";
 import { ErrorShape, FRAME_EVENT, ServerFrame } from "../contract/frames.ts";
 import { type ComsRouter, comsRouter } from "../contract/router.ts";
 import type { ErrorCode } from "../contract/schemas.ts";
+import { encode } from "./encode.ts";
 import { clientModule } from "./ipc.ts";
 
 const transformer = comsRouter._def._config.transformer;
@@ -153,7 +154,7 @@ export class IpcChannel {
       if (done) return;
       let encoded: unknown;
       try {
-        encoded = input === undefined ? undefined : transformer.input.serialize(input);
+        encoded = input === undefined ? undefined : encode(input);
       } catch (cause) {
         pending.error(localError("BAD_INPUT", "input cannot be serialised", cause));
         return;
@@ -305,7 +306,7 @@ export class IpcChannel {
         },
       };
       conn.pending.set(id, pending);
-      this.emit(conn, { k: "req", id, type, path, input: transformer.input.serialize(input) }, pending);
+      this.emit(conn, { k: "req", id, type, path, input: encode(input) }, pending);
     });
   }
 

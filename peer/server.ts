@@ -8,17 +8,12 @@
 import { chmodSync, rmSync } from "node:fs";
 import type { Socket } from "node:net";
 import { dirname } from "node:path";
-import {
-  callTRPCProcedure,
-  getTRPCErrorFromUnknown,
-  getTRPCErrorShape,
-  isTrackedEnvelope,
-  TRPCError,
-} from "@trpc/server";
+import { getTRPCErrorFromUnknown, getTRPCErrorShape, isTrackedEnvelope, TRPCError } from "@trpc/server";
 import type { IPCServer } from "node-ipc";
 import { ClientFrame, FRAME_EVENT, type RequestFrame, type ServerFrame } from "../contract/frames.ts";
 import { type Caller, type ComsBackend, type ComsContext, comsRouter } from "../contract/router.ts";
 import { ensurePrivateDir } from "../lib/private-fs.ts";
+import { encode } from "./encode.ts";
 import { REJECT_EVENT, type RejectedFrame, serverModule } from "./ipc.ts";
 import { checkSocketPath } from "./paths.ts";
 
@@ -174,17 +169,18 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
     }
     try {
       input = decodeInput(frame.input);
-      const result = await callTRPCProcedure({
-        router: comsRouter,
+      const decoded = input;
+      // tRPC copies these options once per middleware: the fewer keys, the cheaper the call.
+      const result = await procedureAt(
         path,
-        getRawInput: async () => input,
-        ctx: conn.ctx,
         type,
-        signal: controller.signal,
-        batchIndex: 0,
-      });
+      )(
+        type === "subscription"
+          ? { path, type, ctx: conn.ctx, getRawInput: async () => decoded, signal: controller.signal }
+          : { path, type, ctx: conn.ctx, getRawInput: async () => decoded },
+      );
       if (type !== "subscription") {
-        send(socket, { k: "data", id, data: transformer.output.serialize(result) });
+        send(socket, { k: "data", id, data: encode(result) });
         return;
       }
       if (!isAsyncIterable(result))
@@ -202,7 +198,7 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
           const value = isTrackedEnvelope(next.value)
             ? { id: next.value[0], data: next.value[1] }
             : next.value;
-          send(socket, { k: "data", id, data: transformer.output.serialize(value) });
+          send(socket, { k: "data", id, data: encode(value) });
         }
       } finally {
         void iterator.return?.(undefined)?.catch(() => {});
@@ -271,6 +267,25 @@ function errorFrame(
     };
   }
   return { k: "error", id, error: transformer.output.serialize(shape) };
+}
+
+type Procedure = ((opts: {
+  path: string;
+  type: RequestFrame["type"];
+  ctx: ComsContext;
+  getRawInput: () => Promise<unknown>;
+  signal?: AbortSignal;
+}) => Promise<unknown>) & { _def?: { type?: unknown } };
+
+const procedures = comsRouter._def.procedures as Record<string, unknown>;
+
+/** The router's procedure at `path` of `type` (own entries only: no prototype lookups), as tRPC would find it. */
+function procedureAt(path: string, type: RequestFrame["type"]): Procedure {
+  const procedure = Object.hasOwn(procedures, path) ? procedures[path] : undefined;
+  if (typeof procedure !== "function" || (procedure as Procedure)._def?.type !== type) {
+    throw new TRPCError({ code: "NOT_FOUND", message: `No "${type}"-procedure on path "${path}"` });
+  }
+  return procedure as Procedure;
 }
 
 /** The superjson-encoded input, or a BAD_REQUEST that says so (never an internal error). */
