@@ -121,10 +121,13 @@ async function measure(target: Target, counts: number[]): Promise<Row[]> {
     latencies.push(performance.now() - start);
     delivered++;
   };
-  const baseRss = rssKiB(target.pid);
   let connected = 0;
   let seq = 0;
   for (const count of counts) {
+    // Memory per agent is what connecting these agents added, apart from message traffic before.
+    await settle(target.pid);
+    const rssBefore = rssKiB(target.pid);
+    const added = count - connected;
     const adding: Promise<void>[] = [];
     for (; connected < count; connected++) {
       adding.push(target.addAgent(connected, onDelivered));
@@ -169,7 +172,8 @@ async function measure(target: Target, counts: number[]): Promise<Row[]> {
       p50: percentile(sorted, 0.5),
       p99: percentile(sorted, 0.99),
       rate: total / seconds,
-      rssPerAgentKiB: baseRss === null || rss === null ? Number.NaN : (rss - baseRss) / count,
+      rssPerAgentKiB:
+        rssBefore === null || rss === null || added === 0 ? Number.NaN : (rss - rssBefore) / added,
     });
     console.log(
       `${target.name} ${count} agents: p50 ${fmt(percentile(sorted, 0.5))} ms, p99 ${fmt(percentile(sorted, 0.99))} ms, ` +

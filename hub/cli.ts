@@ -108,6 +108,10 @@ async function main(): Promise<void> {
       },
     );
   };
+  // One failed request must not take every agent's hub down; what it had accepted is on disk anyway.
+  process.on("unhandledRejection", (error) => {
+    process.stderr.write(`pi-coms-hub: unhandled: ${(error as Error)?.message ?? String(error)}\n`);
+  });
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGHUP", () => stop("SIGHUP"));
