@@ -6,6 +6,8 @@
  *   node bench/hub.bench.ts            (or: npm run bench -- hub)
  *   BENCH_AGENTS=1,100 node bench/hub.bench.ts
  *
+ * BENCH_BUN=1 also measures the hub running under Bun.
+ *
  * The relay is this same file started with --relay: one POST route that
  * writes the body to the recipient's open SSE response, nothing else.
  */
@@ -98,7 +100,13 @@ async function main(): Promise<void> {
     );
   }
   const rows: Row[] = [];
-  for (const make of [startHub, startRelay]) {
+  // BENCH_BUN=1 adds the same hub run under Bun.
+  const targets = [
+    () => startHub("node"),
+    ...(process.env.BENCH_BUN ? [() => startHub("bun")] : []),
+    startRelay,
+  ];
+  for (const make of targets) {
     const target = await make();
     try {
       rows.push(...(await measure(target, counts)));
@@ -183,7 +191,7 @@ async function measure(target: Target, counts: number[]): Promise<Row[]> {
   return rows;
 }
 
-async function startHub(): Promise<Target> {
+async function startHub(runtime: "node" | "bun"): Promise<Target> {
   const dir = mkdtempSync(join(tmpdir(), "pi-coms-hub-bench-"));
   const env = {
     ...process.env,
@@ -194,6 +202,7 @@ async function startHub(): Promise<Target> {
   const { child, url } = await spawnServer(
     [join(ROOT, "hub/cli.ts"), "--project", "bench", "--max-agents", "5000"],
     env,
+    runtime === "bun" ? join(ROOT, "node_modules/.bin/bun") : process.execPath,
   );
   const token = (
     JSON.parse(readFileSync(join(dir, "net/projects/bench/server.secret.json"), "utf8")) as { token: string }
@@ -207,7 +216,7 @@ async function startHub(): Promise<Target> {
   let turn = 0;
   const subs: Array<{ unsubscribe(): void }> = [];
   return {
-    name: "hub",
+    name: runtime === "bun" ? "hub-bun" : "hub",
     pid: child.pid as number,
     async addAgent(index, onDelivered) {
       // A lean receiver: the typed client's stream and acks, without the pool-widget bookkeeping.
@@ -282,8 +291,9 @@ async function startRelay(): Promise<Target> {
 async function spawnServer(
   args: string[],
   env: NodeJS.ProcessEnv,
+  bin: string = process.execPath,
 ): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, args, { env, stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(bin, args, { env, stdio: ["ignore", "pipe", "inherit"] });
   process.once("exit", () => child.kill("SIGKILL"));
   let out = "";
   child.stdout?.on("data", (chunk) => {
@@ -295,19 +305,19 @@ async function spawnServer(
 }
 
 function report(rows: Row[]): void {
-  console.log("\nagents | target | p50 ms | p99 ms | msg/s  | RSS/agent KiB");
+  console.log("\nagents | target  | p50 ms | p99 ms | msg/s  | RSS/agent KiB");
   for (const row of rows) {
     console.log(
-      `${String(row.agents).padStart(6)} | ${row.target.padEnd(6)} | ${fmt(row.p50).padStart(6)} | ${fmt(row.p99).padStart(6)} | ` +
+      `${String(row.agents).padStart(6)} | ${row.target.padEnd(7)} | ${fmt(row.p50).padStart(6)} | ${fmt(row.p99).padStart(6)} | ` +
         `${String(Math.round(row.rate)).padStart(6)} | ${fmt(row.rssPerAgentKiB)}`,
     );
   }
   console.log("\nratios hub / relay (latency: lower is better; rate: higher is better)");
-  for (const hub of rows.filter((row) => row.target === "hub")) {
+  for (const hub of rows.filter((row) => row.target !== "relay")) {
     const relay = rows.find((row) => row.target === "relay" && row.agents === hub.agents);
     if (!relay) continue;
     console.log(
-      `${String(hub.agents).padStart(6)} agents: p50 ×${fmt(hub.p50 / relay.p50)}, p99 ×${fmt(hub.p99 / relay.p99)}, ` +
+      `${hub.target.padEnd(7)} ${String(hub.agents).padStart(5)} agents: p50 ×${fmt(hub.p50 / relay.p50)}, p99 ×${fmt(hub.p99 / relay.p99)}, ` +
         `msg/s ×${fmt(hub.rate / relay.rate)}, RSS/agent ×${fmt(hub.rssPerAgentKiB / relay.rssPerAgentKiB)}`,
     );
   }
