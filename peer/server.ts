@@ -16,6 +16,7 @@ import { ensurePrivateDir } from "../lib/private-fs.ts";
 import { encode } from "./encode.ts";
 import { REJECT_EVENT, type RejectedFrame, serverModule } from "./ipc.ts";
 import { checkSocketPath } from "./paths.ts";
+import { callProcedure } from "./procedure.ts";
 
 /** Running subscriptions one connection may hold at once. */
 const MAX_SUBSCRIPTIONS_PER_CONNECTION = 16_384;
@@ -170,11 +171,8 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
     try {
       input = decodeInput(frame.input);
       const decoded = input;
-      // tRPC copies these options once per middleware: the fewer keys, the cheaper the call.
-      const result = await procedureAt(
-        path,
-        type,
-      )(
+      // Only the options a procedure uses: every middleware level copies them.
+      const result = await callProcedure(
         type === "subscription"
           ? { path, type, ctx: conn.ctx, getRawInput: async () => decoded, signal: controller.signal }
           : { path, type, ctx: conn.ctx, getRawInput: async () => decoded },
@@ -267,25 +265,6 @@ function errorFrame(
     };
   }
   return { k: "error", id, error: transformer.output.serialize(shape) };
-}
-
-type Procedure = ((opts: {
-  path: string;
-  type: RequestFrame["type"];
-  ctx: ComsContext;
-  getRawInput: () => Promise<unknown>;
-  signal?: AbortSignal;
-}) => Promise<unknown>) & { _def?: { type?: unknown } };
-
-const procedures = comsRouter._def.procedures as Record<string, unknown>;
-
-/** The router's procedure at `path` of `type` (own entries only: no prototype lookups), as tRPC would find it. */
-function procedureAt(path: string, type: RequestFrame["type"]): Procedure {
-  const procedure = Object.hasOwn(procedures, path) ? procedures[path] : undefined;
-  if (typeof procedure !== "function" || (procedure as Procedure)._def?.type !== type) {
-    throw new TRPCError({ code: "NOT_FOUND", message: `No "${type}"-procedure on path "${path}"` });
-  }
-  return procedure as Procedure;
 }
 
 /** The superjson-encoded input, or a BAD_REQUEST that says so (never an internal error). */

@@ -325,6 +325,28 @@ describe("p2p link", () => {
     }
   });
 
+  it("a result that fails the procedure's output schema is an error, never data", async () => {
+    const box = sandbox();
+    const path = `${box.dir}/bad-out.sock`;
+    const base = backend("out");
+    const server = await startPeerServer({
+      socketPath: path,
+      backend: { ...base, card: async () => ({ ...(await base.card(null)), name: 42 }) as never },
+    });
+    const channel = new IpcChannel({ socketPath: path });
+    const client = createTRPCClient<ComsRouter>({ links: [ipcLink(channel)] });
+    try {
+      await assert.rejects(client.agents.card.query(), (error: unknown) => {
+        const shape = error as { data?: { code?: string } };
+        return shape.data?.code === "INTERNAL_SERVER_ERROR";
+      });
+      assert.equal((await client.agents.list.query({ include_explicit: false }))[0]?.name, "out");
+    } finally {
+      channel.close();
+      await server.close();
+    }
+  });
+
   it("a backend without the outcome stream answers it with BAD_INPUT", async () => {
     const box = sandbox();
     const path = `${box.dir}/plain.sock`;
