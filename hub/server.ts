@@ -75,9 +75,16 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
     );
   }
   const paths = hubPaths(opts.project, env);
-  const token = resolveHubToken(paths.secret, explicitToken);
   const kind = opts.store ?? "sqlite";
+  // The store first: its lock keeps a second hub of the project from touching the secret of the first.
   const store = await openStore(kind, paths.dir);
+  let token: string;
+  try {
+    token = resolveHubToken(paths.secret, explicitToken);
+  } catch (error) {
+    store.close();
+    throw error;
+  }
   const maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   const backend = new HubBackend(store, opts.project, {
     maxHops: settings.maxHops,

@@ -108,6 +108,13 @@ describe("hub auth and bad input", () => {
     assert.equal(refused.code, 2);
     assert.match(refused.out, /refusing to listen on 0\.0\.0\.0 without an explicit token/);
     assert.match(refused.out, /PI_COMS_NET_AUTH_TOKEN/);
+    // A second hub for a project whose hub runs leaves the first one's store and token alone.
+    const second = await world.runCli(["--project", "auth"], {
+      PI_COMS_NET_AUTH_TOKEN: "another-token-0123456789abcdef",
+    });
+    assert.equal(second.code, 2);
+    assert.match(second.out, /another hub/);
+    assert.equal(world.secret("auth"), hub.token);
     const bad = await world.runCli(["--project", "lan", "--store", "paper"]);
     assert.equal(bad.code, 2);
     assert.match(bad.out, /--store must be sqlite or memory/);
