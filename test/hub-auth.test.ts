@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { connectHub } from "../hub/client.ts";
 import { FetchEventSource, type SseErrorEvent } from "../hub/event-source.ts";
-import { type HubProcess, HubWorld, raw } from "./support/hub-harness.ts";
+import { type HubProcess, HubWorld, raw, waitFor } from "./support/hub-harness.ts";
 import { rawAgent } from "./support/hub-raw-client.ts";
 
 describe("hub auth and bad input", () => {
@@ -33,7 +33,7 @@ describe("hub auth and bad input", () => {
     assert.ok(!hub.output().includes(hub.token));
     assert.match(hub.output(), /token kept in .*server\.secret\.json/);
     const printed = await world.startHub({ project: "printed", args: ["--print-token"] });
-    assert.ok(printed.output().includes(printed.token));
+    await waitFor(() => printed.output().includes(`token: ${printed.token}`), { what: "the printed token" });
   });
 
   it("answers /healthz without auth and without data", async () => {
