@@ -5,7 +5,8 @@
  * a lock file, so that sessions starting together end up with one hub.
  */
 import { spawn } from "node:child_process";
-import { closeSync, openSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
+import { sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { hubSettings } from "../lib/env.ts";
 import { ensurePrivateDir, readJson } from "../lib/private-fs.ts";
@@ -30,10 +31,21 @@ export interface HubHandle {
   startedByMe: boolean;
 }
 
-// Run from source (.ts) or from a build (.js): the CLI sits beside this module either way.
-const CLI = fileURLToPath(
-  new URL(import.meta.url.endsWith(".js") ? "./cli.js" : "./cli.ts", import.meta.url),
-);
+const CLI = hubCliPath(import.meta.url);
+
+/**
+ * The hub CLI to spawn. From a build (.js) it sits beside this module. From
+ * source it is `cli.ts`, except inside node_modules, where Node refuses to
+ * strip types: there (pi loads the plugin's .ts through its own loader) the
+ * package's build in dist/ is used.
+ */
+export function hubCliPath(moduleUrl: string): string {
+  if (moduleUrl.endsWith(".js")) return fileURLToPath(new URL("./cli.js", moduleUrl));
+  const source = fileURLToPath(new URL("./cli.ts", moduleUrl));
+  if (!source.split(sep).includes("node_modules")) return source;
+  const built = fileURLToPath(new URL("../dist/hub/cli.js", moduleUrl));
+  return existsSync(built) ? built : source;
+}
 const START_TIMEOUT_MS = 20_000;
 /** A start lock older than this belongs to a starter that died mid-way. */
 const STALE_LOCK_MS = 30_000;
