@@ -9,7 +9,7 @@
  *   node bench/p2p.bench.ts          (or: npm run bench -- p2p)
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, realpathSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, realpathSync, rmSync } from "node:fs";
 import { connect } from "node:net";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -58,7 +58,50 @@ async function pipelined(total: number, window: number, once: () => Promise<unkn
   return total / ((performance.now() - start) / 1000);
 }
 
-async function rawEcho(): Promise<{ once: () => Promise<unknown>; close: () => void }> {
+/** CPU time (user + system) a process has used so far, in µs; NaN where /proc is not available. */
+function childCpuMicros(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+    // utime and stime are fields 14 and 15 of stat, counted in clock ticks (100 per second on Linux).
+    return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+function ownCpuMicros(): number {
+  const usage = process.cpuUsage();
+  return usage.user + usage.system;
+}
+
+interface Throughput {
+  rates: number[];
+  /** CPU µs per message in this process (the sender) and in the serving process. */
+  clientCpu: number;
+  serverCpu: number;
+  count: number;
+}
+
+/** One throughput block: the rate, and the CPU both processes spent on it. */
+async function measured(
+  into: Throughput,
+  serverPid: number | undefined,
+  total: number,
+  once: () => Promise<unknown>,
+): Promise<void> {
+  const client = ownCpuMicros();
+  const server = childCpuMicros(serverPid);
+  into.rates.push(await pipelined(total, WINDOW, once));
+  into.clientCpu += ownCpuMicros() - client;
+  into.serverCpu += childCpuMicros(serverPid) - server;
+  into.count += total;
+}
+
+async function rawEcho(): Promise<{
+  once: () => Promise<unknown>;
+  close: () => void;
+  pid: number | undefined;
+}> {
   const path = join(dir, "raw.sock");
   const script = fileURLToPath(new URL("../test/support/p2p-raw-echo.ts", import.meta.url));
   const child = spawn(process.execPath, [script, path], { stdio: ["pipe", "pipe", "inherit"] });
@@ -87,6 +130,7 @@ async function rawEcho(): Promise<{ once: () => Promise<unknown>; close: () => v
         socket.write(`${JSON.stringify({ id: ++id, to: "echo", prompt: PROMPT })}\n`);
       }),
     close: () => socket.destroy(),
+    pid: child.pid,
   };
 }
 
@@ -121,27 +165,42 @@ try {
   // Alternating blocks (each path warm within its block): load from other processes on a
   // shared machine then hits all four paths alike, so the ratios stay meaningful.
   const samples = { raw: [] as number[], link: [] as number[], ack: [] as number[], reply: [] as number[] };
+  const blank = (): Throughput => ({ rates: [], clientCpu: 0, serverCpu: 0, count: 0 });
+  const seqCpu = { raw: blank(), link: blank(), ack: blank(), reply: blank() };
+  const timed = async (
+    key: keyof typeof samples,
+    pid: number | undefined,
+    n: number,
+    once: () => Promise<unknown>,
+  ) => {
+    const client = ownCpuMicros();
+    const server = childCpuMicros(pid);
+    samples[key].push(...(await sequential(n, once)));
+    seqCpu[key].clientCpu += ownCpuMicros() - client;
+    seqCpu[key].serverCpu += childCpuMicros(pid) - server;
+    seqCpu[key].count += n;
+  };
   for (let block = 0; block < SEQUENTIAL / BLOCK; block++) {
-    samples.raw.push(...(await sequential(BLOCK, raw.once)));
-    samples.link.push(...(await sequential(BLOCK, linkOnce)));
-    samples.ack.push(...(await sequential(BLOCK, sendOnce)));
-    samples.reply.push(...(await sequential(BLOCK / 2, replyOnce)));
+    await timed("raw", raw.pid, BLOCK, raw.once);
+    await timed("link", echo.child.pid, BLOCK, linkOnce);
+    await timed("ack", echo.child.pid, BLOCK, sendOnce);
+    await timed("reply", echo.child.pid, BLOCK / 2, replyOnce);
   }
   const rawSeq = stats(samples.raw);
   const linkSeq = stats(samples.link);
   const ackSeq = stats(samples.ack);
   const replySeq = stats(samples.reply);
-  const rates = { raw: [] as number[], link: [] as number[], ack: [] as number[], reply: [] as number[] };
+  const runs = { raw: blank(), link: blank(), ack: blank(), reply: blank() };
   for (let round = 0; round < ROUNDS; round++) {
-    rates.raw.push(await pipelined(PIPELINED, WINDOW, raw.once));
-    rates.link.push(await pipelined(PIPELINED, WINDOW, linkOnce));
-    rates.ack.push(await pipelined(PIPELINED, WINDOW, sendOnce));
-    rates.reply.push(await pipelined(PIPELINED / 2, WINDOW, replyOnce));
+    await measured(runs.raw, raw.pid, PIPELINED, raw.once);
+    await measured(runs.link, echo.child.pid, PIPELINED, linkOnce);
+    await measured(runs.ack, echo.child.pid, PIPELINED, sendOnce);
+    await measured(runs.reply, echo.child.pid, PIPELINED / 2, replyOnce);
   }
-  const rawRate = median(rates.raw);
-  const linkRate = median(rates.link);
-  const ackRate = median(rates.ack);
-  const replyRate = median(rates.reply);
+  const rawRate = median(runs.raw.rates);
+  const linkRate = median(runs.link.rates);
+  const ackRate = median(runs.ack.rates);
+  const replyRate = median(runs.reply.rates);
   const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
   const share = (a: number) => `${((a / rawRate) * 100).toFixed(0)}%`;
 
@@ -154,6 +213,16 @@ try {
     `ratios to the floor, p50 (target ≤ 2×): link ack ${ratio(linkSeq.p50, rawSeq.p50)}, ` +
       `send() ack ${ratio(ackSeq.p50, rawSeq.p50)}, reply ${ratio(replySeq.p50, rawSeq.p50)}; ` +
       `p99: link ${ratio(linkSeq.p99, rawSeq.p99)}, send() ${ratio(ackSeq.p99, rawSeq.p99)}, reply ${ratio(replySeq.p99, rawSeq.p99)}`,
+  );
+  const cpu = (run: Throughput) =>
+    `${(run.clientCpu / run.count).toFixed(1)} µs sender + ${(run.serverCpu / run.count).toFixed(1)} µs peer`;
+  console.log(
+    `CPU per message, one at a time: raw ${cpu(seqCpu.raw)}; link ${cpu(seqCpu.link)}; ` +
+      `send() ${cpu(seqCpu.ack)}; reply ${cpu(seqCpu.reply)}`,
+  );
+  console.log(
+    `CPU per message, pipelined: raw ${cpu(runs.raw)}; link ${cpu(runs.link)}; ` +
+      `send() ${cpu(runs.ack)}; reply ${cpu(runs.reply)}`,
   );
   console.log(
     `msgs/s (median of ${ROUNDS} rounds, target ≥ 20,000 acks/s): link ${Math.round(linkRate)} (${share(linkRate)} of the floor), ` +

@@ -216,6 +216,38 @@ describe("p2p messaging", () => {
     assert.equal(fromA.text, "echo: ping from b");
   });
 
+  it("in process: an outcome settled while the connection is down arrives once the stream resumes", async () => {
+    const box = sandbox();
+    const a = await startP2P({ name: "a", project: "resume", env: box.env });
+    const b = await startP2P({ name: "b", project: "resume", env: box.env });
+    try {
+      b.onInbound(() => {});
+      const ack = await a.send({ to: "b", prompt: "hold on" });
+      await until(
+        async () => {
+          const outcome = await a.get(ack.msg_id);
+          return outcome.state === "pending" && outcome.delivered;
+        },
+        5000,
+        "the delivered state over the outcome stream",
+      );
+      // Drop a's connection to b (b stays up), and settle while nothing is connected.
+      const peers = (a as unknown as { peers: Map<string, { channel: IpcChannel }> }).peers;
+      for (const peer of peers.values()) peer.channel.reset("dropped by the test");
+      await b.settle(ack.msg_id, { ok: true, text: "done while you were away" });
+      const outcome = await a.await(ack.msg_id, { timeoutMs: 10_000 });
+      assert.equal(outcome.state, "reply");
+      assert.equal(outcome.state === "reply" && outcome.text, "done while you were away");
+      const next = await a.send({ to: "b", prompt: "again" });
+      await b.settle(next.msg_id, { ok: false, code: "BAD_INPUT", message: "no thanks" });
+      const second = await a.await(next.msg_id, { timeoutMs: 10_000 });
+      assert.equal(second.state === "error" && second.code, "BAD_INPUT");
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   it("in process: many sends reuse one connection per peer", async () => {
     const box = sandbox();
     const b = await box.peer({ name: "b", project: "reuse" });
