@@ -57,6 +57,8 @@ interface Connection {
   ready: Promise<void>;
   isReady: boolean;
   closed: boolean;
+  /** Frames waiting for this tick's single write. */
+  outgoing: string[];
 }
 
 const IPC_ID = "peer";
@@ -187,7 +189,9 @@ export class IpcChannel {
   private emit(conn: Connection, frame: unknown, pending?: Pending): void {
     try {
       if (!conn.client || conn.closed) throw new Error("not connected");
-      conn.client.emit(FRAME_EVENT, frame);
+      // Framed now (an oversized frame fails this call), written with the others of this tick.
+      conn.outgoing.push(conn.client.encode(FRAME_EVENT, frame));
+      if (conn.outgoing.length === 1) process.nextTick(() => this.flush(conn));
     } catch (cause) {
       const tooLarge = (cause as { code?: string }).code === "ERR_IPC_FRAME_TOO_LARGE";
       pending?.error(
@@ -196,6 +200,14 @@ export class IpcChannel {
           : localError("PEER_GONE", `cannot write to the peer: ${(cause as Error).message}`, cause),
       );
     }
+  }
+
+  private flush(conn: Connection): void {
+    const frames = conn.outgoing;
+    if (frames.length === 0) return;
+    conn.outgoing = [];
+    if (!conn.client || conn.closed) return;
+    conn.client.send(frames.length === 1 ? (frames[0] as string) : frames.join(""));
   }
 
   private connection(): Connection {
@@ -214,6 +226,7 @@ export class IpcChannel {
       ready,
       isReady: false,
       closed: false,
+      outgoing: [],
     };
     this.conn = conn;
     this.open_(conn, markReady, markFailed).catch((error: unknown) => {

@@ -34,6 +34,10 @@ declare module "node-ipc" {
   export interface IPCClient extends PubSub {
     socket: Socket | false;
     emit(type: string, data: unknown): boolean;
+    /** The parser's framing of one event (throws ERR_IPC_FRAME_TOO_LARGE over the limit). */
+    encode(type: string, data: unknown): string;
+    /** Writes already-framed bytes, dropping the connection past maxPendingBytes. */
+    send(message: string): boolean;
   }
 
   export interface IPCServer extends PubSub {
@@ -42,6 +46,10 @@ declare module "node-ipc" {
     start(): void;
     stop(): void;
     emit(socket: Socket, type: string, data: unknown): boolean;
+    /** The parser's framing of one event (throws ERR_IPC_FRAME_TOO_LARGE over the limit). */
+    encode(type: string, data: unknown): string;
+    /** Writes already-framed bytes, dropping the socket past maxPendingBytes. */
+    writeStream(socket: Socket, message: string): boolean;
   }
 
   export class IPCModule {
