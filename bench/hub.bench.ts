@@ -85,6 +85,8 @@ interface Row {
   p50: number;
   p99: number;
   rate: number;
+  /** Server CPU time (user + system) per message during the throughput phase. */
+  cpuPerMsgUs: number;
   rssPerAgentKiB: number;
 }
 
@@ -104,7 +106,8 @@ async function main(): Promise<void> {
   const targets = [
     () => startHub("node"),
     ...(process.env.BENCH_BUN ? [() => startHub("bun")] : []),
-    startRelay,
+    // BENCH_RELAY=0 skips the floor (profiling runs).
+    ...(process.env.BENCH_RELAY === "0" ? [] : [startRelay]),
   ];
   for (const make of targets) {
     const target = await make();
@@ -122,13 +125,29 @@ async function measure(target: Target, counts: number[]): Promise<Row[]> {
   const sentAt = new Map<string, number>();
   const latencies: number[] = [];
   let delivered = 0;
+  // Woken by deliveries rather than polled: a spinning waiter would take a core from the server under test.
+  let goal = Infinity;
+  let reached: (() => void) | undefined;
   const onDelivered = (payload: string) => {
     const start = sentAt.get(payload);
     if (start === undefined) return;
     sentAt.delete(payload);
     latencies.push(performance.now() - start);
     delivered++;
+    if (delivered >= goal) reached?.();
   };
+  const deliveredReaches = (n: number, timeoutMs: number) =>
+    new Promise<void>((resolve, reject) => {
+      if (delivered >= n) return resolve();
+      const timer = setTimeout(() => reject(new Error("benchmark step timed out")), timeoutMs);
+      goal = n;
+      reached = () => {
+        goal = Infinity;
+        reached = undefined;
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   let connected = 0;
   let seq = 0;
   for (const count of counts) {
@@ -153,13 +172,15 @@ async function measure(target: Target, counts: number[]): Promise<Row[]> {
       const before = delivered;
       sentAt.set(payload, performance.now());
       await target.send(i % count, payload);
-      await until(() => delivered > before, 5_000);
+      await deliveredReaches(before + 1, 5_000);
     }
     const sorted = [...latencies].sort((a, b) => a - b);
     // Throughput: many in flight.
     const total = 3000;
     const inFlight = 64;
     const startDelivered = delivered;
+    const cpuBefore = cpuMs(target.pid);
+    const ownBefore = process.cpuUsage();
     const t0 = performance.now();
     let next = 0;
     await Promise.all(
@@ -172,20 +193,26 @@ async function measure(target: Target, counts: number[]): Promise<Row[]> {
         }
       }),
     );
-    await until(() => delivered - startDelivered >= total, 30_000);
+    await deliveredReaches(startDelivered + total, 30_000);
     const seconds = (performance.now() - t0) / 1000;
+    const cpuAfter = cpuMs(target.pid);
+    const own = process.cpuUsage(ownBefore);
+    const clientPerMsgUs = (own.user + own.system) / total;
+    const cpuPerMsgUs =
+      cpuBefore === null || cpuAfter === null ? Number.NaN : ((cpuAfter - cpuBefore) * 1000) / total;
     rows.push({
       target: target.name,
       agents: count,
       p50: percentile(sorted, 0.5),
       p99: percentile(sorted, 0.99),
       rate: total / seconds,
+      cpuPerMsgUs,
       rssPerAgentKiB:
         rssBefore === null || rss === null || added === 0 ? Number.NaN : (rss - rssBefore) / added,
     });
     console.log(
       `${target.name} ${count} agents: p50 ${fmt(percentile(sorted, 0.5))} ms, p99 ${fmt(percentile(sorted, 0.99))} ms, ` +
-        `${Math.round(total / seconds)} msg/s, RSS/agent ${fmt(rows.at(-1)?.rssPerAgentKiB ?? Number.NaN)} KiB`,
+        `${Math.round(total / seconds)} msg/s, server CPU ${Math.round(cpuPerMsgUs)} µs/msg (bench clients ${Math.round(clientPerMsgUs)}), RSS/agent ${fmt(rows.at(-1)?.rssPerAgentKiB ?? Number.NaN)} KiB`,
     );
   }
   return rows;
@@ -199,8 +226,10 @@ async function startHub(runtime: "node" | "bun"): Promise<Target> {
     PI_COMS_NET_DIR: join(dir, "net"),
     PI_COMS_DIR: join(dir, "coms"),
   };
+  // BENCH_HUB_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the hub process (Node).
+  const flags = runtime === "node" ? (process.env.BENCH_HUB_FLAGS ?? "").split(" ").filter(Boolean) : [];
   const { child, url } = await spawnServer(
-    [join(ROOT, "hub/cli.ts"), "--project", "bench", "--max-agents", "5000"],
+    [...flags, join(ROOT, "hub/cli.ts"), "--project", "bench", "--max-agents", "5000"],
     env,
     runtime === "bun" ? join(ROOT, "node_modules/.bin/bun") : process.execPath,
   );
@@ -305,11 +334,11 @@ async function spawnServer(
 }
 
 function report(rows: Row[]): void {
-  console.log("\nagents | target  | p50 ms | p99 ms | msg/s  | RSS/agent KiB");
+  console.log("\nagents | target  | p50 ms | p99 ms | msg/s  | CPU µs/msg | RSS/agent KiB");
   for (const row of rows) {
     console.log(
       `${String(row.agents).padStart(6)} | ${row.target.padEnd(7)} | ${fmt(row.p50).padStart(6)} | ${fmt(row.p99).padStart(6)} | ` +
-        `${String(Math.round(row.rate)).padStart(6)} | ${fmt(row.rssPerAgentKiB)}`,
+        `${String(Math.round(row.rate)).padStart(6)} | ${String(Math.round(row.cpuPerMsgUs)).padStart(10)} | ${fmt(row.rssPerAgentKiB)}`,
     );
   }
   console.log("\nratios hub / relay (latency: lower is better; rate: higher is better)");
@@ -341,6 +370,17 @@ function rssKiB(pid: number): number | null {
   }
 }
 
+/** CPU time (user + system) the process has used so far, in ms. */
+function cpuMs(pid: number): number | null {
+  try {
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th of them.
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return null;
+  }
+}
+
 function openFileLimit(): number | null {
   try {
     const match = /Max open files\s+(\d+)/.exec(readFileSync("/proc/self/limits", "utf8"));
@@ -365,6 +405,6 @@ async function until(condition: () => boolean, timeoutMs: number): Promise<void>
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error("benchmark step timed out");
-    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
