@@ -21,6 +21,7 @@ import {
   MAX_TEXT_LENGTH,
   type Message,
   type Outcome,
+  Outcome as OutcomeSchema,
   ProjectName,
   ReplyResult,
   type SendAck,
@@ -434,9 +435,13 @@ export class P2PNode implements ComsClient {
     if (peer.outcomes || this.closed) return;
     const stream: OutcomeStream = {};
     peer.outcomes = stream;
+    const resumed = peer.outcomeRetries > 0;
     const subscription = peer.client.messages.outcomes.subscribe(
       { after: peer.outcomeSeq },
       {
+        onStarted: () => {
+          if (resumed) this.reconcile(peer);
+        },
         onData: (batch) => this.onOutcomes(peer, batch),
         onError: (error) => this.outcomesEnded(peer, stream, toComsError(error)).catch(ignore),
         onComplete: () =>
@@ -444,6 +449,27 @@ export class P2PNode implements ComsClient {
       },
     );
     if (peer.outcomes === stream) stream.unsubscribe = () => subscription.unsubscribe();
+  }
+
+  /**
+   * After a drop, ask once for each message still pending there: the replay
+   * cannot carry an outcome the peer has since forgotten (it keeps the newest
+   * settled ones only), and such a message must end, not wait silently.
+   */
+  private reconcile(peer: Peer): void {
+    const id = peer.entry.id;
+    for (const msgId of this.outbox.pendingTo(id)) {
+      peer.client.messages.get.query({ msg_id: msgId }).then(
+        (outcome) => {
+          const parsed = OutcomeSchema.safeParse(outcome);
+          if (parsed.success) this.outbox.updateFrom(id, msgId, parsed.data);
+        },
+        (error: unknown) => {
+          const failure = toComsError(error);
+          if (failure.code === "BAD_INPUT") this.outbox.fail(msgId, failure.code, failure.message);
+        },
+      );
+    }
   }
 
   private onOutcomes(peer: Peer, batch: unknown): void {

@@ -248,6 +248,29 @@ describe("p2p messaging", () => {
     }
   });
 
+  it("in process: a message the peer forgot while the link was down ends with an error, not silence", async () => {
+    const box = sandbox();
+    const a = await startP2P({ name: "a", project: "forgot", env: box.env });
+    const b = await startP2P({ name: "b", project: "forgot", env: box.env });
+    try {
+      b.onInbound(() => {});
+      const ack = await a.send({ to: "b", prompt: "remember me" });
+      await until(async () => {
+        const outcome = await a.get(ack.msg_id);
+        return outcome.state === "pending" && outcome.delivered;
+      });
+      const peers = (a as unknown as { peers: Map<string, { channel: IpcChannel }> }).peers;
+      for (const peer of peers.values()) peer.channel.reset("dropped by the test");
+      // What b does after 10,000 newer settles: it no longer knows the message.
+      (b as unknown as { inbox: { received: Map<string, unknown> } }).inbox.received.delete(ack.msg_id);
+      const outcome = await a.await(ack.msg_id, { timeoutMs: 10_000 });
+      assert.equal(outcome.state === "error" && outcome.code, "BAD_INPUT");
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   it("in process: many sends reuse one connection per peer", async () => {
     const box = sandbox();
     const b = await box.peer({ name: "b", project: "reuse" });
