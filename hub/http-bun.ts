@@ -3,6 +3,9 @@ import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import { comsRouter } from "../contract/router.ts";
 import { trpcErrorBody } from "./auth.ts";
 import { HEALTH_BODY, HEALTH_PATH, type ServedHub, type ServeOptions, TRPC_PATH } from "./transport.ts";
+import { withWireTransformer } from "./wire-transformer.ts";
+
+const hubRouter = withWireTransformer(comsRouter);
 
 interface BunServer {
   port: number;
@@ -56,7 +59,7 @@ export async function serveBun(opts: ServeOptions): Promise<ServedHub> {
       return fetchRequestHandler({
         endpoint: TRPC_PATH,
         req,
-        router: comsRouter,
+        router: hubRouter,
         createContext: () => ({ backend: opts.backend, caller: auth.caller }),
       });
     },

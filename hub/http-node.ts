@@ -6,11 +6,14 @@ import type { Caller } from "../contract/router.ts";
 import { comsRouter } from "../contract/router.ts";
 import { trpcErrorBody } from "./auth.ts";
 import { HEALTH_BODY, HEALTH_PATH, type ServedHub, type ServeOptions, TRPC_PATH } from "./transport.ts";
+import { withWireTransformer } from "./wire-transformer.ts";
+
+const hubRouter = withWireTransformer(comsRouter);
 
 export function serveNode(opts: ServeOptions): Promise<ServedHub> {
   const callers = new WeakMap<IncomingMessage, Caller | null>();
   const trpc = createHTTPHandler({
-    router: comsRouter,
+    router: hubRouter,
     basePath: `${TRPC_PATH}/`,
     maxBodySize: opts.maxBodyBytes,
     createContext: ({ req }) => ({ backend: opts.backend, caller: callers.get(req) ?? null }),
