@@ -21,24 +21,14 @@ import {
 import { connect } from "node:net";
 import { join } from "node:path";
 import { z } from "zod";
-import { AgentCard, AgentId, AgentName, Color, ProjectName, Secret } from "../contract/schemas.ts";
+import { AgentCard, Secret } from "../contract/schemas.ts";
 import { ensurePrivateDir, writeFileAtomic } from "../lib/private-fs.ts";
 import { agentsDir, entryPath, lockPath } from "./paths.ts";
 
 /** What an entry file holds: the public card plus how to reach and verify the agent. */
-export const RegistryEntry = z.object({
-  id: AgentId,
-  name: AgentName,
-  purpose: z.string().max(500).default(""),
-  model: z.string().max(200).default(""),
-  color: Color.optional(),
-  explicit: z.boolean().default(false),
-  project: ProjectName,
-  context_used_pct: z.number().min(0).max(100).nullable().default(null),
-  queue_depth: z.number().int().min(0).default(0),
+export const RegistryEntry = AgentCard.omit({ status: true }).extend({
   pid: z.number().int().positive(),
   socket: z.string().min(1).max(200),
-  started_at: z.number().int(),
   /** The per-session capability a peer presents in `agents.hello`. */
   token: Secret,
 });
