@@ -17,7 +17,6 @@ import {
   type TRPCLink,
 } from "@trpc/client";
 import { observable } from "@trpc/server/observable";
-import superjson from "superjson";
 import type { AwaitOptions, ComsClient } from "../contract/client.ts";
 import { ComsError, toComsError } from "../contract/errors.ts";
 import { ulid } from "../contract/ids.ts";
@@ -41,6 +40,7 @@ import { FetchEventSource } from "./event-source.ts";
 import { hubPaths } from "./paths.ts";
 import { readSecret } from "./secret.ts";
 import { TRPC_PATH } from "./transport.ts";
+import { wireTransformer } from "./wire-transformer.ts";
 
 export interface HubConnectOptions {
   /** Hub base URL (http://host:port); default PI_COMS_NET_SERVER_URL, else the project's discovery file. */
@@ -200,7 +200,7 @@ export class HubClient implements ComsClient {
           condition: (op) => op.type === "subscription",
           true: httpSubscriptionLink({
             url: endpoint,
-            transformer: superjson,
+            transformer: wireTransformer,
             EventSource: FetchEventSource,
             eventSourceOptions: () => ({
               headers: () => this.headers(),
@@ -214,12 +214,12 @@ export class HubClient implements ComsClient {
             condition: (op) => op.context.batch === true,
             true: httpBatchLink({
               url: endpoint,
-              transformer: superjson,
+              transformer: wireTransformer,
               maxItems: 50,
               headers,
               fetch: hubFetch,
             }),
-            false: httpLink({ url: endpoint, transformer: superjson, headers, fetch: hubFetch }),
+            false: httpLink({ url: endpoint, transformer: wireTransformer, headers, fetch: hubFetch }),
           }),
         }),
       ],

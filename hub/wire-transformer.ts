@@ -66,10 +66,10 @@ export function deserializeWire(payload: unknown): unknown {
   return superjson.deserialize(payload as Parameters<typeof superjson.deserialize>[0]);
 }
 
-const transformer = {
-  input: { serialize: serializeWire, deserialize: deserializeWire },
-  output: { serialize: serializeWire, deserialize: deserializeWire },
-};
+/** For tRPC client links: same wire format, cheaper on the receiving side of every SSE event. */
+export const wireTransformer = { serialize: serializeWire, deserialize: deserializeWire };
+
+const transformer = { input: wireTransformer, output: wireTransformer };
 
 /**
  * The same router (procedures, middlewares, error formatter, SSE options)

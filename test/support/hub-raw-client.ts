@@ -3,10 +3,10 @@
  * dedupe, no auto-ack, no recovery), so tests see exactly what the hub sends.
  */
 import { createTRPCClient, httpLink, httpSubscriptionLink, splitLink } from "@trpc/client";
-import superjson from "superjson";
 import type { ComsRouter } from "../../contract/router.ts";
 import { AGENT_ID_HEADER, AGENT_TOKEN_HEADER } from "../../hub/auth.ts";
 import { FetchEventSource } from "../../hub/event-source.ts";
+import { wireTransformer } from "../../hub/wire-transformer.ts";
 
 export interface RawIdentity {
   id?: string;
@@ -29,11 +29,11 @@ export function rawClient(url: string, token: string, who: RawIdentity = {}) {
         condition: (op) => op.type === "subscription",
         true: httpSubscriptionLink({
           url: endpoint,
-          transformer: superjson,
+          transformer: wireTransformer,
           EventSource: FetchEventSource,
           eventSourceOptions: () => ({ headers, retryMs: 50 }),
         }),
-        false: httpLink({ url: endpoint, transformer: superjson, headers }),
+        false: httpLink({ url: endpoint, transformer: wireTransformer, headers }),
       }),
     ],
   });
