@@ -200,7 +200,8 @@ export class HubBackend implements ComsBackend {
     record.last_seen = Date.now();
     this.lastStatus.set(card.id, "online");
     if (changed || before !== "online") this.peersChanged(card.id);
-    this.store.putAgent(record);
+    // last_seen alone is not worth a write: a restarted hub starts every agent's presence from now.
+    if (changed) this.store.putAgent(record);
     return this.cardOf(record);
   }
 

@@ -3,7 +3,10 @@
  * journal. Changes made during one turn of the event loop are coalesced per
  * row and committed in one transaction, so a burst of sends costs one commit;
  * callers that acknowledge something await that commit first. A committed WAL
- * frame survives kill -9 of the hub (it is in the OS page cache).
+ * frame survives kill -9 of the hub (it is in the OS page cache). With
+ * synchronous = NORMAL a WAL commit is not fsynced, so a power loss or kernel
+ * crash can take back the last commits (never corrupt the file); FULL would
+ * cost an fsync per tick for that case only.
  */
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
