@@ -4,7 +4,7 @@
  * against a bare node:http SSE relay measured in the same run as the floor.
  *
  *   node bench/hub.bench.ts            (or: npm run bench -- hub)
- *   BENCH_AGENTS=1,100 node bench/hub.bench.ts
+ *   BENCH_AGENTS=1,100 BENCH_MESSAGES=3000 node bench/hub.bench.ts
  *
  * BENCH_BUN=1 also measures the hub running under Bun.
  *
@@ -176,7 +176,7 @@ async function measure(target: Target, counts: number[]): Promise<Row[]> {
     }
     const sorted = [...latencies].sort((a, b) => a - b);
     // Throughput: many in flight.
-    const total = 3000;
+    const total = Number(process.env.BENCH_MESSAGES ?? 3000);
     const inFlight = 64;
     const startDelivered = delivered;
     const cpuBefore = cpuMs(target.pid);
