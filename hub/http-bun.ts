@@ -2,10 +2,10 @@
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import { comsRouter } from "../contract/router.ts";
 import { trpcErrorBody } from "./auth.ts";
+import { servedRouter } from "./served-router.ts";
 import { HEALTH_BODY, HEALTH_PATH, type ServedHub, type ServeOptions, TRPC_PATH } from "./transport.ts";
-import { withWireTransformer } from "./wire-transformer.ts";
 
-const hubRouter = withWireTransformer(comsRouter);
+const hubRouter = servedRouter(comsRouter);
 
 interface BunServer {
   port: number;

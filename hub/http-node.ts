@@ -5,10 +5,10 @@ import { createHTTPHandler } from "@trpc/server/adapters/standalone";
 import type { Caller } from "../contract/router.ts";
 import { comsRouter } from "../contract/router.ts";
 import { trpcErrorBody } from "./auth.ts";
+import { servedRouter } from "./served-router.ts";
 import { HEALTH_BODY, HEALTH_PATH, type ServedHub, type ServeOptions, TRPC_PATH } from "./transport.ts";
-import { withWireTransformer } from "./wire-transformer.ts";
 
-const hubRouter = withWireTransformer(comsRouter);
+const hubRouter = servedRouter(comsRouter);
 
 export function serveNode(opts: ServeOptions): Promise<ServedHub> {
   const callers = new WeakMap<IncomingMessage, Caller | null>();

@@ -9,7 +9,6 @@
  * NaN, -0, shared references...) goes through superjson itself, so the wire
  * format is unchanged for every client.
  */
-import type { AnyTRPCRouter } from "@trpc/server";
 import superjson from "superjson";
 
 const MAX_DEPTH = 64;
@@ -68,14 +67,3 @@ export function deserializeWire(payload: unknown): unknown {
 
 /** For tRPC client links: same wire format, cheaper on the receiving side of every SSE event. */
 export const wireTransformer = { serialize: serializeWire, deserialize: deserializeWire };
-
-const transformer = { input: wireTransformer, output: wireTransformer };
-
-/**
- * The same router (procedures, middlewares, error formatter, SSE options)
- * with the fast transformer in its config, which is where tRPC's adapters
- * read the transformer from.
- */
-export function withWireTransformer<R extends AnyTRPCRouter>(router: R): R {
-  return { ...router, _def: { ...router._def, _config: { ...router._def._config, transformer } } } as R;
-}
