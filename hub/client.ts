@@ -34,13 +34,13 @@ import {
 } from "../contract/schemas.ts";
 import { hubSettings } from "../lib/env.ts";
 import { projectFromCwd } from "../lib/project.ts";
+import { wireTransformer } from "../lib/wire-transformer.ts";
 import { AGENT_ID_HEADER, AGENT_TOKEN_HEADER } from "./auth.ts";
 import { readDiscovery } from "./discovery.ts";
 import { FetchEventSource } from "./event-source.ts";
 import { hubPaths } from "./paths.ts";
 import { readSecret } from "./secret.ts";
 import { TRPC_PATH } from "./transport.ts";
-import { wireTransformer } from "./wire-transformer.ts";
 
 export interface HubConnectOptions {
   /** Hub base URL (http://host:port); default PI_COMS_NET_SERVER_URL, else the project's discovery file. */

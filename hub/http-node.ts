@@ -4,8 +4,8 @@ import type { AddressInfo } from "node:net";
 import { createHTTPHandler } from "@trpc/server/adapters/standalone";
 import type { Caller } from "../contract/router.ts";
 import { comsRouter } from "../contract/router.ts";
+import { servedRouter } from "../lib/served-router.ts";
 import { trpcErrorBody } from "./auth.ts";
-import { servedRouter } from "./served-router.ts";
 import { HEALTH_BODY, HEALTH_PATH, type ServedHub, type ServeOptions, TRPC_PATH } from "./transport.ts";
 
 const hubRouter = servedRouter(comsRouter);

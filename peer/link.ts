@@ -12,12 +12,10 @@ import { TRPCClientError, type TRPCLink } from "@trpc/client";
 import { observable } from "@trpc/server/observable";
 import type { IPCClient, IPCModule } from "node-ipc";
 import { ErrorShape, FRAME_EVENT, ServerFrame } from "../contract/frames.ts";
-import { type ComsRouter, comsRouter } from "../contract/router.ts";
+import type { ComsRouter } from "../contract/router.ts";
 import type { ErrorCode } from "../contract/schemas.ts";
-import { encode } from "./encode.ts";
+import { deserializeWire, serializeWire } from "../lib/wire-transformer.ts";
 import { clientModule } from "./ipc.ts";
-
-const transformer = comsRouter._def._config.transformer;
 
 export type CallType = "query" | "mutation" | "subscription";
 
@@ -156,7 +154,7 @@ export class IpcChannel {
       if (done) return;
       let encoded: unknown;
       try {
-        encoded = input === undefined ? undefined : encode(input);
+        encoded = input === undefined ? undefined : serializeWire(input);
       } catch (cause) {
         pending.error(localError("BAD_INPUT", "input cannot be serialised", cause));
         return;
@@ -319,7 +317,7 @@ export class IpcChannel {
         },
       };
       conn.pending.set(id, pending);
-      this.emit(conn, { k: "req", id, type, path, input: encode(input) }, pending);
+      this.emit(conn, { k: "req", id, type, path, input: serializeWire(input) }, pending);
     });
   }
 
@@ -332,7 +330,7 @@ export class IpcChannel {
     if (!pending) return;
     switch (frame.k) {
       case "data":
-        pending.data(transformer.output.deserialize(frame.data));
+        pending.data(deserializeWire(frame.data));
         return;
       case "started":
         pending.started?.();
@@ -367,7 +365,7 @@ export class IpcChannel {
 function toClientError(raw: unknown): TRPCClientError<ComsRouter> {
   let decoded: unknown;
   try {
-    decoded = transformer.output.deserialize(raw);
+    decoded = deserializeWire(raw);
   } catch {
     return localError("PEER_GONE", "the peer sent an unreadable error");
   }

@@ -13,7 +13,7 @@ import type { IPCServer } from "node-ipc";
 import { ClientFrame, FRAME_EVENT, type RequestFrame, type ServerFrame } from "../contract/frames.ts";
 import { type Caller, type ComsBackend, type ComsContext, comsRouter } from "../contract/router.ts";
 import { ensurePrivateDir } from "../lib/private-fs.ts";
-import { encode } from "./encode.ts";
+import { deserializeWire, serializeWire } from "../lib/wire-transformer.ts";
 import { REJECT_EVENT, type RejectedFrame, serverModule } from "./ipc.ts";
 import { checkSocketPath } from "./paths.ts";
 import { callProcedure } from "./procedure.ts";
@@ -44,7 +44,6 @@ interface Connection {
 }
 
 const config = comsRouter._def._config;
-const transformer = config.transformer;
 
 export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServer> {
   checkSocketPath(opts.socketPath);
@@ -198,7 +197,7 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
           : { path, type, ctx: conn.ctx, getRawInput: async () => decoded },
       );
       if (type !== "subscription") {
-        send(socket, { k: "data", id, data: encode(result) });
+        send(socket, { k: "data", id, data: serializeWire(result) });
         return;
       }
       if (!isAsyncIterable(result))
@@ -216,7 +215,7 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
           const value = isTrackedEnvelope(next.value)
             ? { id: next.value[0], data: next.value[1] }
             : next.value;
-          send(socket, { k: "data", id, data: encode(value) });
+          send(socket, { k: "data", id, data: serializeWire(value) });
         }
       } finally {
         void iterator.return?.(undefined)?.catch(() => {});
@@ -285,14 +284,14 @@ function errorFrame(
       data: { code: "INTERNAL_SERVER_ERROR", coms_code: null },
     };
   }
-  return { k: "error", id, error: transformer.output.serialize(shape) };
+  return { k: "error", id, error: serializeWire(shape) };
 }
 
 /** The superjson-encoded input, or a BAD_REQUEST that says so (never an internal error). */
 function decodeInput(raw: unknown): unknown {
   if (raw === undefined) return undefined;
   try {
-    return transformer.input.deserialize(raw);
+    return deserializeWire(raw);
   } catch (cause) {
     throw new TRPCError({ code: "BAD_REQUEST", message: "input cannot be decoded", cause });
   }

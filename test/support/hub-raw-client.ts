@@ -6,7 +6,7 @@ import { createTRPCClient, httpLink, httpSubscriptionLink, splitLink } from "@tr
 import type { ComsRouter } from "../../contract/router.ts";
 import { AGENT_ID_HEADER, AGENT_TOKEN_HEADER } from "../../hub/auth.ts";
 import { FetchEventSource } from "../../hub/event-source.ts";
-import { wireTransformer } from "../../hub/wire-transformer.ts";
+import { wireTransformer } from "../../lib/wire-transformer.ts";
 
 export interface RawIdentity {
   id?: string;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import superjson from "superjson";
-import { deserializeWire, serializeWire } from "../hub/wire-transformer.ts";
+import { deserializeWire, serializeWire } from "../lib/wire-transformer.ts";
 
 const shared = { s: 1 };
 const cases: Array<[string, unknown]> = [
@@ -39,7 +39,7 @@ const cases: Array<[string, unknown]> = [
   ["bigint", { n: 10n }],
 ];
 
-test("the hub's transformer writes exactly what superjson writes, and reads it back the same", () => {
+test("the wire transformer writes exactly what superjson writes, and reads it back the same", () => {
   for (const [name, value] of cases) {
     const wire = JSON.stringify(serializeWire(value));
     assert.equal(wire, JSON.stringify(superjson.serialize(value)), name);

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { TRPCError } from "@trpc/server";
 import { type ComsBackend, comsRouter } from "../contract/router.ts";
-import { servedRouter } from "../hub/served-router.ts";
+import { servedRouter } from "../lib/served-router.ts";
 
 type Call = (opts: Record<string, unknown>) => Promise<unknown>;
 const procedures = servedRouter(comsRouter)._def.procedures as unknown as Record<string, Call>;
