@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type ComsClient, connectHub, connectPeer, serve } from "../client/index.ts";
 import { ensureHub, stopHub } from "../hub/discovery.ts";
+import { pidAlive as alive } from "../lib/process.ts";
 
 const root = mkdtempSync(join(tmpdir(), "pi-coms-demo-"));
 // Set on process.env too, so nothing can fall back to the user's real ~/.pi.
@@ -80,15 +81,6 @@ function leftovers(dir: string): string[] {
     // A directory nobody created has nothing left in it.
   }
   return found;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 let hubPid: number | undefined;

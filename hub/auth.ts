@@ -4,7 +4,8 @@
  * which becomes the verified caller of the context.
  */
 import type { Caller } from "../contract/router.ts";
-import { type HubBackend, hashToken, sameSecret } from "./backend.ts";
+import { hashToken, sameDigest } from "../lib/secrets.ts";
+import type { HubBackend } from "./backend.ts";
 
 export const AGENT_ID_HEADER = "x-pi-coms-agent-id";
 export const AGENT_TOKEN_HEADER = "x-pi-coms-agent-token";
@@ -26,7 +27,7 @@ export class RequestAuth {
       return { ok: false, status: 401, message: "missing hub token: send 'Authorization: Bearer <token>'" };
     }
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-    if (!match?.[1] || !sameSecret(hashToken(match[1]), this.digest)) {
+    if (!match?.[1] || !sameDigest(hashToken(match[1]), this.digest)) {
       return {
         ok: false,
         status: 401,

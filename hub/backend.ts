@@ -4,7 +4,6 @@
  * stream per agent. State lives in memory and is written through a HubStore;
  * nothing is acknowledged (send, ack, settle) or streamed before it is durable.
  */
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { z } from "zod";
 import { comsError } from "../contract/errors.ts";
 import { ulid } from "../contract/ids.ts";
@@ -24,6 +23,7 @@ import type {
   SendInput,
   SettleInput,
 } from "../contract/schemas.ts";
+import { hashToken, newToken, sameDigest } from "../lib/secrets.ts";
 import { AsyncQueue } from "./async-queue.ts";
 import type { AgentRecord, HubStore, MessageRecord } from "./store.ts";
 
@@ -42,15 +42,6 @@ export const DEFAULT_MAX_AGENTS = 4096;
 const TAKEN_RETENTION_MS = 60_000;
 
 type QueueItem = { seq: number; event: InboxEvent; msgId?: string };
-
-export function hashToken(token: string): Buffer {
-  return createHash("sha256").update(token).digest();
-}
-
-/** Constant time whatever the lengths: both sides are compared as sha256 digests. */
-export function sameSecret(givenDigest: Buffer, expectedDigest: Buffer): boolean {
-  return givenDigest.length === expectedDigest.length && timingSafeEqual(givenDigest, expectedDigest);
-}
 
 export class HubBackend implements ComsBackend {
   readonly project: string;
@@ -110,7 +101,7 @@ export class HubBackend implements ComsBackend {
   authenticate(id: string, token: string): Caller | null {
     const record = this.agents.get(id);
     if (!record) return null;
-    if (!sameSecret(hashToken(token), Buffer.from(record.token_hash, "hex"))) return null;
+    if (!sameDigest(hashToken(token), Buffer.from(record.token_hash, "hex"))) return null;
     return { id, name: record.card.name };
   }
 
@@ -140,7 +131,7 @@ export class HubBackend implements ComsBackend {
     if (this.agents.size >= this.limits.maxAgents) {
       throw comsError("BAD_INPUT", `the hub is full: it allows ${this.limits.maxAgents} agents`);
     }
-    const agentToken = input.resume?.agent_token ?? randomBytes(32).toString("base64url");
+    const agentToken = input.resume?.agent_token ?? newToken();
     const card: AgentCard = {
       id: input.resume?.id ?? ulid(now),
       name: this.claimName(input.name),

@@ -10,6 +10,7 @@ import { sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { hubSettings } from "../lib/env.ts";
 import { ensurePrivateDir, readJson } from "../lib/private-fs.ts";
+import { pidAlive } from "../lib/process.ts";
 import { hubPaths } from "./paths.ts";
 import { readSecret } from "./secret.ts";
 import type { DiscoveryRecord } from "./server.ts";
@@ -59,15 +60,6 @@ export function readDiscovery(
     return undefined;
   }
   return { url: data.url, pid: data.pid, started_at: data.started_at };
-}
-
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 export async function healthy(url: string, timeoutMs = 1500): Promise<boolean> {

@@ -3,8 +3,8 @@
  * and kept in server.secret.json (0600 in a 0700 directory) so that local
  * clients of the same project find it. Never printed, never put in a URL.
  */
-import { randomBytes } from "node:crypto";
 import { readJson, writeJsonAtomic } from "../lib/private-fs.ts";
+import { newToken } from "../lib/secrets.ts";
 
 export const MIN_TOKEN_LENGTH = 16;
 
@@ -24,7 +24,7 @@ export function resolveHubToken(path: string, given: string | undefined): string
   }
   const stored = readSecret(path);
   if (stored) return stored;
-  const token = randomBytes(32).toString("base64url");
+  const token = newToken();
   writeJsonAtomic(path, { token, created_at: Date.now() });
   return token;
 }

@@ -29,12 +29,13 @@ import {
 } from "../contract/schemas.ts";
 import { type P2PSettings, p2pSettings } from "../lib/env.ts";
 import { projectFromCwd } from "../lib/project.ts";
+import { newToken, tokensEqual } from "../lib/secrets.ts";
 import { Inbox } from "./inbox.ts";
 import { IpcChannel, ipcLink } from "./link.ts";
 import { Outbox } from "./outbox.ts";
 import { OutcomeBatch } from "./outcome-batch.ts";
 import { socketPathFor } from "./paths.ts";
-import { cardOf, entryAlive, newToken, Registry, type RegistryEntry, tokensEqual } from "./registry.ts";
+import { cardOf, entryAlive, Registry, type RegistryEntry } from "./registry.ts";
 import { type PeerServer, startPeerServer } from "./server.ts";
 
 export interface P2PStartOptions {

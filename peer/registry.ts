@@ -6,7 +6,7 @@
  * sessions starting at the same moment never get the same name and a prune
  * never removes an entry that a newcomer just claimed.
  */
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import {
   closeSync,
   linkSync,
@@ -23,6 +23,7 @@ import { join } from "node:path";
 import { z } from "zod";
 import { AgentCard, Secret } from "../contract/schemas.ts";
 import { ensurePrivateDir, writeFileAtomic } from "../lib/private-fs.ts";
+import { pidAlive } from "../lib/process.ts";
 import { agentsDir, entryPath, lockPath } from "./paths.ts";
 
 /** What an entry file holds: the public card plus how to reach and verify the agent. */
@@ -48,26 +49,6 @@ export function cardOf(entry: RegistryEntry): AgentCard {
     status: "online",
     started_at: entry.started_at,
   });
-}
-
-export function newToken(): string {
-  return randomBytes(32).toString("base64url");
-}
-
-/** Constant-time comparison of two secrets (digests first, so lengths never leak). */
-export function tokensEqual(a: string, b: string): boolean {
-  const da = createHash("sha256").update(a).digest();
-  const db = createHash("sha256").update(b).digest();
-  return timingSafeEqual(da, db);
-}
-
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 /** Does something accept connections on this socket? (refused or missing → false) */

@@ -14,6 +14,7 @@ import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { identityPath } from "../client/hub-session.ts";
 import { type ComsClient, connectHub, serve } from "../client/index.ts";
+import { pidAlive as alive } from "../lib/process.ts";
 
 const CLI = resolve(import.meta.dirname, "..", "client", "cli.ts");
 const PROJECT = "cli-hub";
@@ -84,15 +85,6 @@ async function until<T>(
     if (value !== undefined) return value;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 

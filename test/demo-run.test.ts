@@ -10,21 +10,13 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, describe, it } from "node:test";
+import { pidAlive as alive } from "../lib/process.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const sandbox = mkdtempSync(join(tmpdir(), "pi-coms-demo-test-"));
 const scratch = join(sandbox, "tmp");
 const home = join(sandbox, "home");
 let hubPid: number | undefined;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 after(() => {
   if (hubPid !== undefined && alive(hubPid)) process.kill(hubPid, "SIGKILL");

@@ -4,7 +4,8 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { connectHub } from "../hub/client.ts";
-import { ensureHub, findHub, pidAlive, stopHub } from "../hub/discovery.ts";
+import { ensureHub, findHub, stopHub } from "../hub/discovery.ts";
+import { pidAlive } from "../lib/process.ts";
 import { HubWorld, ROOT, waitFor } from "./support/hub-harness.ts";
 
 describe("hub discovery and auto-start", () => {
