@@ -6,65 +6,26 @@
  * unknown peer, a timeout, a wrong token and an unreachable hub.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { rmSync, statSync } from "node:fs";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { identityPath } from "../client/hub-session.ts";
 import { type ComsClient, connectHub, serve } from "../client/index.ts";
 import { pidAlive as alive } from "../lib/process.ts";
+import { Children, finish, isolatedHome, type Run, until } from "./support/cli-runner.ts";
 
 const CLI = resolve(import.meta.dirname, "..", "client", "cli.ts");
 const PROJECT = "cli-hub";
-const home = mkdtempSync(join(tmpdir(), "pi-coms-cli-hub-"));
-const env: NodeJS.ProcessEnv = {
-  ...process.env,
-  HOME: home,
-  PI_COMS_DIR: join(home, "coms"),
-  PI_COMS_NET_DIR: join(home, "coms-net"),
-};
-delete env.PI_COMS_NET_SERVER_URL;
-delete env.PI_COMS_NET_AUTH_TOKEN;
+const { home, env } = isolatedHome("pi-coms-cli-hub-");
 
-const children = new Set<ChildProcess>();
+const children = new Children();
 const clients: ComsClient[] = [];
 let hubPid: number | undefined;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function start(args: string[]): ChildProcess {
+function start(args: string[]) {
   const project = args.includes("--project") ? [] : ["--project", PROJECT];
-  const child = spawn(process.execPath, [CLI, ...args, ...project], { env, stdio: ["pipe", "pipe", "pipe"] });
-  children.add(child);
-  child.on("exit", () => children.delete(child));
-  return child;
-}
-
-function finish(child: ChildProcess, timeoutMs = 30_000): Promise<Run> {
-  let stdout = "";
-  let stderr = "";
-  child.stdout?.on("data", (chunk: Buffer) => {
-    stdout += chunk;
-  });
-  child.stderr?.on("data", (chunk: Buffer) => {
-    stderr += chunk;
-  });
-  return new Promise((done, fail) => {
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      fail(new Error(`cli did not exit within ${timeoutMs} ms; stderr: ${stderr}`));
-    }, timeoutMs);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      done({ code, stdout, stderr });
-    });
-  });
+  return children.node(CLI, [...args, ...project], env);
 }
 
 function cli(...args: string[]): Promise<Run> {
@@ -72,20 +33,6 @@ function cli(...args: string[]): Promise<Run> {
   const result = finish(child);
   child.stdin?.end();
   return result;
-}
-
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | undefined> | T | undefined,
-  ms = 15_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 let reviewer: ComsClient;
@@ -121,7 +68,7 @@ before(async () => {
 
 after(async () => {
   for (const release of releases) release();
-  for (const child of children) child.kill("SIGKILL");
+  children.killAll();
   for (const client of clients) await client.close().catch(() => {});
   if (hubPid !== undefined && alive(hubPid)) process.kill(hubPid, "SIGKILL");
   rmSync(home, { recursive: true, force: true });

@@ -4,64 +4,23 @@
  * `listen` answering from a command and from stdin.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { spawn, spawnSync } from "node:child_process";
+import { readdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { type ComsClient, ComsError, connectPeer, type Message, serve } from "../client/index.ts";
+import { Children, finish, isolatedHome, type Run, until } from "./support/cli-runner.ts";
 
 const CLI = resolve(import.meta.dirname, "..", "client", "cli.ts");
 const PROJECT = "cli-p2p";
-const home = mkdtempSync(join(tmpdir(), "pi-coms-cli-p2p-"));
-const env: NodeJS.ProcessEnv = {
-  ...process.env,
-  HOME: home,
-  PI_COMS_DIR: join(home, "coms"),
-  PI_COMS_NET_DIR: join(home, "coms-net"),
-};
-delete env.PI_COMS_NET_SERVER_URL;
-delete env.PI_COMS_NET_AUTH_TOKEN;
+const { home, env } = isolatedHome("pi-coms-cli-p2p-");
 
-const children = new Set<ChildProcess>();
+const children = new Children();
 const clients: ComsClient[] = [];
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function start(args: string[]): ChildProcess {
+function start(args: string[]) {
   const project = args.includes("--project") ? [] : ["--project", PROJECT];
-  const child = spawn(process.execPath, [CLI, ...args, ...project], {
-    env,
-    stdio: ["pipe", "pipe", "pipe"],
-  });
-  children.add(child);
-  child.on("exit", () => children.delete(child));
-  return child;
-}
-
-function finish(child: ChildProcess, timeoutMs = 30_000): Promise<Run> {
-  let stdout = "";
-  let stderr = "";
-  child.stdout?.on("data", (chunk: Buffer) => {
-    stdout += chunk;
-  });
-  child.stderr?.on("data", (chunk: Buffer) => {
-    stderr += chunk;
-  });
-  return new Promise((done, fail) => {
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      fail(new Error(`cli did not exit within ${timeoutMs} ms; stderr: ${stderr}`));
-    }, timeoutMs);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      done({ code, stdout, stderr });
-    });
-  });
+  return children.node(CLI, [...args, ...project], env);
 }
 
 function cli(args: string[], input?: string): Promise<Run> {
@@ -69,20 +28,6 @@ function cli(args: string[], input?: string): Promise<Run> {
   const result = finish(child);
   child.stdin?.end(input ?? "");
   return result;
-}
-
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | undefined> | T | undefined,
-  ms = 15_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 function hasScript(): boolean {
@@ -135,7 +80,7 @@ before(async () => {
 
 after(async () => {
   release();
-  for (const child of children) child.kill("SIGKILL");
+  children.killAll();
   for (const client of clients) await client.close().catch(() => {});
   rmSync(home, { recursive: true, force: true });
 });
@@ -230,8 +175,9 @@ describe("pi-coms over P2P", () => {
       .map((arg) => `'${arg.replaceAll("'", `'\\''`)}'`)
       .join(" ");
     // script(1) gives the CLI a pseudo-terminal; -e returns the CLI's exit code.
-    const child = spawn("script", ["-qec", command, "/dev/null"], { env, stdio: ["pipe", "pipe", "pipe"] });
-    children.add(child);
+    const child = children.track(
+      spawn("script", ["-qec", command, "/dev/null"], { env, stdio: ["pipe", "pipe", "pipe"] }),
+    );
     const run = await finish(child);
     release();
     assert.equal(run.code, 4, run.stdout + run.stderr);

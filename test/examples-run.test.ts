@@ -4,71 +4,39 @@
  * over a real hub.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { after, describe, it } from "node:test";
 import { ensureHub, stopHub } from "../hub/discovery.ts";
+import { Children, finish, isolatedHome } from "./support/cli-runner.ts";
 
 const EXAMPLES = resolve(import.meta.dirname, "..", "examples");
-const home = mkdtempSync(join(tmpdir(), "pi-coms-examples-"));
-const env: NodeJS.ProcessEnv = {
-  ...process.env,
-  HOME: home,
-  PI_COMS_DIR: join(home, "coms"),
-  PI_COMS_NET_DIR: join(home, "coms-net"),
-};
-delete env.PI_COMS_NET_SERVER_URL;
-delete env.PI_COMS_NET_AUTH_TOKEN;
+const { home, env } = isolatedHome("pi-coms-examples-");
 
-const children = new Set<ChildProcess>();
+const children = new Children();
 let hubProject: string | undefined;
 
 after(async () => {
-  for (const child of children) child.kill("SIGKILL");
+  children.killAll();
   if (hubProject) await stopHub(hubProject, env).catch(() => {});
   rmSync(home, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Start an example; `ready` resolves once its stdout matched the pattern. */
 function example(file: string, args: string[], ready?: RegExp) {
-  const child = spawn(process.execPath, [join(EXAMPLES, file), ...args], {
-    env,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  children.add(child);
-  let stdout = "";
-  let stderr = "";
+  const child = children.node(join(EXAMPLES, file), args, env, "ignore");
   let signalReady = () => {};
   const isReady = new Promise<void>((r) => {
     signalReady = r;
   });
-  child.stdout.on("data", (chunk: Buffer) => {
-    stdout += chunk;
-    if (ready?.test(stdout)) signalReady();
+  const done = finish(child, {
+    label: file,
+    timeoutMs: 40_000,
+    onStdout: (stdout) => {
+      if (ready?.test(stdout)) signalReady();
+    },
   });
-  child.stderr.on("data", (chunk: Buffer) => {
-    stderr += chunk;
-  });
-  const done = new Promise<Run>((resolveRun, reject) => {
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`${file} did not exit in time; stderr: ${stderr}`));
-    }, 40_000);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      children.delete(child);
-      signalReady();
-      resolveRun({ code, stdout, stderr });
-    });
-  });
+  void done.then(signalReady, signalReady);
   return { child, done, ready: isReady };
 }
 
