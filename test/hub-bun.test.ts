@@ -1,30 +1,14 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { Message } from "../contract/schemas.ts";
-import { connectHub, type HubClient } from "../hub/client.ts";
-import { BUN, type HubProcess, HubWorld, kill9, ROOT, raw, waitFor } from "./support/hub-harness.ts";
+import type { HubClient } from "../hub/client.ts";
+import { BUN, echo, type HubProcess, HubWorld, kill9, ROOT, raw, waitFor } from "./support/hub-harness.ts";
 import { rawAgent } from "./support/hub-raw-client.ts";
 
 describe("the hub under Bun (core cases)", () => {
   let world: HubWorld;
   let hub: HubProcess;
-  const connect = async (name: string) => {
-    const client = await connectHub({
-      url: hub.url,
-      token: hub.token,
-      project: hub.project,
-      env: world.env,
-      name,
-    });
-    world.defer(() => client.close());
-    return client;
-  };
-  const echo = (client: HubClient) =>
-    client.onInbound(
-      (message: Message) => void client.settle(message.msg_id, { ok: true, text: `re: ${message.prompt}` }),
-    );
+  const connect = (name: string) => world.connect(hub, name);
 
   before(async () => {
     world = new HubWorld();
@@ -101,20 +85,11 @@ describe("the hub under Bun (core cases)", () => {
     const env = { ...world.env, PI_COMS_NET_SERVER_URL: hub.url, PI_COMS_NET_AUTH_TOKEN: hub.token };
     const node = await connect("node-side");
     echo(node);
-    const child = world.track(
-      spawn(BUN, [join(ROOT, "test/support/hub-echo-client.ts"), "bun-side", "node-side", "from bun"], {
-        env,
-        stdio: ["ignore", "pipe", "pipe"],
-      }),
+    const { code, out } = await world.run(
+      BUN,
+      [join(ROOT, "test/support/hub-echo-client.ts"), "bun-side", "node-side", "from bun"],
+      env,
     );
-    let out = "";
-    child.stdout?.on("data", (chunk) => {
-      out += chunk;
-    });
-    child.stderr?.on("data", (chunk) => {
-      out += chunk;
-    });
-    const code = await new Promise((resolve) => child.once("exit", resolve));
     assert.equal(code, 0, out);
     const result = JSON.parse(out) as { self: string; outcome: { state: string; text?: string } };
     assert.equal(result.self, "bun-side");

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -19,24 +18,9 @@ describe("hub discovery and auto-start", () => {
 
   it("five sessions starting at once end up with one detached hub", async () => {
     assert.equal(await findHub(project, world.env), null);
-    const runs = Array.from({ length: 5 }, () => {
-      const child = world.track(
-        spawn(process.execPath, [join(ROOT, "test/support/hub-ensure.ts"), project], {
-          env: world.env,
-          stdio: ["ignore", "pipe", "pipe"],
-        }),
-      );
-      let out = "";
-      child.stdout?.on("data", (chunk) => {
-        out += chunk;
-      });
-      child.stderr?.on("data", (chunk) => {
-        out += chunk;
-      });
-      return new Promise<{ code: number | null; out: string }>((resolve) =>
-        child.once("exit", (code) => resolve({ code, out })),
-      );
-    });
+    const runs = Array.from({ length: 5 }, () =>
+      world.run(process.execPath, [join(ROOT, "test/support/hub-ensure.ts"), project]),
+    );
     const results = await Promise.all(runs);
     const handles = results.map(({ code, out }) => {
       assert.equal(code, 0, out);

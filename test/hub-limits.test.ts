@@ -3,7 +3,6 @@ import { after, describe, it } from "node:test";
 import type { ComsError } from "../contract/errors.ts";
 import { toComsError } from "../contract/errors.ts";
 import type { AgentCard, InboxEvent } from "../contract/schemas.ts";
-import { connectHub } from "../hub/client.ts";
 import { HubWorld, waitFor } from "./support/hub-harness.ts";
 import { rawAgent } from "./support/hub-raw-client.ts";
 
@@ -16,17 +15,7 @@ async function setup(env: Record<string, string>, args: string[] = []) {
   const world = new HubWorld(env);
   worlds.push(world);
   const hub = await world.startHub({ args });
-  const connect = async (name: string) => {
-    const client = await connectHub({
-      url: hub.url,
-      token: hub.token,
-      project: hub.project,
-      env: world.env,
-      name,
-    });
-    world.defer(() => client.close());
-    return client;
-  };
+  const connect = (name: string) => world.connect(hub, name);
   return { world, hub, connect };
 }
 

@@ -2,23 +2,13 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { ComsError } from "../contract/errors.ts";
 import type { AgentCard, Message } from "../contract/schemas.ts";
-import { connectHub, type HubClient, type HubConnectOptions } from "../hub/client.ts";
+import type { HubClient, HubConnectOptions } from "../hub/client.ts";
 import { type HubProcess, HubWorld, waitFor } from "./support/hub-harness.ts";
 
 describe("hub messaging (real hub process, typed clients)", () => {
   let world: HubWorld;
   let hub: HubProcess;
-  const connect = async (opts: HubConnectOptions) => {
-    const client = await connectHub({
-      url: hub.url,
-      token: hub.token,
-      project: hub.project,
-      env: world.env,
-      ...opts,
-    });
-    world.defer(() => client.close());
-    return client;
-  };
+  const connect = (opts: HubConnectOptions) => world.connect(hub, opts);
   const echo = (client: HubClient) =>
     client.onInbound((message: Message) => {
       void client.settle(message.msg_id, { ok: true, text: `${client.self.name} got: ${message.prompt}` });

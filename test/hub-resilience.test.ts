@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { after, afterEach, describe, it } from "node:test";
-import type { InboxEvent, Message } from "../contract/schemas.ts";
+import type { InboxEvent } from "../contract/schemas.ts";
 import { connectHub, type HubClient } from "../hub/client.ts";
 import { writeJsonAtomic } from "../lib/private-fs.ts";
-import { HubWorld, kill9, raw, waitFor } from "./support/hub-harness.ts";
+import { echo, HubWorld, kill9, raw, waitFor } from "./support/hub-harness.ts";
 import { CuttableProxy } from "./support/hub-proxy.ts";
 import { rawAgent, rawClient } from "./support/hub-raw-client.ts";
 
@@ -20,10 +20,18 @@ after(async () => {
   for (const world of worlds.splice(0)) await world.dispose();
 });
 
-function echo(client: HubClient) {
-  client.onInbound((message: Message) => {
-    void client.settle(message.msg_id, { ok: true, text: `re: ${message.prompt}` });
-  });
+/** Retry `send` until the hub is back and takes it: the client reconnects on its own. */
+function sendOnceBack(client: HubClient, message: { to: string; prompt: string }, what: string) {
+  return waitFor(
+    async () => {
+      try {
+        return await client.send(message);
+      } catch {
+        return undefined;
+      }
+    },
+    { what, timeoutMs: 15_000 },
+  );
 }
 
 describe("hub resilience", () => {
@@ -70,17 +78,7 @@ describe("hub resilience", () => {
     const world = newWorld();
     let hub = await world.startHub({ args: ["--port", "0"] });
     const port = hub.port;
-    const connect = async (name: string) => {
-      const client = await connectHub({
-        url: hub.url,
-        token: hub.token,
-        project: hub.project,
-        env: world.env,
-        name,
-      });
-      world.defer(() => client.close());
-      return client;
-    };
+    const connect = (name: string) => world.connect(hub, name);
     const rx = await connect("rx");
     echo(rx);
     const tx = await connect("tx");
@@ -126,16 +124,7 @@ describe("hub resilience", () => {
       assert.equal(replies.get(id), `re: q${i}`);
     });
     // The typed clients came back by themselves, with the same identity.
-    const after = await waitFor(
-      async () => {
-        try {
-          return await tx.send({ to: "rx", prompt: "after the crash" });
-        } catch {
-          return undefined;
-        }
-      },
-      { what: "tx to send again", timeoutMs: 15_000 },
-    );
+    const after = await sendOnceBack(tx, { to: "rx", prompt: "after the crash" }, "tx to send again");
     const outcome = await tx.await(after.msg_id, { timeoutMs: 15_000 });
     assert.equal(outcome.state === "reply" && outcome.text, "re: after the crash");
     assert.equal(tx.self.id, txId);
@@ -145,33 +134,14 @@ describe("hub resilience", () => {
     const world = newWorld();
     let hub = await world.startHub({ args: ["--store", "memory"] });
     const port = hub.port;
-    const connect = async (name: string) => {
-      const client = await connectHub({
-        url: hub.url,
-        token: hub.token,
-        project: hub.project,
-        env: world.env,
-        name,
-      });
-      world.defer(() => client.close());
-      return client;
-    };
+    const connect = (name: string) => world.connect(hub, name);
     const a = await connect("a");
     const b = await connect("b");
     echo(b);
     const ids = [a.self.id, b.self.id];
     await kill9(hub);
     hub = await world.startHub({ args: ["--store", "memory", "--port", String(port)] });
-    const ack = await waitFor(
-      async () => {
-        try {
-          return await a.send({ to: "b", prompt: "still there?" });
-        } catch {
-          return undefined;
-        }
-      },
-      { what: "both clients to re-register", timeoutMs: 15_000 },
-    );
+    const ack = await sendOnceBack(a, { to: "b", prompt: "still there?" }, "both clients to re-register");
     assert.equal(ack.to_id, ids[1]);
     const outcome = await a.await(ack.msg_id, { timeoutMs: 10_000 });
     assert.equal(outcome.state === "reply" && outcome.text, "re: still there?");
@@ -199,15 +169,10 @@ describe("hub resilience", () => {
     writeJsonAtomic(`${world.env.PI_COMS_NET_DIR}/projects/rot/server.secret.json`, { token: newToken });
     hub = await world.startHub({ project: "rot", args: ["--port", String(port)] });
     assert.equal(hub.token, newToken);
-    const ack = await waitFor(
-      async () => {
-        try {
-          return await a.send({ to: "b", prompt: "new token?" });
-        } catch {
-          return undefined;
-        }
-      },
-      { what: "the client to pick up the new token", timeoutMs: 15_000 },
+    const ack = await sendOnceBack(
+      a,
+      { to: "b", prompt: "new token?" },
+      "the client to pick up the new token",
     );
     const outcome = await a.await(ack.msg_id, { timeoutMs: 10_000 });
     assert.equal(outcome.state, "reply");

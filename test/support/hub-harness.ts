@@ -9,6 +9,8 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { Message } from "../../contract/schemas.ts";
+import { connectHub, type HubClient, type HubConnectOptions } from "../../hub/client.ts";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const CLI = join(ROOT, "hub", "cli.ts");
@@ -98,11 +100,13 @@ export class HubWorld {
   }
 
   /** Run the CLI expecting it to exit; returns its exit code and output. */
-  async runCli(args: string[], env: Record<string, string> = {}, runtime: Runtime = "node") {
-    const bin = runtime === "bun" ? BUN : process.execPath;
-    const child = this.track(
-      spawn(bin, [CLI, ...args], { env: { ...this.env, ...env }, stdio: ["ignore", "pipe", "pipe"] }),
-    );
+  runCli(args: string[], env: Record<string, string> = {}, runtime: Runtime = "node") {
+    return this.run(runtime === "bun" ? BUN : process.execPath, [CLI, ...args], { ...this.env, ...env });
+  }
+
+  /** Run any process to its exit; returns its exit code and stdout+stderr together. */
+  async run(bin: string, args: string[], env: NodeJS.ProcessEnv = this.env) {
+    const child = this.track(spawn(bin, args, { env, stdio: ["ignore", "pipe", "pipe"] }));
     let out = "";
     child.stdout?.on("data", (chunk) => {
       out += chunk;
@@ -112,6 +116,19 @@ export class HubWorld {
     });
     const code = await new Promise<number | null>((resolve) => child.once("exit", (c) => resolve(c)));
     return { code, out };
+  }
+
+  /** A typed client on `hub`, closed at dispose. */
+  async connect(hub: HubProcess, opts: string | HubConnectOptions): Promise<HubClient> {
+    const client = await connectHub({
+      url: hub.url,
+      token: hub.token,
+      project: hub.project,
+      env: this.env,
+      ...(typeof opts === "string" ? { name: opts } : opts),
+    });
+    this.defer(() => client.close());
+    return client;
   }
 
   secret(project: string): string {
@@ -130,6 +147,13 @@ export class HubWorld {
     for (const child of this.children) child.kill("SIGKILL");
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** Answer every inbound message with `re: <prompt>`. */
+export function echo(client: HubClient): void {
+  client.onInbound((message: Message) => {
+    void client.settle(message.msg_id, { ok: true, text: `re: ${message.prompt}` });
+  });
 }
 
 /** Kill -9 and wait until the process is gone. */
