@@ -12,7 +12,7 @@ import { ulid } from "../contract/ids.ts";
 import type { ComsBackend, ComsRouter } from "../contract/router.ts";
 import { MAX_TEXT_LENGTH } from "../contract/schemas.ts";
 import { IpcChannel, ipcLink } from "../peer/link.ts";
-import { startP2P } from "../peer/node.ts";
+import { type P2PNode, startP2P } from "../peer/node.ts";
 import { startPeerServer } from "../peer/server.ts";
 import { Sandbox, until } from "./support/p2p-harness.ts";
 
@@ -44,6 +44,36 @@ function sandbox(env: NodeJS.ProcessEnv = {}): Sandbox {
 after(async () => {
   await Promise.all(sandboxes.map((box) => box.cleanup()));
 });
+
+/** Two in-process nodes, a and b, in their own sandbox; both closed afterwards. */
+async function withPair(project: string, run: (a: P2PNode, b: P2PNode) => Promise<void>): Promise<void> {
+  const box = sandbox();
+  const a = await startP2P({ name: "a", project, env: box.env });
+  const b = await startP2P({ name: "b", project, env: box.env });
+  try {
+    await run(a, b);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+}
+
+function untilDelivered(node: P2PNode, msgId: string) {
+  return until(
+    async () => {
+      const outcome = await node.get(msgId);
+      return outcome.state === "pending" && outcome.delivered;
+    },
+    10_000,
+    "the delivered state over the outcome stream",
+  );
+}
+
+/** Drop the node's connections to its peers; the peers stay up. */
+function dropLinks(node: P2PNode): void {
+  const peers = (node as unknown as { peers: Map<string, { channel: IpcChannel }> }).peers;
+  for (const peer of peers.values()) peer.channel.reset("dropped by the test");
+}
 
 describe("p2p messaging", () => {
   it("send → get → settle → await, with the sender identity bound by the handshake", async () => {
@@ -217,23 +247,12 @@ describe("p2p messaging", () => {
   });
 
   it("in process: an outcome settled while the connection is down arrives once the stream resumes", async () => {
-    const box = sandbox();
-    const a = await startP2P({ name: "a", project: "resume", env: box.env });
-    const b = await startP2P({ name: "b", project: "resume", env: box.env });
-    try {
+    await withPair("resume", async (a, b) => {
       b.onInbound(() => {});
       const ack = await a.send({ to: "b", prompt: "hold on" });
-      await until(
-        async () => {
-          const outcome = await a.get(ack.msg_id);
-          return outcome.state === "pending" && outcome.delivered;
-        },
-        5000,
-        "the delivered state over the outcome stream",
-      );
+      await untilDelivered(a, ack.msg_id);
       // Drop a's connection to b (b stays up), and settle while nothing is connected.
-      const peers = (a as unknown as { peers: Map<string, { channel: IpcChannel }> }).peers;
-      for (const peer of peers.values()) peer.channel.reset("dropped by the test");
+      dropLinks(a);
       await b.settle(ack.msg_id, { ok: true, text: "done while you were away" });
       const outcome = await a.await(ack.msg_id, { timeoutMs: 10_000 });
       assert.equal(outcome.state, "reply");
@@ -242,33 +261,20 @@ describe("p2p messaging", () => {
       await b.settle(next.msg_id, { ok: false, code: "BAD_INPUT", message: "no thanks" });
       const second = await a.await(next.msg_id, { timeoutMs: 10_000 });
       assert.equal(second.state === "error" && second.code, "BAD_INPUT");
-    } finally {
-      await a.close();
-      await b.close();
-    }
+    });
   });
 
   it("in process: a message the peer forgot while the link was down ends with an error, not silence", async () => {
-    const box = sandbox();
-    const a = await startP2P({ name: "a", project: "forgot", env: box.env });
-    const b = await startP2P({ name: "b", project: "forgot", env: box.env });
-    try {
+    await withPair("forgot", async (a, b) => {
       b.onInbound(() => {});
       const ack = await a.send({ to: "b", prompt: "remember me" });
-      await until(async () => {
-        const outcome = await a.get(ack.msg_id);
-        return outcome.state === "pending" && outcome.delivered;
-      });
-      const peers = (a as unknown as { peers: Map<string, { channel: IpcChannel }> }).peers;
-      for (const peer of peers.values()) peer.channel.reset("dropped by the test");
+      await untilDelivered(a, ack.msg_id);
+      dropLinks(a);
       // What b does after 10,000 newer settles: it no longer knows the message.
       (b as unknown as { inbox: { received: Map<string, unknown> } }).inbox.received.delete(ack.msg_id);
       const outcome = await a.await(ack.msg_id, { timeoutMs: 10_000 });
       assert.equal(outcome.state === "error" && outcome.code, "BAD_INPUT");
-    } finally {
-      await a.close();
-      await b.close();
-    }
+    });
   });
 
   it("in process: many sends reuse one connection per peer", async () => {
