@@ -60,6 +60,38 @@ async function exchange(reviewer: ComsClient, coder: ComsClient): Promise<void> 
   }
 }
 
+/** A reviewer and a coder, both connected with `connect`, trade one prompt and leave. */
+async function pair(
+  connect: (opts: {
+    project: string;
+    name: string;
+    purpose: string;
+    explicit: boolean;
+    env: NodeJS.ProcessEnv;
+  }) => Promise<ComsClient>,
+): Promise<void> {
+  const reviewer = await connect({
+    project,
+    name: "reviewer",
+    purpose: "code reviewer",
+    explicit: false,
+    env,
+  });
+  const coder = await connect({
+    project,
+    name: "coder",
+    purpose: "implements features",
+    explicit: false,
+    env,
+  });
+  try {
+    await exchange(reviewer, coder);
+  } finally {
+    await coder.close();
+    await reviewer.close();
+  }
+}
+
 /**
  * What a clean exit must not leave: sockets, P2P registry entries
  * (agents/<name>.json) and the hub's discovery file (server.json). The hub's
@@ -89,51 +121,13 @@ try {
   console.log(`pi-coms demo: two scripted agents, no LLM (scratch dir ${root})\n`);
 
   console.log("P2P over Unix sockets:");
-  const reviewer = await connectPeer({
-    project,
-    name: "reviewer",
-    purpose: "code reviewer",
-    explicit: false,
-    env,
-  });
-  const coder = await connectPeer({
-    project,
-    name: "coder",
-    purpose: "implements features",
-    explicit: false,
-    env,
-  });
-  try {
-    await exchange(reviewer, coder);
-  } finally {
-    await coder.close();
-    await reviewer.close();
-  }
+  await pair(connectPeer);
 
   console.log("\nHub over HTTP + SSE:");
   const hub = await ensureHub({ project, env });
   hubPid = hub.pid;
   say("hub", `${hub.startedByMe ? "started" : "found"} at ${hub.url} (pid ${hub.pid})`);
-  const netReviewer = await connectHub({
-    project,
-    name: "reviewer",
-    purpose: "code reviewer",
-    explicit: false,
-    env,
-  });
-  const netCoder = await connectHub({
-    project,
-    name: "coder",
-    purpose: "implements features",
-    explicit: false,
-    env,
-  });
-  try {
-    await exchange(netReviewer, netCoder);
-  } finally {
-    await netCoder.close();
-    await netReviewer.close();
-  }
+  await pair(connectHub);
 } catch (error) {
   failed = true;
   console.error(`\ndemo failed: ${error instanceof Error ? error.message : String(error)}`);
