@@ -6,12 +6,12 @@
  */
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
-import { createTRPCClient } from "@trpc/client";
+import { createTRPCClient, type TRPCClient } from "@trpc/client";
 import { toComsError } from "../contract/errors.ts";
 import { ulid } from "../contract/ids.ts";
 import type { ComsBackend, ComsRouter } from "../contract/router.ts";
 import { MAX_TEXT_LENGTH } from "../contract/schemas.ts";
-import { IpcChannel, ipcLink } from "../peer/link.ts";
+import { IpcChannel, ipcLink, type RawCall } from "../peer/link.ts";
 import { type P2PNode, startP2P } from "../peer/node.ts";
 import { startPeerServer } from "../peer/server.ts";
 import { Sandbox, until } from "./support/p2p-harness.ts";
@@ -297,6 +297,25 @@ describe("p2p messaging", () => {
 });
 
 describe("p2p link", () => {
+  const sayHello = async (call: RawCall) => {
+    await call("agents.hello", { id: ulid(), agent_token: "x".repeat(32) });
+  };
+  /** A typed client over its own channel to a peer server on `path`; both closed after `run`. */
+  const overLink = async (
+    path: string,
+    served: ComsBackend,
+    run: (client: TRPCClient<ComsRouter>) => Promise<void>,
+    handshake?: (call: RawCall) => Promise<void>,
+  ) => {
+    const server = await startPeerServer({ socketPath: path, backend: served });
+    const channel = new IpcChannel({ socketPath: path, ...(handshake ? { handshake } : {}) });
+    try {
+      await run(createTRPCClient<ComsRouter>({ links: [ipcLink(channel)] }));
+    } finally {
+      channel.close();
+      await server.close();
+    }
+  };
   const backend = (name: string): ComsBackend => {
     const id = ulid();
     const card = {
@@ -390,44 +409,33 @@ describe("p2p link", () => {
     const box = sandbox();
     const path = `${box.dir}/bad-out.sock`;
     const base = backend("out");
-    const server = await startPeerServer({
-      socketPath: path,
-      backend: { ...base, card: async () => ({ ...(await base.card(null)), name: 42 }) as never },
-    });
-    const channel = new IpcChannel({ socketPath: path });
-    const client = createTRPCClient<ComsRouter>({ links: [ipcLink(channel)] });
-    try {
-      await assert.rejects(client.agents.card.query(), (error: unknown) => {
-        const shape = error as { data?: { code?: string } };
-        return shape.data?.code === "INTERNAL_SERVER_ERROR";
-      });
-      assert.equal((await client.agents.list.query({ include_explicit: false }))[0]?.name, "out");
-    } finally {
-      channel.close();
-      await server.close();
-    }
+    await overLink(
+      path,
+      { ...base, card: async () => ({ ...(await base.card(null)), name: 42 }) as never },
+      async (client) => {
+        await assert.rejects(client.agents.card.query(), (error: unknown) => {
+          const shape = error as { data?: { code?: string } };
+          return shape.data?.code === "INTERNAL_SERVER_ERROR";
+        });
+        assert.equal((await client.agents.list.query({ include_explicit: false }))[0]?.name, "out");
+      },
+    );
   });
 
   it("a backend without the outcome stream answers it with BAD_INPUT", async () => {
     const box = sandbox();
     const path = `${box.dir}/plain.sock`;
-    const server = await startPeerServer({ socketPath: path, backend: backend("plain") });
-    const channel = new IpcChannel({
-      socketPath: path,
-      handshake: async (call) => {
-        await call("agents.hello", { id: ulid(), agent_token: "x".repeat(32) });
+    await overLink(
+      path,
+      backend("plain"),
+      async (client) => {
+        const failure = await new Promise<unknown>((resolve) => {
+          client.messages.outcomes.subscribe({ after: 0 }, { onError: resolve });
+        });
+        assert.equal(toComsError(failure).code, "BAD_INPUT");
       },
-    });
-    const client = createTRPCClient<ComsRouter>({ links: [ipcLink(channel)] });
-    try {
-      const failure = await new Promise<unknown>((resolve) => {
-        client.messages.outcomes.subscribe({ after: 0 }, { onError: resolve });
-      });
-      assert.equal(toComsError(failure).code, "BAD_INPUT");
-    } finally {
-      channel.close();
-      await server.close();
-    }
+      sayHello,
+    );
   });
 
   it("a subscription stops when unsubscribed", async () => {
@@ -435,36 +443,28 @@ describe("p2p link", () => {
     const path = `${box.dir}/sub.sock`;
     let stopped = false;
     const base = backend("w");
-    const server = await startPeerServer({
-      socketPath: path,
-      backend: {
-        ...base,
-        watch: async function* (_caller, msgId, signal) {
-          try {
-            yield { state: "pending" as const, msg_id: msgId, delivered: false };
-            await new Promise<void>((resolve) => signal?.addEventListener("abort", () => resolve()));
-          } finally {
-            stopped = true;
-          }
-        },
+    const watching: ComsBackend = {
+      ...base,
+      watch: async function* (_caller, msgId, signal) {
+        try {
+          yield { state: "pending" as const, msg_id: msgId, delivered: false };
+          await new Promise<void>((resolve) => signal?.addEventListener("abort", () => resolve()));
+        } finally {
+          stopped = true;
+        }
       },
-    });
-    const channel = new IpcChannel({
-      socketPath: path,
-      handshake: async (call) => {
-        await call("agents.hello", { id: ulid(), agent_token: "x".repeat(32) });
+    };
+    await overLink(
+      path,
+      watching,
+      async (client) => {
+        let got = 0;
+        const sub = client.messages.watch.subscribe({ msg_id: ulid() }, { onData: () => got++ });
+        await until(() => got === 1, 5000, "the first item");
+        sub.unsubscribe();
+        await until(() => stopped, 5000, "the server-side generator to finish");
       },
-    });
-    const client = createTRPCClient<ComsRouter>({ links: [ipcLink(channel)] });
-    try {
-      let got = 0;
-      const sub = client.messages.watch.subscribe({ msg_id: ulid() }, { onData: () => got++ });
-      await until(() => got === 1, 5000, "the first item");
-      sub.unsubscribe();
-      await until(() => stopped, 5000, "the server-side generator to finish");
-    } finally {
-      channel.close();
-      await server.close();
-    }
+      sayHello,
+    );
   });
 });
