@@ -6,11 +6,11 @@
  */
 import { parseArgs } from "node:util";
 import { projectFromCwd } from "../lib/project.ts";
-import { startHubServer } from "./server.ts";
+import { isLoopback, startHubServer } from "./server.ts";
 
 const HELP = `Usage: pi-coms-hub [options]
 
-Run a pi-coms hub: the networked (/coms-net) side of pi-coms, over HTTP + SSE.
+Run a pi-coms hub: the networked (/coms-net) side of pi-coms, over HTTP(S) + SSE.
 
 Options:
   --host ADDR              bind address (default $PI_COMS_NET_HOST or 127.0.0.1);
@@ -19,6 +19,8 @@ Options:
   --project NAME           project namespace (default: derived from the current directory)
   --auth-token TOKEN       bearer token (default $PI_COMS_NET_AUTH_TOKEN, else the stored
                            or a newly generated one); prefer the variable: flags show in ps
+  --tls-cert FILE          serve HTTPS with this PEM certificate (default $PI_COMS_NET_TLS_CERT)
+  --tls-key FILE           and this PEM private key (default $PI_COMS_NET_TLS_KEY)
   --store sqlite|memory    durable SQLite store (default) or a throwaway in-memory one
   --max-message-bytes N    largest prompt or reply accepted (default 262144)
   --max-agents N           most agents registered at once (default 4096)
@@ -52,6 +54,8 @@ async function main(): Promise<void> {
         project: { type: "string" },
         "auth-token": { type: "string" },
         store: { type: "string" },
+        "tls-cert": { type: "string" },
+        "tls-key": { type: "string" },
         "max-message-bytes": { type: "string" },
         "max-agents": { type: "string" },
         "print-token": { type: "boolean" },
@@ -83,6 +87,8 @@ async function main(): Promise<void> {
     ...(values.host !== undefined ? { host: values.host as string } : {}),
     ...(port !== undefined ? { port } : {}),
     ...(values["auth-token"] !== undefined ? { token: values["auth-token"] as string } : {}),
+    ...(values["tls-cert"] !== undefined ? { tlsCert: values["tls-cert"] as string } : {}),
+    ...(values["tls-key"] !== undefined ? { tlsKey: values["tls-key"] as string } : {}),
     ...optional(
       "maxMessageBytes",
       intOption("max-message-bytes", values["max-message-bytes"] as string | undefined),
@@ -95,6 +101,12 @@ async function main(): Promise<void> {
       `token kept in ${hub.paths.secret}\n`,
   );
   if (values["print-token"]) process.stdout.write(`token: ${hub.token}\n`);
+  if (!hub.tls && !isLoopback(hub.host)) {
+    process.stderr.write(
+      "pi-coms-hub: warning: reachable from other machines over plain HTTP: the token and every message " +
+        "travel unencrypted; use --tls-cert/--tls-key, a TLS proxy or a VPN\n",
+    );
+  }
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -43,7 +43,7 @@ import { readSecret } from "./secret.ts";
 import { TRPC_PATH } from "./transport.ts";
 
 export interface HubConnectOptions {
-  /** Hub base URL (http://host:port); default PI_COMS_NET_SERVER_URL, else the project's discovery file. */
+  /** Hub base URL (http://host:port or https://…); default PI_COMS_NET_SERVER_URL, else the project's discovery file. */
   url?: string;
   /** Hub token; default PI_COMS_NET_AUTH_TOKEN, else the project's server.secret.json. */
   token?: string;
@@ -108,8 +108,30 @@ export async function connectHub(opts: HubConnectOptions = {}): Promise<HubClien
       ...(opts.color ? { color: opts.color } : {}),
     },
   });
-  await client.start();
+  try {
+    await client.start();
+  } catch (error) {
+    const tls = tlsFailure(error);
+    if (!tls) throw error;
+    throw new ComsError(
+      "PEER_GONE",
+      `cannot verify the TLS certificate of the hub at ${url} (${tls}); for a self-signed hub ` +
+        "certificate, start this process with NODE_EXTRA_CA_CERTS=<path to that certificate>",
+      { cause: error },
+    );
+  }
   return client;
+}
+
+/** The TLS verification error code somewhere in an error's cause chain (fetch wraps it twice). */
+function tlsFailure(error: unknown): string | undefined {
+  let current: unknown = error;
+  for (let depth = 0; current && depth < 8; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === "string" && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code)) return code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
 }
 
 interface HubClientOptions {

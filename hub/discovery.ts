@@ -6,6 +6,7 @@
  */
 import { spawn } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
+import { get as httpsGet } from "node:https";
 import { sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { hubSettings } from "../lib/env.ts";
@@ -62,13 +63,41 @@ export function readDiscovery(
   return { url: data.url, pid: data.pid, started_at: data.started_at };
 }
 
-export async function healthy(url: string, timeoutMs = 1500): Promise<boolean> {
+/**
+ * Whether a hub answers /healthz. `ca` (PEM) is trusted for an https:// hub:
+ * the hub's own self-signed certificate, when this machine started it.
+ */
+export async function healthy(url: string, timeoutMs = 1500, ca?: string): Promise<boolean> {
+  if (url.startsWith("https:")) return healthyTls(new URL("/healthz", url), timeoutMs, ca);
   try {
     const response = await fetch(new URL("/healthz", url), { signal: AbortSignal.timeout(timeoutMs) });
     await response.body?.cancel();
     return response.ok;
   } catch {
     return false;
+  }
+}
+
+// fetch takes no CA of its own without an extra package; node:https does.
+function healthyTls(url: URL, timeoutMs: number, ca: string | undefined): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = httpsGet(url, { timeout: timeoutMs, ...(ca ? { ca } : {}) }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => resolve(false));
+  });
+}
+
+/** The certificate a locally started hub serves (PI_COMS_NET_TLS_CERT), to trust in health checks. */
+function localHubCa(env: NodeJS.ProcessEnv): string | undefined {
+  const path = hubSettings(env).tlsCert;
+  if (!path) return undefined;
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return undefined;
   }
 }
 
@@ -79,7 +108,7 @@ export async function findHub(
 ): Promise<(DiscoveryRecord & { token: string | undefined }) | null> {
   const record = readDiscovery(project, env);
   if (!record || !pidAlive(record.pid)) return null;
-  if (!(await healthy(record.url))) return null;
+  if (!(await healthy(record.url, 1500, localHubCa(env)))) return null;
   return { ...record, token: readSecret(hubPaths(project, env).secret) };
 }
 
@@ -158,7 +187,7 @@ async function spawnHub(opts: EnsureHubOptions, env: NodeJS.ProcessEnv, deadline
   while (Date.now() < deadline) {
     if (exited !== null) throw new Error(`the hub exited (code ${exited}): ${tail(paths.log)}`);
     const record = readDiscovery(opts.project, env);
-    if (record && record.pid === pid && (await healthy(record.url))) return pid;
+    if (record && record.pid === pid && (await healthy(record.url, 1500, localHubCa(env)))) return pid;
     await sleep(50);
   }
   child.kill("SIGKILL");
@@ -204,7 +233,7 @@ export async function stopHub(project: string, env: NodeJS.ProcessEnv = process.
     rmSync(paths.discovery, { force: true });
     return false;
   }
-  if (started === null && !(await healthy(record.url))) return false;
+  if (started === null && !(await healthy(record.url, 1500, localHubCa(env)))) return false;
   process.kill(record.pid, "SIGTERM");
   const deadline = Date.now() + 5000;
   while (pidAlive(record.pid) && Date.now() < deadline) await sleep(50);

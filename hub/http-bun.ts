@@ -17,6 +17,7 @@ interface BunRuntime {
     port: number;
     idleTimeout: number;
     maxRequestBodySize: number;
+    tls?: { cert: string; key: string };
     fetch(req: Request): Response | Promise<Response>;
     error?(error: Error): Response;
   }): BunServer;
@@ -33,6 +34,7 @@ export async function serveBun(opts: ServeOptions): Promise<ServedHub> {
     // 0 = no idle timeout: SSE streams are quiet between events.
     idleTimeout: 0,
     maxRequestBodySize: opts.maxBodyBytes,
+    ...(opts.tls ? { tls: opts.tls } : {}),
     async fetch(req) {
       const url = new URL(req.url);
       if (url.pathname === HEALTH_PATH && req.method === "GET") {

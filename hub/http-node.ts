@@ -1,5 +1,6 @@
-/** The hub over node:http: tRPC's standalone handler behind the shared auth check. */
-import { createServer, type IncomingMessage } from "node:http";
+/** The hub over node:http (or node:https): tRPC's standalone handler behind the shared auth check. */
+import { createServer, type IncomingMessage, type RequestListener } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { createHTTPHandler } from "@trpc/server/adapters/standalone";
 import type { Caller } from "../contract/router.ts";
@@ -18,7 +19,7 @@ export function serveNode(opts: ServeOptions): Promise<ServedHub> {
     maxBodySize: opts.maxBodyBytes,
     createContext: ({ req }) => ({ backend: opts.backend, caller: callers.get(req) ?? null }),
   });
-  const server = createServer((req, res) => {
+  const handle: RequestListener = (req, res) => {
     const url = new URL(req.url ?? "/", "http://hub");
     if (url.pathname === HEALTH_PATH && req.method === "GET") {
       res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
@@ -46,7 +47,8 @@ export function serveNode(opts: ServeOptions): Promise<ServedHub> {
     }
     callers.set(req, auth.caller);
     trpc(req, res);
-  });
+  };
+  const server = opts.tls ? createHttpsServer({ ...opts.tls }, handle) : createServer(handle);
   // SSE streams stay open indefinitely; only the request head has a deadline.
   server.requestTimeout = 30_000;
   server.headersTimeout = 15_000;

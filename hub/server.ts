@@ -3,7 +3,7 @@
  * backend and serve it over HTTP with whichever adapter fits the runtime.
  * The CLI is a thin wrapper around this; tests use it directly too.
  */
-import { rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { isIP } from "node:net";
 import { hubSettings } from "../lib/env.ts";
 import { readJson, writeJsonAtomic } from "../lib/private-fs.ts";
@@ -22,6 +22,9 @@ export interface HubServerOptions {
   /** An explicit token (else PI_COMS_NET_AUTH_TOKEN, else the stored or a generated one). */
   token?: string;
   store?: StoreKind;
+  /** PEM certificate and key files for HTTPS (else PI_COMS_NET_TLS_CERT / PI_COMS_NET_TLS_KEY); both or neither. */
+  tlsCert?: string;
+  tlsKey?: string;
   maxMessageBytes?: number;
   maxAgents?: number;
   env?: NodeJS.ProcessEnv;
@@ -31,9 +34,13 @@ export interface HubServerOptions {
 
 export interface HubServer {
   url: string;
+  /** The address it is bound to. */
+  host: string;
   token: string;
   project: string;
   store: StoreKind;
+  /** Serving HTTPS (the url is https://). */
+  tls: boolean;
   paths: HubPaths;
   backend: HubBackend;
   /** Graceful stop: end the streams, flush the store, stop listening, remove the discovery file. */
@@ -58,6 +65,25 @@ export function connectHost(host: string): string {
   return isIP(host) === 6 ? `[${host}]` : host;
 }
 
+/** The PEM certificate and key for HTTPS, read up front so that a bad path fails before anything starts. */
+export function readTlsFiles(
+  cert: string | undefined,
+  key: string | undefined,
+): { cert: string; key: string } | undefined {
+  if (cert === undefined && key === undefined) return undefined;
+  if (cert === undefined || key === undefined) {
+    throw new Error("TLS needs both a certificate and a key (--tls-cert and --tls-key)");
+  }
+  const read = (what: string, path: string) => {
+    try {
+      return readFileSync(path, "utf8");
+    } catch (error) {
+      throw new Error(`cannot read the TLS ${what} ${path}: ${(error as Error).message}`);
+    }
+  };
+  return { cert: read("certificate", cert), key: read("key", key) };
+}
+
 export function processStartedAt(): number {
   return Math.round(performance.timeOrigin);
 }
@@ -74,6 +100,7 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
         "so set PI_COMS_NET_AUTH_TOKEN or pass --auth-token (and share it with the clients)",
     );
   }
+  const tls = readTlsFiles(opts.tlsCert ?? settings.tlsCert, opts.tlsKey ?? settings.tlsKey);
   const paths = hubPaths(opts.project, env);
   const kind = opts.store ?? "sqlite";
   // The store first: its lock keeps a second hub of the project from touching the secret of the first.
@@ -101,6 +128,7 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
     auth: new RequestAuth(token, backend),
     // JSON escaping can double a text; the backend enforces the real limit with a clear TOO_LARGE.
     maxBodyBytes: 2 * maxMessageBytes + 64 * 1024,
+    ...(tls ? { tls } : {}),
   };
   let served: ServedHub;
   try {
@@ -110,15 +138,17 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
     await backend.close();
     throw error;
   }
-  const url = `http://${connectHost(host)}:${served.port}`;
+  const url = `${tls ? "https" : "http"}://${connectHost(host)}:${served.port}`;
   const record: DiscoveryRecord = { url, pid: process.pid, started_at: processStartedAt() };
   if (opts.discovery) writeJsonAtomic(paths.discovery, record);
   let closing: Promise<void> | undefined;
   return {
     url,
+    host,
     token,
     project: opts.project,
     store: kind,
+    tls: tls !== undefined,
     paths,
     backend,
     close: () => {

@@ -14,6 +14,8 @@ export interface ServeOptions {
   auth: RequestAuth;
   /** Largest request body accepted, in bytes (413 above). */
   maxBodyBytes: number;
+  /** Serve HTTPS with this PEM certificate and key (plain HTTP without). */
+  tls?: { cert: string; key: string };
 }
 
 export interface ServedHub {

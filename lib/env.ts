@@ -47,6 +47,9 @@ export interface HubSettings {
   port: number;
   token: string | undefined;
   serverUrl: string | undefined;
+  /** PEM certificate and key files: the hub serves HTTPS when both are set. */
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
   maxHops: number;
   messageTtlMs: number;
   heartbeatMs: number;
@@ -60,6 +63,8 @@ export function hubSettings(env: NodeJS.ProcessEnv = process.env): HubSettings {
     port: envInt("PI_COMS_NET_PORT", 0, env),
     token: envString("PI_COMS_NET_AUTH_TOKEN", env),
     serverUrl: envString("PI_COMS_NET_SERVER_URL", env),
+    tlsCert: envString("PI_COMS_NET_TLS_CERT", env),
+    tlsKey: envString("PI_COMS_NET_TLS_KEY", env),
     maxHops: envInt("PI_COMS_NET_MAX_HOPS", 5, env),
     messageTtlMs: envInt("PI_COMS_NET_MESSAGE_TTL_MS", 1_800_000, env),
     heartbeatMs: envInt("PI_COMS_NET_HEARTBEAT_MS", 10_000, env),

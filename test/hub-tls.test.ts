@@ -1,0 +1,199 @@
+/**
+ * The hub over HTTPS: a hub process with a throwaway self-signed certificate
+ * for 127.0.0.1; typed clients in child processes (Node's fetch trusts an
+ * extra CA only through NODE_EXTRA_CA_CERTS, read at start) exchange a
+ * message and its reply over HTTPS + SSE; an untrusting client fails with a
+ * clear error; the token is still required.
+ */
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { request } from "node:https";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { pathToFileURL } from "node:url";
+import { ensureHub, findHub, healthy, stopHub } from "../hub/discovery.ts";
+import { BUN, CLI, HubWorld, ROOT } from "./support/hub-harness.ts";
+
+const OPENSSL = spawnSync("openssl", ["version"]).status === 0;
+const skip = OPENSSL ? false : "openssl is not installed: cannot generate a test certificate";
+
+// Two typed clients in one process: bob answers, alice sends to bob and prints the outcome.
+const CLIENT = `
+import { connectHub } from ${JSON.stringify(pathToFileURL(join(ROOT, "hub", "client.ts")).href)};
+const bob = await connectHub({ name: "bob", project: "tlsproj" });
+bob.onInbound((m) => void bob.settle(m.msg_id, { ok: true, text: "re: " + m.prompt }));
+const alice = await connectHub({ name: "alice", project: "tlsproj" });
+const ack = await alice.send({ to: "bob", prompt: "hello over tls" });
+const outcome = await alice.await(ack.msg_id, { timeoutMs: 15000 });
+process.stdout.write(JSON.stringify({ url: alice.url, outcome }) + "\\n");
+await alice.close();
+await bob.close();
+`;
+
+describe("hub over TLS", { skip }, () => {
+  let world: HubWorld;
+  let cert: string;
+  let key: string;
+  let url: string;
+  let token: string;
+
+  before(async () => {
+    let out: string;
+    world = new HubWorld();
+    cert = join(world.dir, "cert.pem");
+    key = join(world.dir, "key.pem");
+    const made = spawnSync(
+      "openssl",
+      [
+        ...["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1"],
+        ...["-addext", "subjectAltName=IP:127.0.0.1", "-days", "1", "-keyout", key, "-out", cert],
+      ],
+      { encoding: "utf8" },
+    );
+    assert.equal(made.status, 0, made.stderr);
+    ({ url, out } = await startTlsHub("node", "tlsproj", ["--tls-cert", cert, "--tls-key", key]));
+    token = world.secret("tlsproj");
+    assert.doesNotMatch(out, /warning/, "a loopback hub gives no unencrypted-traffic warning");
+  });
+
+  after(() => world.dispose());
+
+  /** Start hub/cli.ts (under Node or Bun) and wait for the URL it prints. */
+  async function startTlsHub(runtime: "node" | "bun", project: string, args: string[], env = {}) {
+    const child = world.track(
+      spawn(
+        runtime === "bun" ? BUN : process.execPath,
+        [CLI, "--project", project, "--host", "127.0.0.1", ...args],
+        {
+          env: { ...world.env, ...env },
+          stdio: ["ignore", "pipe", "pipe"],
+        },
+      ),
+    );
+    let out = "";
+    child.stdout?.on("data", (chunk) => {
+      out += chunk;
+    });
+    child.stderr?.on("data", (chunk) => {
+      out += chunk;
+    });
+    const deadline = Date.now() + 20_000;
+    while (!/listening on (\S+)/.test(out)) {
+      if (child.exitCode !== null) throw new Error(`hub exited with ${child.exitCode}: ${out}`);
+      if (Date.now() > deadline) throw new Error(`hub did not start: ${out}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return { url: /listening on (\S+)/.exec(out)?.[1] as string, out };
+  }
+
+  const runClient = (env: Record<string, string>) =>
+    world.run(process.execPath, ["--input-type=module", "-e", CLIENT], {
+      ...world.env,
+      PI_COMS_NET_SERVER_URL: url,
+      PI_COMS_NET_AUTH_TOKEN: token,
+      ...env,
+    });
+
+  test("publishes an https:// URL and answers /healthz to whoever trusts its certificate", async () => {
+    assert.match(url, /^https:\/\/127\.0\.0\.1:\d+$/);
+    const discovered = JSON.parse(
+      readFileSync(join(world.env.PI_COMS_NET_DIR as string, "projects", "tlsproj", "server.json"), "utf8"),
+    ) as { url: string };
+    assert.equal(discovered.url, url);
+    assert.equal(await healthy(url, 5000, readFileSync(cert, "utf8")), true);
+    assert.equal(await healthy(url, 5000), false, "an untrusted self-signed certificate is refused");
+    assert.equal(await healthy(url.replace("https:", "http:"), 5000), false, "no plain HTTP on a TLS hub");
+  });
+
+  test("a client that trusts the certificate exchanges a message and its reply", {
+    timeout: 30_000,
+  }, async () => {
+    const { code, out } = await runClient({ NODE_EXTRA_CA_CERTS: cert });
+    assert.equal(code, 0, out);
+    const line = JSON.parse(out.trim().split("\n").at(-1) as string) as {
+      url: string;
+      outcome: { state: string; from?: string; text?: string };
+    };
+    assert.equal(line.url, url);
+    assert.equal(line.outcome.state, "reply", out);
+    assert.equal(line.outcome.from, "bob");
+    assert.equal(line.outcome.text, "re: hello over tls");
+  });
+
+  test("a client that does not trust the certificate fails with a clear error", {
+    timeout: 30_000,
+  }, async () => {
+    const { code, out } = await runClient({});
+    assert.notEqual(code, 0);
+    assert.match(out, /cannot verify the TLS certificate of the hub/);
+    assert.match(out, /NODE_EXTRA_CA_CERTS/);
+    assert.doesNotMatch(out, new RegExp(token), "the token is never printed");
+  });
+
+  test("the token is still required over TLS", { timeout: 30_000 }, async () => {
+    const ca = readFileSync(cert, "utf8");
+    const status = (headers: Record<string, string>) =>
+      new Promise<number>((resolve, reject) => {
+        const req = request(new URL("/trpc/agents.list", url), { ca, headers }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on("error", reject);
+        req.end();
+      });
+    assert.equal(await status({}), 401);
+    assert.equal(await status({ authorization: "Bearer wrong-token" }), 401);
+    const { code, out } = await runClient({ NODE_EXTRA_CA_CERTS: cert, PI_COMS_NET_AUTH_TOKEN: "wrong" });
+    assert.notEqual(code, 0);
+    assert.match(out, /wrong hub token/);
+  });
+
+  test("a certificate without a key is refused before the hub starts", async () => {
+    const { code, out } = await world.runCli(["--project", "other", "--tls-cert", cert]);
+    assert.equal(code, 2);
+    assert.match(out, /both a certificate and a key/);
+  });
+
+  test("under Bun, with the certificate from PI_COMS_NET_TLS_CERT / PI_COMS_NET_TLS_KEY", {
+    timeout: 30_000,
+  }, async () => {
+    const bun = await startTlsHub("bun", "bunproj", [], {
+      PI_COMS_NET_TLS_CERT: cert,
+      PI_COMS_NET_TLS_KEY: key,
+    });
+    assert.match(bun.url, /^https:\/\/127\.0\.0\.1:\d+$/);
+    assert.equal(await healthy(bun.url, 5000, readFileSync(cert, "utf8")), true);
+    assert.equal(await healthy(bun.url, 5000), false);
+    const { code, out } = await world.run(
+      process.execPath,
+      ["--input-type=module", "-e", CLIENT.replaceAll("tlsproj", "bunproj")],
+      {
+        ...world.env,
+        PI_COMS_NET_SERVER_URL: bun.url,
+        PI_COMS_NET_AUTH_TOKEN: world.secret("bunproj"),
+        NODE_EXTRA_CA_CERTS: cert,
+      },
+    );
+    assert.equal(code, 0, out);
+    assert.match(out, /"state":"reply".*"text":"re: hello over tls"/);
+  });
+
+  test("ensureHub starts a TLS hub from the environment and its health check trusts that certificate", {
+    timeout: 30_000,
+  }, async () => {
+    const env = { ...world.env, PI_COMS_NET_TLS_CERT: cert, PI_COMS_NET_TLS_KEY: key };
+    try {
+      const started = await ensureHub({ project: "autoproj", store: "memory", env });
+      assert.equal(started.startedByMe, true);
+      assert.match(started.url, /^https:\/\/127\.0\.0\.1:\d+$/);
+      const found = await findHub("autoproj", env);
+      assert.equal(found?.url, started.url);
+      const again = await ensureHub({ project: "autoproj", store: "memory", env });
+      assert.equal(again.startedByMe, false, "the running TLS hub is found, not a second one started");
+      assert.equal(again.pid, started.pid);
+    } finally {
+      await stopHub("autoproj", env);
+    }
+  });
+});
