@@ -6,7 +6,7 @@ import type { ErrorCode } from "../contract/schemas.ts";
 
 export const EXIT = {
   OK: 0,
-  /** Anything not listed below: hop limit, too large, expired, a reply not matching the schema. */
+  /** Anything not listed below: hop limit, too large, expired, rate limited, a reply not matching the schema. */
   OTHER: 1,
   USAGE: 2,
   UNKNOWN_PEER: 3,

@@ -20,6 +20,7 @@ const TRPC_CODE: Record<ErrorCode, TrpcCode> = {
   UNAUTHORIZED: "UNAUTHORIZED",
   BAD_INPUT: "BAD_REQUEST",
   SCHEMA_MISMATCH: "UNPROCESSABLE_CONTENT",
+  RATE_LIMITED: "TOO_MANY_REQUESTS",
 };
 
 export class ComsError extends Error {
@@ -45,6 +46,7 @@ const FALLBACK: Partial<Record<TrpcCode, ErrorCode>> = {
   PAYLOAD_TOO_LARGE: "TOO_LARGE",
   TIMEOUT: "TIMEOUT",
   CLIENT_CLOSED_REQUEST: "CANCELLED",
+  TOO_MANY_REQUESTS: "RATE_LIMITED",
 };
 
 /** The pi-coms code for an error raised inside a procedure (used by the error formatter). */

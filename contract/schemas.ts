@@ -89,6 +89,7 @@ export const ErrorCode = z.enum([
   "UNAUTHORIZED",
   "BAD_INPUT",
   "SCHEMA_MISMATCH",
+  "RATE_LIMITED",
 ]);
 
 /** What the receiver settles an inbound message with. */

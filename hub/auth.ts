@@ -6,31 +6,57 @@
 import type { Caller } from "../contract/router.ts";
 import { hashToken, sameDigest } from "../lib/secrets.ts";
 import type { HubBackend } from "./backend.ts";
+import { AuthLockout, type AuthLockoutOptions, DEFAULT_AUTH_LOCKOUT } from "./rate-limit.ts";
 
 export const AGENT_ID_HEADER = "x-pi-coms-agent-id";
 export const AGENT_TOKEN_HEADER = "x-pi-coms-agent-token";
 
-export type AuthResult = { ok: true; caller: Caller | null } | { ok: false; status: 401; message: string };
+export type AuthResult =
+  | { ok: true; caller: Caller | null }
+  | { ok: false; status: 401; kind: "UNAUTHORIZED"; message: string }
+  | { ok: false; status: 429; kind: "TOO_MANY_REQUESTS"; message: string; retryAfterSec: number };
 
 export class RequestAuth {
   private readonly digest: Buffer;
   private readonly backend: HubBackend;
+  private readonly lockout: AuthLockout;
 
-  constructor(token: string, backend: HubBackend) {
+  constructor(token: string, backend: HubBackend, lockout: AuthLockoutOptions = DEFAULT_AUTH_LOCKOUT) {
     this.digest = hashToken(token);
     this.backend = backend;
+    this.lockout = new AuthLockout(lockout);
   }
 
-  check(header: (name: string) => string | null | undefined): AuthResult {
+  /** `remote` is the peer address: wrong tokens from it are counted, never logged. */
+  check(header: (name: string) => string | null | undefined, remote = "unknown"): AuthResult {
+    // While locked out even the right token is refused, so a guesser learns nothing from the answer.
+    const wait = this.lockout.blockedFor(remote);
+    if (wait > 0) {
+      const retryAfterSec = Math.ceil(wait / 1000);
+      return {
+        ok: false,
+        status: 429,
+        kind: "TOO_MANY_REQUESTS",
+        message: `too many wrong hub tokens from this address: retry in ${retryAfterSec} s`,
+        retryAfterSec,
+      };
+    }
     const authorization = header("authorization");
     if (!authorization) {
-      return { ok: false, status: 401, message: "missing hub token: send 'Authorization: Bearer <token>'" };
-    }
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-    if (!match?.[1] || !sameDigest(hashToken(match[1]), this.digest)) {
       return {
         ok: false,
         status: 401,
+        kind: "UNAUTHORIZED",
+        message: "missing hub token: send 'Authorization: Bearer <token>'",
+      };
+    }
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+    if (!match?.[1] || !sameDigest(hashToken(match[1]), this.digest)) {
+      this.lockout.fail(remote);
+      return {
+        ok: false,
+        status: 401,
+        kind: "UNAUTHORIZED",
         message: "wrong hub token (it may have been rotated: re-read the secret)",
       };
     }
@@ -46,6 +72,7 @@ const ERRORS = {
   UNAUTHORIZED: { code: -32001, httpStatus: 401, coms_code: "UNAUTHORIZED" },
   PAYLOAD_TOO_LARGE: { code: -32413, httpStatus: 413, coms_code: "TOO_LARGE" },
   NOT_FOUND: { code: -32004, httpStatus: 404, coms_code: "BAD_INPUT" },
+  TOO_MANY_REQUESTS: { code: -32029, httpStatus: 429, coms_code: "RATE_LIMITED" },
 } as const;
 
 /**

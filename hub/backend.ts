@@ -25,6 +25,7 @@ import type {
 } from "../contract/schemas.ts";
 import { hashToken, newToken, sameDigest } from "../lib/secrets.ts";
 import { AsyncQueue } from "./async-queue.ts";
+import { SendRateLimit } from "./rate-limit.ts";
 import type { AgentRecord, HubStore, MessageRecord } from "./store.ts";
 
 export interface HubLimits {
@@ -34,6 +35,8 @@ export interface HubLimits {
   offlineAfterMs: number;
   maxMessageBytes: number;
   maxAgents: number;
+  /** Sustained new messages per second per sending agent, burst twice that; 0 or absent = unlimited. */
+  maxSendsPerSec?: number;
 }
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024;
@@ -65,8 +68,10 @@ export class HubBackend implements ComsBackend {
   private readonly dirtyPeers = new Set<string>();
   private readonly removedPeers = new Set<string>();
   private closed = false;
+  private readonly sendRate: SendRateLimit;
 
   constructor(store: HubStore, project: string, limits: HubLimits) {
+    this.sendRate = new SendRateLimit(limits.maxSendsPerSec ?? 0);
     this.store = store;
     this.project = project;
     this.limits = limits;
@@ -205,6 +210,7 @@ export class HubBackend implements ComsBackend {
     const record = this.agents.get(id);
     if (!record) return;
     this.agents.delete(id);
+    this.sendRate.forget(id);
     if (this.byName.get(record.card.name) === id) this.byName.delete(record.card.name);
     this.lastStatus.delete(id);
     this.store.deleteAgent(id);
@@ -266,6 +272,14 @@ export class HubBackend implements ComsBackend {
     const recipient = toId === undefined ? undefined : this.agents.get(toId);
     if (!recipient) throw comsError("UNKNOWN_PEER", `no agent named ${input.to} on this hub`);
     if (recipient.card.id === caller.id) throw comsError("BAD_INPUT", "an agent cannot message itself");
+    // Checked last, so only a message that would be stored spends a token; a retried msg_id above is free.
+    const waitMs = this.sendRate.take(caller.id);
+    if (waitMs > 0) {
+      throw comsError(
+        "RATE_LIMITED",
+        `too many sends: this hub allows ${this.limits.maxSendsPerSec}/s per agent; retry in ${waitMs} ms (nothing was sent)`,
+      );
+    }
     const now = Date.now();
     const message: Message = {
       msg_id: input.msg_id ?? ulid(now),

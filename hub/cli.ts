@@ -24,6 +24,8 @@ Options:
   --store sqlite|memory    durable SQLite store (default) or a throwaway in-memory one
   --max-message-bytes N    largest prompt or reply accepted (default 262144)
   --max-agents N           most agents registered at once (default 4096)
+  --max-sends-per-sec N    new messages per second per agent, bursts of twice that
+                           (default $PI_COMS_NET_MAX_SENDS_PER_SEC or 1000; 0 = no limit)
   --print-token            also print the token
   -h, --help               show this help
 
@@ -58,6 +60,7 @@ async function main(): Promise<void> {
         "tls-key": { type: "string" },
         "max-message-bytes": { type: "string" },
         "max-agents": { type: "string" },
+        "max-sends-per-sec": { type: "string" },
         "print-token": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
@@ -94,6 +97,10 @@ async function main(): Promise<void> {
       intOption("max-message-bytes", values["max-message-bytes"] as string | undefined),
     ),
     ...optional("maxAgents", intOption("max-agents", values["max-agents"] as string | undefined)),
+    ...optional(
+      "maxSendsPerSec",
+      intOption("max-sends-per-sec", values["max-sends-per-sec"] as string | undefined),
+    ),
   }).catch((error: Error) => fail(error.message));
   const runtime = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined" ? "bun" : "node";
   process.stdout.write(

@@ -9,6 +9,7 @@ const hubRouter = servedRouter(comsRouter);
 
 interface BunServer {
   port: number;
+  requestIP(req: Request): { address: string } | null;
   stop(closeActiveConnections?: boolean): Promise<void> | void;
 }
 interface BunRuntime {
@@ -18,7 +19,7 @@ interface BunRuntime {
     idleTimeout: number;
     maxRequestBodySize: number;
     tls?: { cert: string; key: string };
-    fetch(req: Request): Response | Promise<Response>;
+    fetch(req: Request, server: BunServer): Response | Promise<Response>;
     error?(error: Error): Response;
   }): BunServer;
 }
@@ -35,16 +36,20 @@ export async function serveBun(opts: ServeOptions): Promise<ServedHub> {
     idleTimeout: 0,
     maxRequestBodySize: opts.maxBodyBytes,
     ...(opts.tls ? { tls: opts.tls } : {}),
-    async fetch(req) {
+    async fetch(req, bunServer) {
       const url = new URL(req.url);
       if (url.pathname === HEALTH_PATH && req.method === "GET") {
         return json(200, HEALTH_BODY, { "cache-control": "no-store" });
       }
-      const auth = opts.auth.check((name) => req.headers.get(name));
+      const auth = opts.auth.check((name) => req.headers.get(name), bunServer.requestIP(req)?.address);
       if (!auth.ok)
-        return json(auth.status, trpcErrorBody("UNAUTHORIZED", auth.message, url), {
-          "www-authenticate": "Bearer",
-        });
+        return json(
+          auth.status,
+          trpcErrorBody(auth.kind, auth.message, url),
+          auth.status === 429
+            ? { "retry-after": String(auth.retryAfterSec) }
+            : { "www-authenticate": "Bearer" },
+        );
       if (!url.pathname.startsWith(`${TRPC_PATH}/`)) {
         return json(
           404,

@@ -30,10 +30,15 @@ export function serveNode(opts: ServeOptions): Promise<ServedHub> {
       const value = req.headers[name];
       return Array.isArray(value) ? value[0] : value;
     };
-    const auth = opts.auth.check(header);
+    const auth = opts.auth.check(header, req.socket.remoteAddress);
     if (!auth.ok) {
-      res.writeHead(auth.status, { "content-type": "application/json", "www-authenticate": "Bearer" });
-      res.end(trpcErrorBody("UNAUTHORIZED", auth.message, url));
+      res.writeHead(auth.status, {
+        "content-type": "application/json",
+        ...(auth.status === 429
+          ? { "retry-after": String(auth.retryAfterSec) }
+          : { "www-authenticate": "Bearer" }),
+      });
+      res.end(trpcErrorBody(auth.kind, auth.message, url));
       req.resume();
       return;
     }

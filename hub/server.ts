@@ -27,6 +27,8 @@ export interface HubServerOptions {
   tlsKey?: string;
   maxMessageBytes?: number;
   maxAgents?: number;
+  /** Sustained sends per second per agent (else PI_COMS_NET_MAX_SENDS_PER_SEC, default 1000); 0 = off. */
+  maxSendsPerSec?: number;
   env?: NodeJS.ProcessEnv;
   /** Publish url, pid and start time in the project's discovery file (the CLI does). */
   discovery?: boolean;
@@ -120,6 +122,7 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
     offlineAfterMs: settings.offlineAfterMs,
     maxMessageBytes,
     maxAgents: opts.maxAgents ?? DEFAULT_MAX_AGENTS,
+    maxSendsPerSec: opts.maxSendsPerSec ?? settings.maxSendsPerSec,
   });
   const serveOptions = {
     host,

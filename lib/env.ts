@@ -55,6 +55,8 @@ export interface HubSettings {
   heartbeatMs: number;
   staleAfterMs: number;
   offlineAfterMs: number;
+  /** Sustained sends per second allowed per agent (burst twice that); 0 = unlimited. */
+  maxSendsPerSec: number;
 }
 
 export function hubSettings(env: NodeJS.ProcessEnv = process.env): HubSettings {
@@ -70,5 +72,6 @@ export function hubSettings(env: NodeJS.ProcessEnv = process.env): HubSettings {
     heartbeatMs: envInt("PI_COMS_NET_HEARTBEAT_MS", 10_000, env),
     staleAfterMs: envInt("PI_COMS_NET_STALE_AFTER_MS", 30_000, env),
     offlineAfterMs: envInt("PI_COMS_NET_OFFLINE_AFTER_MS", 60_000, env),
+    maxSendsPerSec: envInt("PI_COMS_NET_MAX_SENDS_PER_SEC", 1000, env),
   };
 }
