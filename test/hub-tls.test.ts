@@ -6,14 +6,14 @@
  * clear error; the token is still required.
  */
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { request } from "node:https";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { pathToFileURL } from "node:url";
 import { ensureHub, findHub, healthy, stopHub } from "../hub/discovery.ts";
-import { BUN, CLI, HubWorld, ROOT } from "./support/hub-harness.ts";
+import { HubWorld, ROOT } from "./support/hub-harness.ts";
 
 const OPENSSL = spawnSync("openssl", ["version"]).status === 0;
 const skip = OPENSSL ? false : "openssl is not installed: cannot generate a test certificate";
@@ -39,7 +39,6 @@ describe("hub over TLS", { skip }, () => {
   let token: string;
 
   before(async () => {
-    let out: string;
     world = new HubWorld();
     cert = join(world.dir, "cert.pem");
     key = join(world.dir, "key.pem");
@@ -52,40 +51,13 @@ describe("hub over TLS", { skip }, () => {
       { encoding: "utf8" },
     );
     assert.equal(made.status, 0, made.stderr);
-    ({ url, out } = await startTlsHub("node", "tlsproj", ["--tls-cert", cert, "--tls-key", key]));
+    const hub = await world.startHub({ project: "tlsproj", args: ["--tls-cert", cert, "--tls-key", key] });
+    url = hub.url;
     token = world.secret("tlsproj");
-    assert.doesNotMatch(out, /warning/, "a loopback hub gives no unencrypted-traffic warning");
+    assert.doesNotMatch(hub.output(), /warning/, "a loopback hub gives no unencrypted-traffic warning");
   });
 
   after(() => world.dispose());
-
-  /** Start hub/cli.ts (under Node or Bun) and wait for the URL it prints. */
-  async function startTlsHub(runtime: "node" | "bun", project: string, args: string[], env = {}) {
-    const child = world.track(
-      spawn(
-        runtime === "bun" ? BUN : process.execPath,
-        [CLI, "--project", project, "--host", "127.0.0.1", ...args],
-        {
-          env: { ...world.env, ...env },
-          stdio: ["ignore", "pipe", "pipe"],
-        },
-      ),
-    );
-    let out = "";
-    child.stdout?.on("data", (chunk) => {
-      out += chunk;
-    });
-    child.stderr?.on("data", (chunk) => {
-      out += chunk;
-    });
-    const deadline = Date.now() + 20_000;
-    while (!/listening on (\S+)/.test(out)) {
-      if (child.exitCode !== null) throw new Error(`hub exited with ${child.exitCode}: ${out}`);
-      if (Date.now() > deadline) throw new Error(`hub did not start: ${out}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    return { url: /listening on (\S+)/.exec(out)?.[1] as string, out };
-  }
 
   const runClient = (env: Record<string, string>) =>
     world.run(process.execPath, ["--input-type=module", "-e", CLIENT], {
@@ -158,9 +130,10 @@ describe("hub over TLS", { skip }, () => {
   test("under Bun, with the certificate from PI_COMS_NET_TLS_CERT / PI_COMS_NET_TLS_KEY", {
     timeout: 30_000,
   }, async () => {
-    const bun = await startTlsHub("bun", "bunproj", [], {
-      PI_COMS_NET_TLS_CERT: cert,
-      PI_COMS_NET_TLS_KEY: key,
+    const bun = await world.startHub({
+      project: "bunproj",
+      runtime: "bun",
+      env: { PI_COMS_NET_TLS_CERT: cert, PI_COMS_NET_TLS_KEY: key },
     });
     assert.match(bun.url, /^https:\/\/127\.0\.0\.1:\d+$/);
     assert.equal(await healthy(bun.url, 5000, readFileSync(cert, "utf8")), true);

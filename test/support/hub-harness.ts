@@ -82,7 +82,7 @@ export class HubWorld {
     const url = await waitFor(
       async () => {
         if (child.exitCode !== null) throw new Error(`hub exited with ${child.exitCode}: ${out}`);
-        return /listening on (http:\/\/\S+)/.exec(out)?.[1];
+        return /listening on (https?:\/\/\S+)/.exec(out)?.[1];
       },
       { what: "the hub to listen", timeoutMs: 20_000 },
     );
