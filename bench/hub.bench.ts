@@ -26,8 +26,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { InboxEvent } from "../contract/schemas.ts";
-import { connectHub } from "../hub/client.ts";
-import { FetchEventSource } from "../hub/event-source.ts";
+import { FetchEventSource } from "../hub/client/event-source.ts";
+import { connectHub } from "../hub/client/hub-client.ts";
 import { rawAgent } from "../test/support/hub-raw-client.ts";
 
 const SELF = fileURLToPath(import.meta.url);

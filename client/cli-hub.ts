@@ -1,5 +1,5 @@
 /** `pi-coms hub start|stop|status`: the project's local hub, found through its discovery file. */
-import { ensureHub, findHub, stopHub } from "../hub/discovery.ts";
+import { ensureHub, findHub, stopHub } from "../hub/client/discovery.ts";
 import { hubSettings } from "../lib/env.ts";
 import { projectFromCwd } from "../lib/project.ts";
 import { type Command, UsageError } from "./cli-args.ts";

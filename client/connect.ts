@@ -38,6 +38,6 @@ export async function connectPeer(options: ConnectPeerOptions = {}): Promise<Com
 
 /** Join a hub: the given URL, or the local hub of the project when none is given. */
 export async function connectHub(options: ConnectHubOptions = {}): Promise<ComsClient> {
-  const hub = await import("../hub/client.ts");
+  const hub = await import("../hub/client/hub-client.ts");
   return hub.connectHub({ ...options, explicit: options.explicit ?? true });
 }

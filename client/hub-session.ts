@@ -23,11 +23,11 @@ import {
   type SendAck,
   type SendInput,
 } from "../contract/schemas.ts";
-import { AGENT_ID_HEADER, AGENT_TOKEN_HEADER } from "../hub/auth.ts";
-import { readDiscovery } from "../hub/discovery.ts";
+import { readDiscovery } from "../hub/client/discovery.ts";
+import { AGENT_ID_HEADER, AGENT_TOKEN_HEADER } from "../hub/http/auth.ts";
+import { TRPC_PATH } from "../hub/http/routes.ts";
 import { hubPaths } from "../hub/paths.ts";
 import { readSecret } from "../hub/secret.ts";
-import { TRPC_PATH } from "../hub/transport.ts";
 import { hubSettings } from "../lib/env.ts";
 import { readJson, writeJsonAtomic } from "../lib/private-fs.ts";
 import { projectFromCwd } from "../lib/project.ts";

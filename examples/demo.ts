@@ -8,7 +8,7 @@ import { lstatSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type ComsClient, connectHub, connectPeer, serve } from "../client/index.ts";
-import { ensureHub, stopHub } from "../hub/discovery.ts";
+import { ensureHub, stopHub } from "../hub/client/discovery.ts";
 import { pidAlive as alive } from "../lib/process.ts";
 
 const root = mkdtempSync(join(tmpdir(), "pi-coms-demo-"));

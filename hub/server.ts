@@ -7,13 +7,13 @@ import { readFileSync, rmSync } from "node:fs";
 import { isIP } from "node:net";
 import { hubSettings } from "../lib/env.ts";
 import { readJson, writeJsonAtomic } from "../lib/private-fs.ts";
-import { RequestAuth } from "./auth.ts";
-import { DEFAULT_MAX_AGENTS, DEFAULT_MAX_MESSAGE_BYTES, HubBackend } from "./backend.ts";
+import { DEFAULT_MAX_AGENTS, DEFAULT_MAX_MESSAGE_BYTES, HubBackend } from "./backend/backend.ts";
+import { RequestAuth } from "./http/auth.ts";
+import type { ServedHub } from "./http/routes.ts";
 import { type HubPaths, hubPaths } from "./paths.ts";
 import { resolveHubToken } from "./secret.ts";
-import { isBun } from "./sqlite-driver.ts";
-import { openStore, type StoreKind } from "./store.ts";
-import type { ServedHub } from "./transport.ts";
+import { isBun } from "./store/sqlite-driver.ts";
+import { openStore, type StoreKind } from "./store/store.ts";
 
 export interface HubServerOptions {
   project: string;
@@ -135,8 +135,8 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
   };
   let served: ServedHub;
   try {
-    if (isBun()) served = await (await import("./http-bun.ts")).serveBun(serveOptions);
-    else served = await (await import("./http-node.ts")).serveNode(serveOptions);
+    if (isBun()) served = await (await import("./http/bun.ts")).serveBun(serveOptions);
+    else served = await (await import("./http/node.ts")).serveNode(serveOptions);
   } catch (error) {
     await backend.close();
     throw error;

@@ -16,8 +16,8 @@ export interface StartContext {
 
 // Transports load on first use, so a session that never starts coms never loads them.
 const loadP2P = () => import("../peer/node.ts");
-const loadHubClient = () => import("../hub/client.ts");
-const loadDiscovery = () => import("../hub/discovery.ts");
+const loadHubClient = () => import("../hub/client/hub-client.ts");
+const loadDiscovery = () => import("../hub/client/discovery.ts");
 
 /** Hand every inbound message to the global queue, then wake the loaded module (if any). */
 function attach(state: ComsState, slot: SystemSlot): void {

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { readdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { after, describe, it } from "node:test";
-import { ensureHub, stopHub } from "../hub/discovery.ts";
+import { ensureHub, stopHub } from "../hub/client/discovery.ts";
 import { Children, finish, isolatedHome } from "./support/cli-runner.ts";
 
 const EXAMPLES = resolve(import.meta.dirname, "..", "examples");

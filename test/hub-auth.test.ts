@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { connectHub } from "../hub/client.ts";
-import { FetchEventSource, type SseErrorEvent } from "../hub/event-source.ts";
+import { FetchEventSource, type SseErrorEvent } from "../hub/client/event-source.ts";
+import { connectHub } from "../hub/client/hub-client.ts";
 import { type HubProcess, HubWorld, raw, waitFor } from "./support/hub-harness.ts";
 import { rawAgent } from "./support/hub-raw-client.ts";
 

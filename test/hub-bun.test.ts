@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { HubClient } from "../hub/client.ts";
+import type { HubClient } from "../hub/client/hub-client.ts";
 import { BUN, echo, type HubProcess, HubWorld, kill9, ROOT, raw, waitFor } from "./support/hub-harness.ts";
 import { rawAgent } from "./support/hub-raw-client.ts";
 

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { connectHub } from "../hub/client.ts";
-import { ensureHub, findHub, stopHub } from "../hub/discovery.ts";
+import { ensureHub, findHub, stopHub } from "../hub/client/discovery.ts";
+import { connectHub } from "../hub/client/hub-client.ts";
 import { pidAlive } from "../lib/process.ts";
 import { HubWorld, ROOT, waitFor } from "./support/hub-harness.ts";
 

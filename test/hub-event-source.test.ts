@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
-import { FetchEventSource, type SseErrorEvent, type SseMessageEvent } from "../hub/event-source.ts";
+import { FetchEventSource, type SseErrorEvent, type SseMessageEvent } from "../hub/client/event-source.ts";
 import { waitFor } from "./support/hub-harness.ts";
 
 /** A scripted SSE server: each connection is handed to `script`, with the headers it sent. */

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { ComsError } from "../contract/errors.ts";
 import type { AgentCard, Message } from "../contract/schemas.ts";
-import type { HubClient, HubConnectOptions } from "../hub/client.ts";
+import type { HubClient, HubConnectOptions } from "../hub/client/hub-client.ts";
 import { type HubProcess, HubWorld, waitFor } from "./support/hub-harness.ts";
 
 describe("hub messaging (real hub process, typed clients)", () => {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, afterEach, describe, it } from "node:test";
 import type { InboxEvent } from "../contract/schemas.ts";
-import { connectHub, type HubClient } from "../hub/client.ts";
+import { connectHub, type HubClient } from "../hub/client/hub-client.ts";
 import { writeJsonAtomic } from "../lib/private-fs.ts";
 import { echo, HubWorld, kill9, raw, waitFor } from "./support/hub-harness.ts";
 import { CuttableProxy } from "./support/hub-proxy.ts";

@@ -12,7 +12,7 @@ import { request } from "node:https";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { pathToFileURL } from "node:url";
-import { ensureHub, findHub, healthy, stopHub } from "../hub/discovery.ts";
+import { ensureHub, findHub, healthy, stopHub } from "../hub/client/discovery.ts";
 import { HubWorld, ROOT } from "./support/hub-harness.ts";
 
 const OPENSSL = spawnSync("openssl", ["version"]).status === 0;
@@ -20,7 +20,7 @@ const skip = OPENSSL ? false : "openssl is not installed: cannot generate a test
 
 // Two typed clients in one process: bob answers, alice sends to bob and prints the outcome.
 const CLIENT = `
-import { connectHub } from ${JSON.stringify(pathToFileURL(join(ROOT, "hub", "client.ts")).href)};
+import { connectHub } from ${JSON.stringify(pathToFileURL(join(ROOT, "hub", "client", "hub-client.ts")).href)};
 const bob = await connectHub({ name: "bob", project: "tlsproj" });
 bob.onInbound((m) => void bob.settle(m.msg_id, { ok: true, text: "re: " + m.prompt }));
 const alice = await connectHub({ name: "alice", project: "tlsproj" });

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { pathToFileURL } from "node:url";
-import { hubCliPath } from "../hub/discovery.ts";
+import { hubCliPath } from "../hub/client/discovery.ts";
 
 // pi loads the plugin's TypeScript itself, but the hub it auto-starts runs under
 // plain Node, which will not strip types inside node_modules: an installed
@@ -12,7 +12,7 @@ import { hubCliPath } from "../hub/discovery.ts";
 describe("the hub CLI an installed package spawns", () => {
   const root = mkdtempSync(join(tmpdir(), "pi-coms-layout-"));
   after(() => rmSync(root, { recursive: true, force: true }));
-  const moduleIn = (pkg: string) => pathToFileURL(join(pkg, "hub", "discovery.ts")).href;
+  const moduleIn = (pkg: string) => pathToFileURL(join(pkg, "hub", "client", "discovery.ts")).href;
 
   it("is the source CLI in a checkout", () => {
     const pkg = join(root, "checkout");
@@ -27,7 +27,7 @@ describe("the hub CLI an installed package spawns", () => {
   });
 
   it("is the CLI beside a built module", () => {
-    const url = pathToFileURL(join(root, "dist", "hub", "discovery.js")).href;
+    const url = pathToFileURL(join(root, "dist", "hub", "client", "discovery.js")).href;
     assert.equal(hubCliPath(url), join(root, "dist", "hub", "cli.js"));
   });
 });

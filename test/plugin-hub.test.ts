@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, afterEach, before, describe, it } from "node:test";
-import { findHub } from "../hub/discovery.ts";
+import { findHub } from "../hub/client/discovery.ts";
 import { projectFromCwd } from "../lib/project.ts";
 import type { ChatRequest, ScriptedReply } from "./support/model-server.ts";
 import { createPiWorld, dumpIfFailed, type PiProcess, type PiWorld } from "./support/pi-harness.ts";

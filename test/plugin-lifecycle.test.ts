@@ -9,7 +9,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, afterEach, before, describe, it } from "node:test";
-import { findHub } from "../hub/discovery.ts";
+import { findHub } from "../hub/client/discovery.ts";
 import { projectFromCwd } from "../lib/project.ts";
 import { entryPath } from "../peer/paths.ts";
 import {

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Message } from "../../contract/schemas.ts";
-import { connectHub, type HubClient, type HubConnectOptions } from "../../hub/client.ts";
+import { connectHub, type HubClient, type HubConnectOptions } from "../../hub/client/hub-client.ts";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const CLI = join(ROOT, "hub", "cli.ts");

@@ -4,8 +4,8 @@
  */
 import { createTRPCClient, httpLink, httpSubscriptionLink, splitLink } from "@trpc/client";
 import type { ComsRouter } from "../../contract/router.ts";
-import { AGENT_ID_HEADER, AGENT_TOKEN_HEADER } from "../../hub/auth.ts";
-import { FetchEventSource } from "../../hub/event-source.ts";
+import { FetchEventSource } from "../../hub/client/event-source.ts";
+import { AGENT_ID_HEADER, AGENT_TOKEN_HEADER } from "../../hub/http/auth.ts";
 import { wireTransformer } from "../../lib/wire-transformer.ts";
 
 export interface RawIdentity {

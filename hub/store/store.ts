@@ -4,7 +4,7 @@
  * writes every change through this small interface; writes are grouped and a
  * caller that must not answer before its change is durable awaits `flush()`.
  */
-import type { AgentCard, Message, Outcome } from "../contract/schemas.ts";
+import type { AgentCard, Message, Outcome } from "../../contract/schemas.ts";
 
 export interface AgentRecord {
   card: AgentCard;
@@ -51,9 +51,9 @@ export type StoreKind = HubStore["kind"];
 
 export async function openStore(kind: StoreKind, dir: string): Promise<HubStore> {
   if (kind === "memory") {
-    const { MemoryStore } = await import("./store-memory.ts");
+    const { MemoryStore } = await import("./memory.ts");
     return new MemoryStore();
   }
-  const { openSqliteStore } = await import("./store-sqlite.ts");
+  const { openSqliteStore } = await import("./sqlite.ts");
   return openSqliteStore(dir);
 }

@@ -17,10 +17,10 @@ import {
   type TRPCLink,
 } from "@trpc/client";
 import { observable } from "@trpc/server/observable";
-import type { AwaitOptions, ComsClient } from "../contract/client.ts";
-import { ComsError, toComsError } from "../contract/errors.ts";
-import { ulid } from "../contract/ids.ts";
-import type { ComsRouter } from "../contract/router.ts";
+import type { AwaitOptions, ComsClient } from "../../contract/client.ts";
+import { ComsError, toComsError } from "../../contract/errors.ts";
+import { ulid } from "../../contract/ids.ts";
+import type { ComsRouter } from "../../contract/router.ts";
 import {
   type AgentCard,
   type CardPatch,
@@ -31,16 +31,16 @@ import {
   type ReplyResult,
   type SendAck,
   type SendInput,
-} from "../contract/schemas.ts";
-import { hubSettings } from "../lib/env.ts";
-import { projectFromCwd } from "../lib/project.ts";
-import { wireTransformer } from "../lib/wire-transformer.ts";
-import { AGENT_ID_HEADER, AGENT_TOKEN_HEADER } from "./auth.ts";
+} from "../../contract/schemas.ts";
+import { hubSettings } from "../../lib/env.ts";
+import { projectFromCwd } from "../../lib/project.ts";
+import { wireTransformer } from "../../lib/wire-transformer.ts";
+import { AGENT_ID_HEADER, AGENT_TOKEN_HEADER } from "../http/auth.ts";
+import { TRPC_PATH } from "../http/routes.ts";
+import { hubPaths } from "../paths.ts";
+import { readSecret } from "../secret.ts";
 import { readDiscovery } from "./discovery.ts";
 import { FetchEventSource } from "./event-source.ts";
-import { hubPaths } from "./paths.ts";
-import { readSecret } from "./secret.ts";
-import { TRPC_PATH } from "./transport.ts";
 
 export interface HubConnectOptions {
   /** Hub base URL (http://host:port or https://…); default PI_COMS_NET_SERVER_URL, else the project's discovery file. */

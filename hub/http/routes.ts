@@ -1,7 +1,7 @@
 /** What the two HTTP adapters (Node, Bun) share: their options, their handle, and the routes. */
 
+import type { HubBackend } from "../backend/backend.ts";
 import type { RequestAuth } from "./auth.ts";
-import type { HubBackend } from "./backend.ts";
 
 export const TRPC_PATH = "/trpc";
 export const HEALTH_PATH = "/healthz";

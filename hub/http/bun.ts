@@ -1,9 +1,9 @@
 /** The hub under Bun.serve: tRPC's fetch adapter behind the same auth check as on Node. */
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
-import { comsRouter } from "../contract/router.ts";
-import { servedRouter } from "../lib/served-router.ts";
+import { comsRouter } from "../../contract/router.ts";
+import { servedRouter } from "../../lib/served-router.ts";
 import { trpcErrorBody } from "./auth.ts";
-import { HEALTH_BODY, HEALTH_PATH, type ServedHub, type ServeOptions, TRPC_PATH } from "./transport.ts";
+import { HEALTH_BODY, HEALTH_PATH, type ServedHub, type ServeOptions, TRPC_PATH } from "./routes.ts";
 
 const hubRouter = servedRouter(comsRouter);
 

@@ -3,11 +3,11 @@ import { createServer, type IncomingMessage, type RequestListener } from "node:h
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { createHTTPHandler } from "@trpc/server/adapters/standalone";
-import type { Caller } from "../contract/router.ts";
-import { comsRouter } from "../contract/router.ts";
-import { servedRouter } from "../lib/served-router.ts";
+import type { Caller } from "../../contract/router.ts";
+import { comsRouter } from "../../contract/router.ts";
+import { servedRouter } from "../../lib/served-router.ts";
 import { trpcErrorBody } from "./auth.ts";
-import { HEALTH_BODY, HEALTH_PATH, type ServedHub, type ServeOptions, TRPC_PATH } from "./transport.ts";
+import { HEALTH_BODY, HEALTH_PATH, type ServedHub, type ServeOptions, TRPC_PATH } from "./routes.ts";
 
 const hubRouter = servedRouter(comsRouter);
 

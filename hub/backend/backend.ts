@@ -5,9 +5,9 @@
  * nothing is acknowledged (send, ack, settle) or streamed before it is durable.
  */
 import type { z } from "zod";
-import { comsError } from "../contract/errors.ts";
-import { ulid } from "../contract/ids.ts";
-import type { Caller, ComsBackend, InboxItem } from "../contract/router.ts";
+import { comsError } from "../../contract/errors.ts";
+import { ulid } from "../../contract/ids.ts";
+import type { Caller, ComsBackend, InboxItem } from "../../contract/router.ts";
 import type {
   AgentCard,
   AgentStatus,
@@ -22,11 +22,11 @@ import type {
   SendAck,
   SendInput,
   SettleInput,
-} from "../contract/schemas.ts";
-import { hashToken, newToken, sameDigest } from "../lib/secrets.ts";
+} from "../../contract/schemas.ts";
+import { hashToken, newToken, sameDigest } from "../../lib/secrets.ts";
+import type { AgentRecord, HubStore, MessageRecord } from "../store/store.ts";
 import { AsyncQueue } from "./async-queue.ts";
 import { SendRateLimit } from "./rate-limit.ts";
-import type { AgentRecord, HubStore, MessageRecord } from "./store.ts";
 
 export interface HubLimits {
   maxHops: number;

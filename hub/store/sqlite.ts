@@ -10,7 +10,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { ensurePrivateDir } from "../lib/private-fs.ts";
+import { ensurePrivateDir } from "../../lib/private-fs.ts";
 import { openSqlite, type SqliteDatabase, type SqliteStatement } from "./sqlite-driver.ts";
 import type { AgentRecord, HubStore, MessageRecord } from "./store.ts";
 

@@ -9,13 +9,13 @@ import { closeSync, existsSync, openSync, readFileSync, rmSync, statSync, writeS
 import { get as httpsGet } from "node:https";
 import { sep } from "node:path";
 import { fileURLToPath } from "node:url";
-import { hubSettings } from "../lib/env.ts";
-import { ensurePrivateDir, readJson } from "../lib/private-fs.ts";
-import { pidAlive } from "../lib/process.ts";
-import { hubPaths } from "./paths.ts";
-import { readSecret } from "./secret.ts";
-import type { DiscoveryRecord } from "./server.ts";
-import type { StoreKind } from "./store.ts";
+import { hubSettings } from "../../lib/env.ts";
+import { ensurePrivateDir, readJson } from "../../lib/private-fs.ts";
+import { pidAlive } from "../../lib/process.ts";
+import { hubPaths } from "../paths.ts";
+import { readSecret } from "../secret.ts";
+import type { DiscoveryRecord } from "../server.ts";
+import type { StoreKind } from "../store/store.ts";
 
 export interface EnsureHubOptions {
   project: string;
@@ -42,10 +42,10 @@ const CLI = hubCliPath(import.meta.url);
  * package's build in dist/ is used.
  */
 export function hubCliPath(moduleUrl: string): string {
-  if (moduleUrl.endsWith(".js")) return fileURLToPath(new URL("./cli.js", moduleUrl));
-  const source = fileURLToPath(new URL("./cli.ts", moduleUrl));
+  if (moduleUrl.endsWith(".js")) return fileURLToPath(new URL("../cli.js", moduleUrl));
+  const source = fileURLToPath(new URL("../cli.ts", moduleUrl));
   if (!source.split(sep).includes("node_modules")) return source;
-  const built = fileURLToPath(new URL("../dist/hub/cli.js", moduleUrl));
+  const built = fileURLToPath(new URL("../../dist/hub/cli.js", moduleUrl));
   return existsSync(built) ? built : source;
 }
 const START_TIMEOUT_MS = 20_000;

@@ -3,10 +3,10 @@
  * the hub bearer token (constant time), then the optional agent credential,
  * which becomes the verified caller of the context.
  */
-import type { Caller } from "../contract/router.ts";
-import { hashToken, sameDigest } from "../lib/secrets.ts";
-import type { HubBackend } from "./backend.ts";
-import { AuthLockout, type AuthLockoutOptions, DEFAULT_AUTH_LOCKOUT } from "./rate-limit.ts";
+import type { Caller } from "../../contract/router.ts";
+import { hashToken, sameDigest } from "../../lib/secrets.ts";
+import type { HubBackend } from "../backend/backend.ts";
+import { AuthLockout, type AuthLockoutOptions, DEFAULT_AUTH_LOCKOUT } from "../backend/rate-limit.ts";
 
 export const AGENT_ID_HEADER = "x-pi-coms-agent-id";
 export const AGENT_TOKEN_HEADER = "x-pi-coms-agent-token";
