@@ -5,7 +5,7 @@
  * anything runs, and a bad frame gets an error answer while the connection
  * and the process carry on.
  */
-import { chmodSync, rmSync } from "node:fs";
+import { chmodSync, lstatSync, rmSync } from "node:fs";
 import type { Socket } from "node:net";
 import { dirname } from "node:path";
 import { getTRPCErrorFromUnknown, getTRPCErrorShape, isTrackedEnvelope, TRPCError } from "@trpc/server";
@@ -241,7 +241,11 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
     });
     server.start();
   });
-  // The directory is already 0700; the socket itself is tightened too.
+  // The directory is already 0700 and ours; the socket itself is tightened too (never through a link).
+  if (!lstatSync(opts.socketPath).isSocket()) {
+    server.stop();
+    throw new Error(`refusing to use ${opts.socketPath}: it is not the socket just created`);
+  }
   chmodSync(opts.socketPath, 0o600);
 
   return {
