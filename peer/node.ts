@@ -36,6 +36,7 @@ import { Outbox } from "./outbox.ts";
 import { OutcomeBatch } from "./outcome-batch.ts";
 import { socketPathFor } from "./paths.ts";
 import { cardOf, entryAlive, Registry, type RegistryEntry } from "./registry.ts";
+import type { Retained } from "./retention.ts";
 import { type PeerServer, startPeerServer } from "./server.ts";
 
 export interface P2PStartOptions {
@@ -126,8 +127,8 @@ export class P2PNode implements ComsClient {
   private card!: AgentCard;
   private ownQueueDepth = false;
   private server!: PeerServer;
-  private readonly inbox = new Inbox();
-  private readonly outbox = new Outbox();
+  private readonly inbox: Inbox;
+  private readonly outbox: Outbox;
   private readonly peers = new Map<string, Peer>();
   /**
    * Entries looked up by name, valid while the directory watcher runs and
@@ -147,6 +148,11 @@ export class P2PNode implements ComsClient {
   constructor(registry: Registry, settings: P2PSettings, _env: NodeJS.ProcessEnv) {
     this.registry = registry;
     this.settings = settings;
+    this.inbox = new Inbox(
+      { count: settings.keepSettled, bytes: settings.keepSettledBytes },
+      () => this.entry?.name ?? "the recipient",
+    );
+    this.outbox = new Outbox({ count: settings.keepOutcomes, bytes: settings.keepOutcomesBytes });
     this.backend = this.makeBackend();
   }
 
@@ -188,6 +194,14 @@ export class P2PNode implements ComsClient {
   /** Connections peers currently hold open to this node's socket (diagnostics). */
   inboundConnections(): number {
     return this.server.connections();
+  }
+
+  /**
+   * What this node keeps of finished work (diagnostics): settled inbound
+   * messages and final outcomes of its own sends, each counted and sized.
+   */
+  retained(): { settled: Retained; outcomes: Retained } {
+    return { settled: this.inbox.retained(), outcomes: this.outbox.retained() };
   }
 
   get project(): string {
