@@ -7,6 +7,8 @@
  */
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import type { Message } from "../contract/schemas.ts";
 import { type P2PNode, startP2P } from "../peer/node.ts";
 import { Registry } from "../peer/registry.ts";
@@ -218,6 +220,32 @@ describe("p2p retention limits", () => {
       const last = await a.send({ to: "b", prompt: "last" });
       await a.await(last.msg_id, { timeoutMs: 15_000 });
       assert.equal((await a.get(last.msg_id)).state, "reply");
+    });
+  });
+
+  it("an outcome stream keeps no reference to what it already sent", async () => {
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const env = { PI_COMS_KEEP_SETTLED: "0", PI_COMS_KEEP_OUTCOMES: "0" };
+    await withPair("no-leak", env, async (a, b) => {
+      const sent: WeakRef<object>[] = [];
+      b.onInbound((message) => {
+        const value = { prompt: message.prompt };
+        sent.push(new WeakRef(value));
+        void b.settle(message.msg_id, { ok: true, text: "{}", value });
+      });
+      for (let i = 0; i < 30; i++) {
+        const ack = await a.send({ to: "b", prompt: `n${i}` });
+        await a.await(ack.msg_id, { timeoutMs: 15_000 });
+      }
+      assert.equal(b.retained().settled.count, 0);
+      await new Promise((resolve) => setImmediate(resolve));
+      gc();
+      await new Promise((resolve) => setImmediate(resolve));
+      gc();
+      // Nothing keeps them once they are forgotten (the latest may still sit in a local of the stream loop).
+      const alive = sent.filter((ref) => ref.deref() !== undefined).length;
+      assert.ok(alive <= 2, `${alive} of ${sent.length} sent outcomes are still reachable`);
     });
   });
 
