@@ -32,6 +32,12 @@ export interface P2PSettings {
   timeoutMs: number;
   maxHops: number;
   pingIntervalMs: number;
+  /** Settled inbound messages kept for late `get` calls: at most this many, and this many bytes. */
+  keepSettled: number;
+  keepSettledBytes: number;
+  /** Final outcomes of this node's own sends kept for late `get`/`await`: count and bytes. */
+  keepOutcomes: number;
+  keepOutcomesBytes: number;
 }
 
 export function p2pSettings(env: NodeJS.ProcessEnv = process.env): P2PSettings {
@@ -39,6 +45,10 @@ export function p2pSettings(env: NodeJS.ProcessEnv = process.env): P2PSettings {
     timeoutMs: envInt("PI_COMS_TIMEOUT_MS", 1_800_000, env),
     maxHops: envInt("PI_COMS_MAX_HOPS", 5, env),
     pingIntervalMs: envInt("PI_COMS_PING_INTERVAL_MS", 10_000, env),
+    keepSettled: envInt("PI_COMS_KEEP_SETTLED", 10_000, env),
+    keepSettledBytes: envInt("PI_COMS_KEEP_SETTLED_BYTES", 32 * 1024 * 1024, env),
+    keepOutcomes: envInt("PI_COMS_KEEP_OUTCOMES", 10_000, env),
+    keepOutcomesBytes: envInt("PI_COMS_KEEP_OUTCOMES_BYTES", 32 * 1024 * 1024, env),
   };
 }
 

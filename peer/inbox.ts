@@ -16,11 +16,13 @@ import {
   type SendAck,
   type SendInput as SendInputSchema,
 } from "../contract/schemas.ts";
+import { MAX_FRAME_BYTES } from "./ipc.ts";
+import { outcomeBytes, type Retained, type RetentionLimit, unsendable, wireBound } from "./retention.ts";
 
-/** Settled messages kept for late `get` calls; the oldest are forgotten first. */
-const KEEP_SETTLED = 10_000;
 /** Outcome changes sent in one frame of a `messages.outcomes` stream, at most. */
 const MAX_BATCH = 256;
+/** A batch stops growing at this many (worst-case) encoded bytes, so it always fits a frame. */
+const MAX_BATCH_BYTES = MAX_FRAME_BYTES / 2;
 
 interface Received {
   message: Message;
@@ -28,6 +30,8 @@ interface Received {
   settled: boolean;
   /** Position of the latest outcome change in this inbox's change order (0: unchanged since accepted). */
   seq: number;
+  /** What it counts against the retention limit once settled. */
+  bytes: number;
   watchers: Set<(outcome: Outcome) => void>;
 }
 
@@ -36,10 +40,25 @@ export class Inbox {
   private readonly undelivered: Message[] = [];
   private readonly handlers = new Set<(message: Message) => void>();
   private settledCount = 0;
+  private settledBytes = 0;
   private unsettled = 0;
   private seq = 0;
   /** Open `outcomes` streams by the sender's agent id. */
   private readonly streams = new Map<string, Set<(event: OutcomeEvent) => void>>();
+  /** Settled messages kept for late `get` calls and resumed streams; the oldest are forgotten first. */
+  private readonly keep: RetentionLimit;
+  /** Names this inbox's owner in error outcomes. */
+  private readonly selfName: () => string;
+
+  constructor(keep: RetentionLimit, selfName: () => string = () => "the recipient") {
+    this.keep = keep;
+    this.selfName = selfName;
+  }
+
+  /** Settled messages kept now, and their approximate bytes. */
+  retained(): Retained {
+    return { count: this.settledCount, bytes: this.settledBytes };
+  }
 
   /** Unsettled inbound messages (the queue depth peers see). */
   depth(): number {
@@ -80,6 +99,7 @@ export class Inbox {
       outcome: { state: "pending", msg_id: msgId, delivered: false },
       settled: false,
       seq: 0,
+      bytes: 0,
       watchers: new Set(),
     });
     this.unsettled++;
@@ -169,7 +189,7 @@ export class Inbox {
           wake = undefined;
           continue;
         }
-        yield queue.splice(0, MAX_BATCH);
+        yield queue.splice(0, batchLength(queue));
       }
     } finally {
       mine.delete(push);
@@ -192,7 +212,16 @@ export class Inbox {
           replied_at: Date.now(),
         }
       : { state: "error", msg_id: msgId, code: result.code, message: result.message };
-    this.finish(entry, outcome);
+    // A reply that cannot reach the sender must not reach its outcome stream either (it would
+    // end the stream for every message after it): the sender gets a definite error instead.
+    const problem = unsendable(outcome);
+    if (problem === undefined) {
+      this.finish(entry, outcome);
+      return;
+    }
+    const message = `${selfName}'s reply could not be sent: ${problem}`;
+    this.finish(entry, { state: "error", msg_id: msgId, code: "BAD_INPUT", message });
+    throw new ComsError("BAD_INPUT", `${message}; the sender was told so`);
   }
 
   /** Leaving: every unsettled message ends with this error, pushed to its sender. */
@@ -208,9 +237,14 @@ export class Inbox {
   private finish(entry: Received, outcome: Outcome): void {
     entry.settled = true;
     this.unsettled--;
-    this.settledCount++;
+    // Only what a late `get` or a resumed stream needs stays: the prompt and schema go.
+    const { prompt: _prompt, response_schema: _schema, ...kept } = entry.message;
+    entry.message = { ...kept, prompt: "" };
     this.changed(entry, outcome);
-    if (this.settledCount > KEEP_SETTLED) this.forgetOldest();
+    entry.bytes = outcomeBytes(outcome);
+    this.settledCount++;
+    this.settledBytes += entry.bytes;
+    if (this.settledCount > this.keep.count || this.settledBytes > this.keep.bytes) this.forgetOldest();
   }
 
   private changed(entry: Received, outcome: Outcome): void {
@@ -221,12 +255,14 @@ export class Inbox {
     if (streams) for (const push of streams) push({ seq: entry.seq, outcome });
   }
 
+  /** Down to half of each limit, so that trimming is rare (amortised), not once per settle. */
   private forgetOldest(): void {
     for (const [id, entry] of this.received) {
-      if (this.settledCount <= KEEP_SETTLED / 2) break;
+      if (this.settledCount <= this.keep.count / 2 && this.settledBytes <= this.keep.bytes / 2) break;
       if (!entry.settled || entry.watchers.size > 0) continue;
       this.received.delete(id);
       this.settledCount--;
+      this.settledBytes -= entry.bytes;
     }
   }
 
@@ -248,12 +284,26 @@ export class Inbox {
       if (entry.outcome.state === "pending") {
         this.changed(entry, { state: "pending", msg_id: message.msg_id, delivered: true });
       }
+      let failure: unknown;
+      let taken = false;
       for (const handler of this.handlers) {
         try {
           handler(message);
-        } catch {
-          // A failing handler must not stop delivery to the others.
+          taken = true;
+        } catch (error) {
+          // A failing handler must not stop delivery to the others, nor to later messages.
+          failure = error;
         }
+      }
+      if (!taken && !entry.settled) {
+        // Nobody could take it: it ends now, with a definite error for its sender.
+        const why = failure instanceof Error ? failure.message : String(failure);
+        this.finish(entry, {
+          state: "error",
+          msg_id: message.msg_id,
+          code: "BAD_INPUT",
+          message: `${this.selfName()} could not take this message: ${why}`.slice(0, 4000),
+        });
       }
     }
   }
@@ -267,4 +317,16 @@ export class Inbox {
       queue_depth: this.unsettled,
     };
   }
+}
+
+/** How many queued events go in the next frame: at least one, at most MAX_BATCH, within MAX_BATCH_BYTES. */
+function batchLength(queue: OutcomeEvent[]): number {
+  let bytes = 0;
+  let n = 0;
+  while (n < queue.length && n < MAX_BATCH) {
+    bytes += wireBound((queue[n] as OutcomeEvent).outcome);
+    if (n > 0 && bytes > MAX_BATCH_BYTES) break;
+    n++;
+  }
+  return n;
 }

@@ -34,8 +34,12 @@ export interface RejectedFrame {
   id: number | null;
 }
 
-/** Marks a connection's buffer while the rest of an oversized frame is skipped. */
-const DISCARDING = "\u0000";
+/**
+ * Marks a connection's buffer while the rest of an oversized frame is skipped.
+ * A lone surrogate: sockets are read as UTF-8, whose decoder never yields
+ * one, so no byte a peer sends (a NUL included) can be taken for the marker.
+ */
+export const DISCARDING = "\udfff";
 
 /**
  * The guarded parser with the same limits, except that a bad frame does not

@@ -21,7 +21,6 @@ import {
   MAX_TEXT_LENGTH,
   type Message,
   type Outcome,
-  Outcome as OutcomeSchema,
   ProjectName,
   ReplyResult,
   type SendAck,
@@ -33,9 +32,10 @@ import { newToken, tokensEqual } from "../lib/secrets.ts";
 import { Inbox } from "./inbox.ts";
 import { IpcChannel, ipcLink } from "./link.ts";
 import { Outbox } from "./outbox.ts";
-import { OutcomeBatch } from "./outcome-batch.ts";
+import { OutcomeFollower, type Peer } from "./outcome-follower.ts";
 import { socketPathFor } from "./paths.ts";
 import { cardOf, entryAlive, Registry, type RegistryEntry } from "./registry.ts";
+import type { Retained } from "./retention.ts";
 import { type PeerServer, startPeerServer } from "./server.ts";
 
 export interface P2PStartOptions {
@@ -55,28 +55,6 @@ export interface P2PStartOptions {
 
 /** How long one socket call (send, hello, ping) may take before it fails with TIMEOUT. */
 const CALL_TIMEOUT_MS = 10_000;
-/** A dropped watch or outcome stream on a live peer is re-opened this many times before giving up. */
-const WATCH_RETRIES = 5;
-
-interface OutcomeStream {
-  unsubscribe?: () => void;
-}
-
-interface Peer {
-  entry: RegistryEntry;
-  channel: IpcChannel;
-  client: TRPCClient<ComsRouter>;
-  /** Latest card from a ping (model, context use, queue depth). */
-  card?: AgentCard;
-  /** The one `messages.outcomes` stream carrying the outcomes of everything sent to this peer. */
-  outcomes?: OutcomeStream;
-  /** Highest outcome change seen on it: a re-opened stream resumes after this. */
-  outcomeSeq: number;
-  /** Re-opens since the stream last delivered anything. */
-  outcomeRetries: number;
-  /** The peer does not serve `messages.outcomes`: one watch per message instead. */
-  perMessageWatch: boolean;
-}
 
 export async function startP2P(opts: P2PStartOptions = {}): Promise<P2PNode> {
   const env = opts.env ?? process.env;
@@ -126,8 +104,9 @@ export class P2PNode implements ComsClient {
   private card!: AgentCard;
   private ownQueueDepth = false;
   private server!: PeerServer;
-  private readonly inbox = new Inbox();
-  private readonly outbox = new Outbox();
+  private readonly inbox: Inbox;
+  private readonly outbox: Outbox;
+  private readonly follower: OutcomeFollower;
   private readonly peers = new Map<string, Peer>();
   /**
    * Entries looked up by name, valid while the directory watcher runs and
@@ -147,6 +126,16 @@ export class P2PNode implements ComsClient {
   constructor(registry: Registry, settings: P2PSettings, _env: NodeJS.ProcessEnv) {
     this.registry = registry;
     this.settings = settings;
+    this.inbox = new Inbox(
+      { count: settings.keepSettled, bytes: settings.keepSettledBytes },
+      () => this.entry?.name ?? "the recipient",
+    );
+    this.outbox = new Outbox({ count: settings.keepOutcomes, bytes: settings.keepOutcomesBytes });
+    this.follower = new OutcomeFollower(this.outbox, {
+      closed: () => this.closed,
+      peerFor: (entry) => this.peerFor(entry),
+      currentPeer: (id) => this.peers.get(id),
+    });
     this.backend = this.makeBackend();
   }
 
@@ -188,6 +177,14 @@ export class P2PNode implements ComsClient {
   /** Connections peers currently hold open to this node's socket (diagnostics). */
   inboundConnections(): number {
     return this.server.connections();
+  }
+
+  /**
+   * What this node keeps of finished work (diagnostics): settled inbound
+   * messages and final outcomes of its own sends, each counted and sized.
+   */
+  retained(): { settled: Retained; outcomes: Retained } {
+    return { settled: this.inbox.retained(), outcomes: this.outbox.retained() };
   }
 
   get project(): string {
@@ -235,7 +232,7 @@ export class P2PNode implements ComsClient {
         this.outbox.forget(input.msg_id);
         this.outbox.add(input.msg_id, entry.name, entry.id);
       }
-      if (!peer.perMessageWatch) this.followOutcomes(peer);
+      if (!peer.perMessageWatch) this.follower.follow(peer);
       try {
         ack = await peer.client.messages.send.mutate(input);
       } catch (error) {
@@ -255,7 +252,7 @@ export class P2PNode implements ComsClient {
       }
     }
     if (!peer) throw new ComsError("PEER_GONE", `${input.to} is gone`);
-    if (peer.perMessageWatch) this.watchOutcome(peer, ack.msg_id, 0);
+    if (peer.perMessageWatch) this.follower.watch(peer, ack.msg_id, 0);
     return ack;
   }
 
@@ -429,122 +426,6 @@ export class P2PNode implements ComsClient {
     this.dropPeer(id);
     await this.registry.prune();
     this.scheduleRefresh();
-  }
-
-  /** Open the peer's outcome stream unless it is already open. */
-  private followOutcomes(peer: Peer): void {
-    if (peer.outcomes || this.closed) return;
-    const stream: OutcomeStream = {};
-    peer.outcomes = stream;
-    const resumed = peer.outcomeRetries > 0;
-    const subscription = peer.client.messages.outcomes.subscribe(
-      { after: peer.outcomeSeq },
-      {
-        onStarted: () => {
-          if (resumed) this.reconcile(peer);
-        },
-        onData: (batch) => this.onOutcomes(peer, batch),
-        onError: (error) => this.outcomesEnded(peer, stream, toComsError(error)).catch(ignore),
-        onComplete: () =>
-          this.outcomesEnded(peer, stream, new ComsError("PEER_GONE", "outcome stream ended")).catch(ignore),
-      },
-    );
-    if (peer.outcomes === stream) stream.unsubscribe = () => subscription.unsubscribe();
-  }
-
-  /**
-   * After a drop, ask once for each message still pending there: the replay
-   * cannot carry an outcome the peer has since forgotten (it keeps the newest
-   * settled ones only), and such a message must end, not wait silently.
-   */
-  private reconcile(peer: Peer): void {
-    const id = peer.entry.id;
-    for (const msgId of this.outbox.pendingTo(id)) {
-      peer.client.messages.get.query({ msg_id: msgId }).then(
-        (outcome) => {
-          const parsed = OutcomeSchema.safeParse(outcome);
-          if (parsed.success) this.outbox.updateFrom(id, msgId, parsed.data);
-        },
-        (error: unknown) => {
-          const failure = toComsError(error);
-          if (failure.code === "BAD_INPUT") this.outbox.fail(msgId, failure.code, failure.message);
-        },
-      );
-    }
-  }
-
-  private onOutcomes(peer: Peer, batch: unknown): void {
-    const parsed = OutcomeBatch.safeParse(batch);
-    if (!parsed.success) return;
-    peer.outcomeRetries = 0;
-    for (const { seq, outcome } of parsed.data) {
-      if (seq > peer.outcomeSeq) peer.outcomeSeq = seq;
-      this.outbox.updateFrom(peer.entry.id, outcome.msg_id, outcome);
-    }
-  }
-
-  /**
-   * The outcome stream ended. With nothing pending it stays closed (the next
-   * send opens it); otherwise it is re-opened where it left off while the
-   * peer lives, and what is pending fails once it is gone.
-   */
-  private async outcomesEnded(peer: Peer, stream: OutcomeStream, error: ComsError): Promise<void> {
-    if (peer.outcomes !== stream) return;
-    peer.outcomes = undefined;
-    if (this.closed) return;
-    const id = peer.entry.id;
-    if (error.code === "BAD_INPUT") {
-      // A peer without the stream: watch each message as before.
-      peer.perMessageWatch = true;
-      for (const msgId of this.outbox.pendingTo(id)) this.watchOutcome(peer, msgId, 0);
-      return;
-    }
-    if (this.outbox.pendingTo(id).length === 0) return;
-    const fail = (code: ComsError["code"], message: string) => {
-      for (const msgId of this.outbox.pendingTo(id)) this.outbox.fail(msgId, code, message);
-    };
-    if (error.code !== "PEER_GONE") return fail(error.code, error.message);
-    if (peer.outcomeRetries >= WATCH_RETRIES || !(await entryAlive(peer.entry))) {
-      return fail("PEER_GONE", `${peer.entry.name} exited before replying`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** peer.outcomeRetries));
-    if (this.closed) return;
-    const current = this.peers.get(id) ?? this.peerFor(peer.entry);
-    current.outcomeSeq = Math.max(current.outcomeSeq, peer.outcomeSeq);
-    current.outcomeRetries = Math.max(current.outcomeRetries, peer.outcomeRetries + 1);
-    this.followOutcomes(current);
-  }
-
-  private watchOutcome(peer: Peer, msgId: string, attempt: number): void {
-    if (this.outbox.isFinal(msgId) || this.closed) return;
-    const subscription = peer.client.messages.watch.subscribe(
-      { msg_id: msgId },
-      {
-        onData: (outcome) => this.outbox.update(msgId, outcome as Outcome),
-        onError: (error) => this.watchFailed(peer, msgId, attempt, toComsError(error)).catch(ignore),
-        onComplete: () => {
-          if (!this.outbox.isFinal(msgId))
-            this.watchFailed(peer, msgId, attempt, new ComsError("PEER_GONE", "watch ended early")).catch(
-              ignore,
-            );
-        },
-      },
-    );
-    this.outbox.setStop(msgId, () => subscription.unsubscribe());
-  }
-
-  private async watchFailed(peer: Peer, msgId: string, attempt: number, error: ComsError): Promise<void> {
-    if (this.outbox.isFinal(msgId) || this.closed) return;
-    if (error.code !== "PEER_GONE") {
-      this.outbox.fail(msgId, error.code, error.message);
-      return;
-    }
-    if (attempt >= WATCH_RETRIES || !(await entryAlive(peer.entry))) {
-      this.outbox.fail(msgId, "PEER_GONE", `${peer.entry.name} exited before replying`);
-      return;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
-    this.watchOutcome(this.peers.get(peer.entry.id) ?? peer, msgId, attempt + 1);
   }
 
   private scheduleRefresh(): void {

@@ -5,9 +5,7 @@
  */
 import { ComsError } from "../contract/errors.ts";
 import type { ErrorCode, Outcome } from "../contract/schemas.ts";
-
-/** Finished outcomes kept for late `get`/`await` calls; the oldest go first. */
-const KEEP_FINAL = 10_000;
+import { outcomeBytes, type Retained, type RetentionLimit } from "./retention.ts";
 
 interface Sent {
   to: string;
@@ -16,11 +14,25 @@ interface Sent {
   waiters: Set<(outcome: Outcome) => void>;
   /** Ends the watch subscription. */
   stop?: () => void;
+  /** What it counts against the retention limit once final. */
+  bytes: number;
 }
 
 export class Outbox {
   private readonly sent = new Map<string, Sent>();
   private finals = 0;
+  private finalBytes = 0;
+  /** Finished outcomes kept for late `get`/`await` calls; the oldest go first. */
+  private readonly keep: RetentionLimit;
+
+  constructor(keep: RetentionLimit) {
+    this.keep = keep;
+  }
+
+  /** Final outcomes kept now, and their approximate bytes. */
+  retained(): Retained {
+    return { count: this.finals, bytes: this.finalBytes };
+  }
 
   add(msgId: string, to: string, toId: string): void {
     if (this.sent.has(msgId)) return;
@@ -29,6 +41,7 @@ export class Outbox {
       toId,
       outcome: { state: "pending", msg_id: msgId, delivered: false },
       waiters: new Set(),
+      bytes: 0,
     });
   }
 
@@ -73,7 +86,10 @@ export class Outbox {
     entry.stop = undefined;
     for (const waiter of entry.waiters) waiter(outcome);
     entry.waiters.clear();
-    if (++this.finals > KEEP_FINAL) this.forgetOldest();
+    entry.bytes = outcomeBytes(outcome);
+    this.finals++;
+    this.finalBytes += entry.bytes;
+    if (this.finals > this.keep.count || this.finalBytes > this.keep.bytes) this.forgetOldest();
   }
 
   fail(msgId: string, code: ErrorCode, message: string): void {
@@ -137,12 +153,14 @@ export class Outbox {
     }
   }
 
+  /** Down to half of each limit, so that trimming is rare (amortised), not once per outcome. */
   private forgetOldest(): void {
     for (const [id, entry] of this.sent) {
-      if (this.finals <= KEEP_FINAL / 2) break;
+      if (this.finals <= this.keep.count / 2 && this.finalBytes <= this.keep.bytes / 2) break;
       if (entry.outcome.state === "pending") continue;
       this.sent.delete(id);
       this.finals--;
+      this.finalBytes -= entry.bytes;
     }
   }
 }

@@ -9,7 +9,7 @@
  */
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { comsDir } from "../lib/env.ts";
+import { comsDir, envString } from "../lib/env.ts";
 
 /** Longest socket path accepted: the smallest common sun_path, minus the terminating NUL. */
 export const MAX_SOCKET_PATH_BYTES = 103;
@@ -35,7 +35,7 @@ export function socketPathFor(agentId: string, env?: NodeJS.ProcessEnv): string 
   const preferred = join(comsDir(env), "run", `${agentId}.sock`);
   if (Buffer.byteLength(preferred) <= MAX_SOCKET_PATH_BYTES) return preferred;
   const uid = typeof process.getuid === "function" ? process.getuid() : "user";
-  const fallback = join(tmpdir(), `pi-coms-${uid}`, `${agentId}.sock`);
+  const fallback = join(envString("TMPDIR", env) ?? tmpdir(), `pi-coms-${uid}`, `${agentId}.sock`);
   checkSocketPath(fallback);
   return fallback;
 }

@@ -7,24 +7,15 @@
  * never removes an entry that a newcomer just claimed.
  */
 import { randomBytes } from "node:crypto";
-import {
-  closeSync,
-  linkSync,
-  lstatSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeSync,
-} from "node:fs";
+import { closeSync, linkSync, lstatSync, openSync, readdirSync, rmSync, writeSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { z } from "zod";
 import { AgentCard, Secret } from "../contract/schemas.ts";
-import { ensurePrivateDir, writeFileAtomic } from "../lib/private-fs.ts";
+import { comsDir } from "../lib/env.ts";
+import { ensurePrivateDir, readPrivateText, refuseSymlink, writeFileAtomic } from "../lib/private-fs.ts";
 import { pidAlive } from "../lib/process.ts";
-import { agentsDir, entryPath, lockPath } from "./paths.ts";
+import { agentsDir, entryPath, lockPath, projectDir } from "./paths.ts";
 
 /** What an entry file holds: the public card plus how to reach and verify the agent. */
 export const RegistryEntry = AgentCard.omit({ status: true }).extend({
@@ -82,8 +73,9 @@ export class Registry {
     this.dir = agentsDir(project, env);
   }
 
+  /** The agents directory, checked from PI_COMS_DIR down: no component may be a symlink. */
   ensure(): void {
-    ensurePrivateDir(this.dir);
+    ensurePrivateDir(this.dir, comsDir(this.env));
   }
 
   /** Every readable entry (unreadable or half-written files are skipped, never trusted). */
@@ -180,12 +172,14 @@ export class Registry {
   }
 
   private readFile(path: string): RegistryEntry | undefined {
-    let raw: string;
+    let raw: string | undefined;
     try {
-      raw = readFileSync(path, "utf8");
+      // A symlinked entry is never followed: it is skipped like any unreadable one.
+      raw = readPrivateText(path);
     } catch {
       return undefined;
     }
+    if (raw === undefined) return undefined;
     try {
       const parsed = RegistryEntry.safeParse(JSON.parse(raw));
       return parsed.success ? parsed.data : undefined;
@@ -220,7 +214,7 @@ export class Registry {
    */
   private async locked<T>(fn: () => Promise<T>): Promise<T> {
     const path = lockPath(this.project, this.env);
-    ensurePrivateDir(join(path, ".."));
+    ensurePrivateDir(projectDir(this.project, this.env), comsDir(this.env));
     const deadline = Date.now() + 2 * STALE_LOCK_MS;
     let delay = 2;
     for (;;) {
@@ -234,6 +228,8 @@ export class Registry {
         break;
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+        // A link where the lock goes was planted, not left by a holder: say so rather than wait.
+        refuseSymlink(path);
         const owner = Number(readText(path));
         const dead = Number.isSafeInteger(owner) && owner > 0 && !pidAlive(owner);
         // The lock is held for milliseconds; one this old belongs to a reused pid or a hung process.
@@ -268,7 +264,7 @@ const STALE_LOCK_MS = 15_000;
 
 function lockAge(path: string): number {
   try {
-    return Date.now() - statSync(path).mtimeMs;
+    return Date.now() - lstatSync(path).mtimeMs;
   } catch {
     return 0;
   }
@@ -276,7 +272,7 @@ function lockAge(path: string): number {
 
 function readText(path: string): string {
   try {
-    return readFileSync(path, "utf8");
+    return readPrivateText(path) ?? "";
   } catch {
     return "";
   }

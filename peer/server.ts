@@ -5,7 +5,7 @@
  * anything runs, and a bad frame gets an error answer while the connection
  * and the process carry on.
  */
-import { chmodSync, rmSync } from "node:fs";
+import { chmodSync, lstatSync, rmSync } from "node:fs";
 import type { Socket } from "node:net";
 import { dirname } from "node:path";
 import { getTRPCErrorFromUnknown, getTRPCErrorShape, isTrackedEnvelope, TRPCError } from "@trpc/server";
@@ -205,12 +205,9 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
       if (conn.closed || controller.signal.aborted) return;
       send(socket, { k: "started", id });
       const iterator = result[Symbol.asyncIterator]();
-      const stopped = new Promise<"stopped">((resolve) =>
-        controller.signal.addEventListener("abort", () => resolve("stopped"), { once: true }),
-      );
       try {
         while (true) {
-          const next = await Promise.race([iterator.next(), stopped]);
+          const next = await nextOrStop(iterator, controller.signal);
           if (next === "stopped" || next.done) break;
           const value = isTrackedEnvelope(next.value)
             ? { id: next.value[0], data: next.value[1] }
@@ -241,7 +238,11 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
     });
     server.start();
   });
-  // The directory is already 0700; the socket itself is tightened too.
+  // The directory is already 0700 and ours; the socket itself is tightened too (never through a link).
+  if (!lstatSync(opts.socketPath).isSocket()) {
+    server.stop();
+    throw new Error(`refusing to use ${opts.socketPath}: it is not the socket just created`);
+  }
   chmodSync(opts.socketPath, 0o600);
 
   return {
@@ -299,4 +300,31 @@ function decodeInput(raw: unknown): unknown {
 
 function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
   return value != null && typeof (value as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function";
+}
+
+/**
+ * The iterator's next value, or "stopped" when the signal aborts first. Not
+ * Promise.race against one long-lived promise: each race leaves a reaction on
+ * that promise holding the race's result, so a long subscription would keep
+ * every value it ever sent (measured: each outcome batch of a P2P stream).
+ */
+function nextOrStop<T>(
+  iterator: AsyncIterator<T>,
+  signal: AbortSignal,
+): Promise<IteratorResult<T> | "stopped"> {
+  if (signal.aborted) return Promise.resolve("stopped");
+  return new Promise((resolve, reject) => {
+    const onAbort = () => resolve("stopped");
+    signal.addEventListener("abort", onAbort, { once: true });
+    iterator.next().then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
 }

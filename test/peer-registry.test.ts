@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import { startP2P } from "../peer/node.ts";
 import { type PeerEvent, Sandbox, until } from "./support/p2p-harness.ts";
 
 type Card = { id: string; name: string; explicit: boolean; model: string; queue_depth: number };
@@ -209,9 +210,10 @@ describe("p2p socket paths", () => {
   it("a PI_COMS_DIR too deep for a Unix socket path puts sockets in a private temp dir", async () => {
     const box = sandbox();
     const deep = join(box.dir, "d".repeat(60), "e".repeat(60));
-    const a = await box.peer({ name: "deep", project: "deep" }, { PI_COMS_DIR: deep });
-    const b = await box.peer({ name: "deeper", project: "deep" }, { PI_COMS_DIR: deep });
-    assert.ok(!a.socket.startsWith(deep), a.socket);
+    const tmp = join(box.dir, "t");
+    const a = await box.peer({ name: "deep", project: "deep" }, { PI_COMS_DIR: deep, TMPDIR: tmp });
+    const b = await box.peer({ name: "deeper", project: "deep" }, { PI_COMS_DIR: deep, TMPDIR: tmp });
+    assert.ok(a.socket.startsWith(tmp), a.socket);
     assert.ok(Buffer.byteLength(a.socket) <= 103);
     assert.equal(mode(join(a.socket, "..")), 0o700);
     assert.equal(mode(a.socket), 0o600);
@@ -226,6 +228,22 @@ describe("p2p socket paths", () => {
     assert.equal(existsSync(b.socket), false);
     await a.proc.call("close");
     assert.equal(existsSync(a.socket), false);
+  });
+});
+
+describe("p2p socket paths in process", () => {
+  it("startP2P({ env }) takes the socket fallback from env.TMPDIR, not from the process", async () => {
+    const box = sandbox();
+    const tmp = join(box.dir, "t");
+    const env = { ...box.env, PI_COMS_DIR: join(box.dir, "d".repeat(60), "e".repeat(60)), TMPDIR: tmp };
+    assert.notEqual(process.env.TMPDIR, tmp);
+    const node = await startP2P({ name: "a", project: "tmp", env });
+    try {
+      assert.equal(join(node.socketPath, "..", ".."), tmp);
+      assert.equal(mode(join(node.socketPath, "..")), 0o700);
+    } finally {
+      await node.close();
+    }
   });
 });
 

@@ -72,6 +72,24 @@ describe("p2p wire", () => {
     await stillServes();
   });
 
+  it("a frame beginning with a NUL byte: an error frame, and the same connection keeps working", async () => {
+    const raw = await open();
+    raw.write(
+      `\u0000${JSON.stringify({ type: "coms", data: { k: "req", id: 7, type: "query", path: "agents.card" } })}\f`,
+    );
+    const error = await raw.next((f) => f.data.k === "error");
+    assert.equal(comsCode(error), "BAD_INPUT");
+    assert.match(error.data.error?.json?.message ?? "", /malformed frame/);
+    // A NUL alone, then a good frame in the same write: the good one is still answered.
+    raw.write(
+      `\u0000\f${JSON.stringify({ type: "coms", data: { k: "req", id: 8, type: "query", path: "agents.card" } })}\f`,
+    );
+    assert.equal(comsCode(await raw.next((f) => f.data.k === "error")), "BAD_INPUT");
+    assert.equal((await raw.next((f) => f.data.id === 8)).data.k, "data");
+    assert.equal(raw.closed, false);
+    await stillServes();
+  });
+
   it("valid JSON of the wrong shape: rejected with the request id when there is one", async () => {
     const raw = await open();
     raw.write(`${JSON.stringify([1, 2, 3])}\f`);

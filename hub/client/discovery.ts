@@ -5,12 +5,18 @@
  * a lock file, so that sessions starting together end up with one hub.
  */
 import { spawn } from "node:child_process";
-import { closeSync, existsSync, openSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
+import { closeSync, existsSync, lstatSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { get as httpsGet } from "node:https";
 import { sep } from "node:path";
 import { fileURLToPath } from "node:url";
-import { hubSettings } from "../../lib/env.ts";
-import { ensurePrivateDir, readJson } from "../../lib/private-fs.ts";
+import { comsNetDir, hubSettings } from "../../lib/env.ts";
+import {
+  ensurePrivateDir,
+  openPrivateFile,
+  readJson,
+  readPrivateText,
+  refuseSymlink,
+} from "../../lib/private-fs.ts";
 import { pidAlive } from "../../lib/process.ts";
 import { hubPaths } from "../paths.ts";
 import { readSecret } from "../secret.ts";
@@ -118,7 +124,7 @@ export async function ensureHub(opts: EnsureHubOptions): Promise<HubHandle> {
   const paths = hubPaths(opts.project, env);
   const found = await findHub(opts.project, env);
   if (found?.token) return { url: found.url, token: found.token, pid: found.pid, startedByMe: false };
-  ensurePrivateDir(paths.dir);
+  ensurePrivateDir(paths.dir, comsNetDir(env));
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (!tryLock(paths.lock)) {
     if (Date.now() > deadline)
@@ -150,10 +156,12 @@ function tryLock(path: string): boolean {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
   }
+  // A link where the lock goes was planted, not left by a starter: refuse rather than wait on it.
+  refuseSymlink(path);
   // Break a lock whose holder died or that is too old to be a start in progress.
   try {
-    const [pid] = readFileSync(path, "utf8").split(" ");
-    const age = Date.now() - statSync(path).mtimeMs;
+    const [pid] = (readPrivateText(path) ?? "").split(" ");
+    const age = Date.now() - lstatSync(path).mtimeMs;
     if (!pidAlive(Number(pid)) || age > STALE_LOCK_MS) rmSync(path, { force: true });
   } catch {
     // it went away in between: try again next round
@@ -169,7 +177,8 @@ async function spawnHub(opts: EnsureHubOptions, env: NodeJS.ProcessEnv, deadline
   // The token goes by environment, not argv: argv is visible to every user in ps.
   const childEnv: NodeJS.ProcessEnv = { ...env };
   if (opts.token !== undefined) childEnv.PI_COMS_NET_AUTH_TOKEN = opts.token;
-  const log = openSync(paths.log, "a", 0o600);
+  // Never appended through a planted symlink: the log is opened O_NOFOLLOW and must be our own file.
+  const log = openPrivateFile(paths.log, "append");
   const child = spawn(process.execPath, args, {
     detached: true,
     stdio: ["ignore", log, log],
@@ -196,7 +205,7 @@ async function spawnHub(opts: EnsureHubOptions, env: NodeJS.ProcessEnv, deadline
 
 function tail(path: string): string {
   try {
-    return readFileSync(path, "utf8").trim().split("\n").slice(-3).join(" | ");
+    return (readPrivateText(path) ?? "").trim().split("\n").slice(-3).join(" | ");
   } catch {
     return "(no log)";
   }

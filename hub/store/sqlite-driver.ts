@@ -2,7 +2,8 @@
  * The embedded SQLite engine of whichever runtime runs the hub: node:sqlite on
  * Node, bun:sqlite on Bun. Both expose the same few calls the store needs.
  */
-import { chmodSync, closeSync, openSync } from "node:fs";
+import { closeSync } from "node:fs";
+import { openPrivateFile, refuseSymlink } from "../../lib/private-fs.ts";
 
 export interface SqliteStatement {
   run(...params: Array<string | number | null>): unknown;
@@ -42,9 +43,12 @@ export async function openSqlite(path: string): Promise<SqliteDatabase> {
   // A computed specifier: TypeScript on Node has no types for bun:sqlite.
   const specifier = isBun() ? "bun:sqlite" : "node:sqlite";
   const mod = await importQuietly(specifier);
-  // Created 0600 up front: SQLite gives its -wal and -shm files the same mode as the database.
-  closeSync(openSync(path, "a", 0o600));
-  chmodSync(path, 0o600);
+  // SQLite follows symlinks (and creates a dangling one's target), so the database and the
+  // siblings it makes are checked first; the directory is private and ours, so nothing else can
+  // plant one between this check and SQLite's open. Created 0600 up front: SQLite gives its -wal
+  // and -shm files the same mode as the database.
+  for (const suffix of ["-wal", "-shm", "-journal"]) refuseSymlink(path + suffix);
+  closeSync(openPrivateFile(path, "readwrite"));
   if (mod.Database) return new mod.Database(path, { create: true });
   if (mod.DatabaseSync) return new mod.DatabaseSync(path);
   throw new Error(`no SQLite engine in ${specifier}`);
