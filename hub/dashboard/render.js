@@ -174,7 +174,9 @@ export class Renderer {
         this.agentTag(row.to_id, row.to),
       );
     }
-    const state = /** @type {HTMLElement} */ (cells[2]);
+    const stateCell = /** @type {HTMLElement} */ (cells[2]);
+    if (!stateCell.firstChild) stateCell.append(el("span"));
+    const state = /** @type {HTMLElement} */ (stateCell.firstChild);
     state.className = `state state-${row.state}`;
     setText(state, row.state === "error" ? `error ${row.code ?? ""}` : row.state);
     setText(/** @type {HTMLElement} */ (cells[3]), trail(row));
@@ -184,6 +186,7 @@ export class Renderer {
     );
     const preview = /** @type {HTMLElement} */ (cells[5]);
     preview.className = "preview";
+    preview.title = preview.textContent ?? "";
     if (row.prompt_preview === undefined) setText(preview, "");
     else
       setText(

@@ -53,7 +53,8 @@ const PAGE_HEADERS = {
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; " +
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   "x-content-type-options": "nosniff",
-  "referrer-policy": "no-referrer",
+  // Not no-referrer: with it Chromium sends `Origin: null` on the sign-in post, which the origin check refuses.
+  "referrer-policy": "same-origin",
 };
 
 const ASSET_TYPES: Record<string, string> = {
