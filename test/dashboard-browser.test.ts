@@ -32,10 +32,13 @@ describe("the hub dashboard in a real browser (Chromium, real hub, real agents)"
     assert.equal(await page.locator("#sign-in").count(), 1);
     assert.equal(await page.locator("#agents").count(), 0, "no dashboard before signing in");
     await page.fill("#secret", "not-the-token-at-all");
-    const [response] = await Promise.all([page.waitForResponse("**/dashboard/sign-in"), page.click("button")]);
+    const [response] = await Promise.all([
+      page.waitForResponse("**/dashboard/sign-in"),
+      page.click("button"),
+    ]);
     assert.equal(response.status(), 401);
     await page.waitForSelector(".error");
-    assert.match(await page.locator(".error").innerText(), /wrong hub token/);
+    assert.match((await page.locator(".error").textContent()) ?? "", /wrong hub token/);
     assert.equal(await page.locator("#agents").count(), 0);
     // Nor can the page reach the feed or the scripts.
     const probes = await page.evaluate(async () => ({
@@ -67,11 +70,19 @@ describe("the hub dashboard in a real browser (Chromium, real hub, real agents)"
     });
 
     const alice = await world.connect(hub, { name: "alice", purpose: "plans the work", color: "#e3b341" });
-    const bob = await world.connect(hub, { name: "bob", purpose: "reviews code", model: "m-review", color: "#58a6ff" });
+    const bob = await world.connect(hub, {
+      name: "bob",
+      purpose: "reviews code",
+      model: "m-review",
+      color: "#58a6ff",
+    });
     const carol = await world.connect(hub, { name: "carol", purpose: "runs tests", color: "#f778ba" });
     await page.waitForSelector('.agent[data-agent="alice"][data-status="online"]');
     await page.waitForSelector('.agent[data-agent="bob"]');
-    assert.match(await page.locator('.agent[data-agent="bob"]').innerText(), /reviews code[\s\S]*m-review/);
+    assert.match(
+      (await page.locator('.agent[data-agent="bob"]').textContent()) ?? "",
+      /reviews code[\s\S]*m-review/,
+    );
 
     const inbound: Message[] = [];
     bob.onInbound((message) => inbound.push(message));
@@ -82,16 +93,20 @@ describe("the hub dashboard in a real browser (Chromium, real hub, real agents)"
     // bob's client acknowledges receipt: the same row turns delivered, and alice shows as waiting on bob.
     await page.waitForSelector(`tr[data-msg="${ack.msg_id}"][data-state="delivered"]`);
     await page.waitForSelector('#waiting li[data-from="alice"][data-to="bob"]');
-    assert.match(await row.innerText(), /alice[\s\S]*bob[\s\S]*please review PR 7/);
+    assert.match((await row.textContent()) ?? "", /alice[\s\S]*bob[\s\S]*please review PR 7/);
 
     // bob delegates part of it to carol in the same conversation, then answers alice.
-    const sub = await bob.send({ to: "carol", prompt: "run the tests for PR 7", conversation_id: "review-7" });
+    const sub = await bob.send({
+      to: "carol",
+      prompt: "run the tests for PR 7",
+      conversation_id: "review-7",
+    });
     await page.waitForSelector(`tr[data-msg="${sub.msg_id}"]`);
     await bob.settle(ack.msg_id, { ok: true, text: "looks good, tests pending" });
     await page.waitForSelector(`tr[data-msg="${ack.msg_id}"][data-state="replied"]`);
-    const trail = await row.locator("td").nth(3).innerText();
+    const trail = (await row.locator("td").nth(3).textContent()) ?? "";
     assert.match(trail, /queued → delivered \d+ ms → replied/);
-    assert.match(await row.innerText(), /looks good/);
+    assert.match((await row.textContent()) ?? "", /looks good/);
     // The summaries redraw about once a second: wait for them rather than read them at once.
     await page.waitForFunction(
       () => document.querySelectorAll('.conversation[data-key="conversation review-7"] li').length === 2,
@@ -105,7 +120,7 @@ describe("the hub dashboard in a real browser (Chromium, real hub, real agents)"
       void carol.settle(message.msg_id, { ok: false, code: "BAD_INPUT", message: "no such PR" });
     });
     await page.waitForSelector(`tr[data-msg="${sub.msg_id}"][data-state="error"]`);
-    assert.match(await page.locator(`tr[data-msg="${sub.msg_id}"]`).innerText(), /error BAD_INPUT/);
+    assert.match((await page.locator(`tr[data-msg="${sub.msg_id}"]`).textContent()) ?? "", /error BAD_INPUT/);
 
     // Leaving removes the card.
     const dave: HubClient = await world.connect(hub, { name: "dave" });
@@ -113,7 +128,10 @@ describe("the hub dashboard in a real browser (Chromium, real hub, real agents)"
     await dave.close();
     await page.waitForSelector('.agent[data-agent="dave"]', { state: "detached" });
 
-    assert.equal(await page.evaluate(() => (window as unknown as { sameDocument?: boolean }).sameDocument), true);
+    assert.equal(
+      await page.evaluate(() => (window as unknown as { sameDocument?: boolean }).sameDocument),
+      true,
+    );
     await page.waitForSelector('.conversation li[data-state="error"]');
     await page.screenshot({ path: join(SHOTS, "dashboard.png"), fullPage: true });
     await page.close();
@@ -123,7 +141,10 @@ describe("the hub dashboard in a real browser (Chromium, real hub, real agents)"
     const page = await browser.context.newPage();
     await page.goto(`${hub.url}/`);
     await page.waitForSelector("#agents");
-    await Promise.all([page.waitForURL(`${hub.url}/`), page.click('form[action="/dashboard/sign-out"] button')]);
+    await Promise.all([
+      page.waitForURL(`${hub.url}/`),
+      page.click('form[action="/dashboard/sign-out"] button'),
+    ]);
     await page.waitForSelector("#sign-in");
     assert.equal(await page.evaluate(async () => (await fetch("/trpc/admin.watch")).status), 401);
     await page.close();
