@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { ComsError } from "../contract/errors.ts";
 import type { Message } from "../contract/schemas.ts";
 import { openAdminStream, sample, signIn } from "./support/admin-feed.ts";
-import { type HubProcess, HubWorld, type Runtime, raw, waitFor } from "./support/hub-harness.ts";
+import { type HubProcess, HubWorld, ROOT, type Runtime, raw, waitFor } from "./support/hub-harness.ts";
 
 const scrape = async (hub: HubProcess, token: string | null = hub.token) => {
   const response = await fetch(new URL("/metrics", hub.url), {
@@ -194,6 +195,26 @@ for (const runtime of ["node", "bun"] as Runtime[]) {
       assert.ok(first.cookie);
       const second = await signIn(hub.url, code);
       assert.equal(second.status, 401);
+    });
+
+    it("pi-coms hub open prints the page and a code that signs in", async () => {
+      const cli = join(ROOT, "client", "cli.ts");
+      const run = await world.run(process.execPath, [cli, "hub", "open", "--project", hub.project]);
+      assert.equal(run.code, 0, run.out);
+      assert.ok(run.out.includes(`dashboard: ${hub.url}/`), run.out);
+      assert.ok(!run.out.includes(hub.token), "the token is not printed");
+      const code = /one-time code: (\S+)/.exec(run.out)?.[1] ?? "";
+      assert.equal((await signIn(hub.url, code)).status, 303);
+      const wrong = await world.run(process.execPath, [
+        cli,
+        "hub",
+        "open",
+        "--project",
+        hub.project,
+        "--auth-token",
+        "a-wrong-token-for-sure",
+      ]);
+      assert.equal(wrong.code, 5, wrong.out);
     });
 
     it("sign-out ends the session", async () => {
