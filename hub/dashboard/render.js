@@ -3,7 +3,7 @@
 // (waiting, conversations) are small and redrawn at most once a second.
 // Text goes in through textContent only, never as HTML.
 
-import { isSettled, MAX_ROWS } from "./state.js";
+import { isSettled, MAX_ROWS, MAX_THREAD } from "./state.js";
 
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 
@@ -235,7 +235,7 @@ export class Renderer {
       div.dataset.key = group.key;
       div.append(el("div", "conversation-key muted", group.key));
       const ol = el("ol");
-      for (const row of group.rows.slice(-20)) {
+      for (const row of group.rows.slice(-MAX_THREAD)) {
         const li = el("li");
         li.dataset.state = row.state;
         li.append(

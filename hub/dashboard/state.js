@@ -4,8 +4,9 @@
 
 /** Settled messages kept (and shown); unanswered ones are always kept. */
 export const MAX_ROWS = 300;
-/** Conversations and waiting pairs listed at most. */
-export const MAX_GROUPS = 40;
+/** Conversations and waiting pairs listed at most, and messages shown per conversation. */
+export const MAX_GROUPS = 20;
+export const MAX_THREAD = 8;
 
 export class HubState {
   constructor() {
