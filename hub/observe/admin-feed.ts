@@ -21,6 +21,8 @@ export interface AdminFeedOptions {
   batchMs?: number;
   /** A subscriber this many batches behind is dropped (its EventSource reconnects to a fresh snapshot). */
   maxBacklog?: number;
+  /** Most messages in a snapshot (the newest), so a hub with huge queues does not send megabytes at once. */
+  snapshotRows?: number;
 }
 
 export class AdminFeed implements AdminBackend {
@@ -29,6 +31,7 @@ export class AdminFeed implements AdminBackend {
   private readonly historyRows: number;
   private readonly batchMs: number;
   private readonly maxBacklog: number;
+  private readonly snapshotRows: number;
   private readonly agents = new Map<string, AgentCard>();
   /** Insertion-ordered: the oldest settled rows go first when over the cap. */
   private readonly rows = new Map<string, MessageRow>();
@@ -48,6 +51,7 @@ export class AdminFeed implements AdminBackend {
     this.historyRows = opts.historyRows ?? 500;
     this.batchMs = opts.batchMs ?? 250;
     this.maxBacklog = opts.maxBacklog ?? 40;
+    this.snapshotRows = opts.snapshotRows ?? 2000;
     // Listen first, then read the state: both are synchronous, so nothing slips between them.
     this.stop = backend.events.on((event) => this.apply(event));
     const { cards, pending } = backend.snapshot();
@@ -89,7 +93,7 @@ export class AdminFeed implements AdminBackend {
         kind: "snapshot",
         hub: this.info,
         agents: [...this.agents.values()].map((card) => this.withDepth(card)),
-        messages: [...this.rows.values()],
+        messages: [...this.rows.values()].slice(-this.snapshotRows),
         at: Date.now(),
       };
       while (true) {
