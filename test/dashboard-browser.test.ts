@@ -133,6 +133,9 @@ describe("the hub dashboard in a real browser (Chromium, real hub, real agents)"
       true,
     );
     await page.waitForSelector('.conversation li[data-state="error"]');
+    // One more left unanswered, so the picture shows a wait.
+    await alice.send({ to: "bob", prompt: "and the docs for PR 7?", conversation_id: "review-7" });
+    await page.waitForSelector('#waiting li[data-from="alice"][data-to="bob"]');
     await page.screenshot({ path: join(SHOTS, "dashboard.png"), fullPage: true });
     await page.close();
   });

@@ -39,7 +39,7 @@ export async function launchBrowser(): Promise<TestBrowser> {
     executablePath: CHROMIUM,
     headless: true,
     args: FLAGS,
-    viewport: { width: 1400, height: 900 },
+    viewport: { width: 1600, height: 640 },
   });
   return {
     context,
