@@ -58,6 +58,7 @@ export class AdminFeed implements AdminBackend {
     for (const card of cards) this.agents.set(card.id, card);
     for (const { message, delivered } of pending) {
       this.addRow(message, Buffer.byteLength(message.prompt));
+      this.bumpDepth(message.to_id, 1);
       if (delivered) this.patchRow(message.msg_id, { state: "delivered" });
     }
   }
