@@ -9,6 +9,9 @@
  *   node bench/dashboard.bench.ts      (or: npm run bench -- dashboard)
  *   BENCH_AGENTS=1000 BENCH_RATE=100 BENCH_SECONDS=20 node bench/dashboard.bench.ts
  *
+ * BENCH_TRACE=1 also prints where the renderer's main thread spent its time
+ * (Chromium trace events by name: Paint, Layout, FunctionCall, ...).
+ *
  * Needs /usr/bin/chromium (or PI_COMS_TEST_CHROMIUM). The screenshot goes
  * to .tmp/screenshots/dashboard-load.png.
  */
@@ -105,6 +108,34 @@ async function main(): Promise<void> {
     for (const key of Object.keys(stats)) stats[key] = 0;
   });
 
+  // Chromium's own accounting of the renderer's main thread (script, style, layout), from now on.
+  const cdp = await browser.context.newCDPSession(page);
+  await cdp.send("Performance.enable");
+  const metrics = async () =>
+    Object.fromEntries(
+      (
+        (await cdp.send("Performance.getMetrics")) as { metrics: { name: string; value: number }[] }
+      ).metrics.map((m) => [m.name, m.value]),
+    ) as Record<string, number>;
+  const cpuBefore = await metrics();
+  const traceEvents: Array<{
+    name: string;
+    ph: string;
+    dur?: number;
+    tid: number;
+    pid: number;
+    cat: string;
+  }> = [];
+  if (process.env.BENCH_TRACE) {
+    cdp.on("Tracing.dataCollected", (e) => {
+      traceEvents.push(...(e.value as unknown as typeof traceEvents));
+    });
+    await cdp.send("Tracing.start", {
+      categories: "devtools.timeline,disabled-by-default-devtools.timeline",
+      transferMode: "ReportEvents",
+    });
+  }
+
   let sent = 0;
   let failed = 0;
   let lastId = "";
@@ -147,6 +178,29 @@ async function main(): Promise<void> {
     ...(window as unknown as { piComsDashboard: { stats: Record<string, number> } }).piComsDashboard.stats,
     rows: document.querySelectorAll("#messages tr").length,
   }))) as Record<string, number>;
+  const cpuAfter = await metrics();
+  if (process.env.BENCH_TRACE) {
+    const done = new Promise((resolve) => cdp.once("Tracing.tracingComplete", resolve));
+    await cdp.send("Tracing.end");
+    await done;
+    const main = traceEvents.find(
+      (e) =>
+        e.ph === "M" &&
+        e.name === "thread_name" &&
+        (e as unknown as { args: { name: string } }).args.name === "CrRendererMain",
+    );
+    const byName = new Map<string, number>();
+    for (const e of traceEvents) {
+      if (e.ph !== "X" || e.dur === undefined) continue;
+      if (main && (e.tid !== main.tid || e.pid !== main.pid)) continue;
+      byName.set(e.name, (byName.get(e.name) ?? 0) + e.dur / 1000);
+    }
+    const top = [...byName].sort((a, b) => b[1] - a[1]).slice(0, 12);
+    console.log(
+      `renderer main thread by trace event (ms): ${top.map(([n, d]) => `${n} ${d.toFixed(0)}`).join(", ")}`,
+    );
+  }
+  const cpu = (name: string) => ((cpuAfter[name] ?? 0) - (cpuBefore[name] ?? 0)) * 1000;
   const filterStart = performance.now();
   await page.fill("#agent-filter", "agent-99");
   await page.waitForFunction(() => document.querySelectorAll(".agent:not([hidden])").length === 11);
@@ -164,6 +218,10 @@ async function main(): Promise<void> {
   console.log(
     `page over the run: ${probe.events} SSE events, ${probe.renders} renders, ` +
       `apply ${r(probe.applyMs)} ms + render ${r(probe.renderMs)} ms of main thread in total, longest render ${r(probe.maxRenderMs)} ms`,
+  );
+  console.log(
+    `renderer main thread busy ${r(cpu("TaskDuration"), 0)} ms of ${r(sendSeconds * 1000, 0)} ms ` +
+      `(script ${r(cpu("ScriptDuration"), 0)}, style ${r(cpu("RecalcStyleDuration"), 0)}, layout ${r(cpu("LayoutDuration"), 0)})`,
   );
   console.log(
     `responsiveness: ${probe.longTasks} long tasks (>50 ms) totalling ${r(probe.longTaskMs, 0)} ms, ` +

@@ -3,7 +3,10 @@
 // (waiting, conversations) are small and redrawn at most once a second.
 // Text goes in through textContent only, never as HTML.
 
-import { isSettled, MAX_ROWS, MAX_THREAD } from "./state.js";
+import { isSettled, MAX_THREAD } from "./state.js";
+
+/** Rows in the table: the newest; more cost layout and paint on every change and nobody reads them live. */
+export const MAX_TABLE_ROWS = 100;
 
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 
@@ -43,7 +46,9 @@ export class Renderer {
     this.trs = new Map();
     this.filter = "";
     this.summariesAt = 0;
-    $("row-cap").textContent = String(MAX_ROWS);
+    $("row-cap").textContent = String(MAX_TABLE_ROWS);
+    /** created_at of the oldest row shown once the table is full: older rows stay out. */
+    this.floor = Number.NEGATIVE_INFINITY;
     $("agent-filter").addEventListener("input", (event) => {
       this.filter = /** @type {HTMLInputElement} */ (event.target).value.trim().toLowerCase();
       for (const [id, card] of this.cards) this.applyFilter(card, this.state.agents.get(id));
@@ -90,6 +95,7 @@ export class Renderer {
     agents.append(fragment);
     $("messages").replaceChildren();
     this.trs.clear();
+    this.floor = Number.NEGATIVE_INFINITY;
     this.insertRows([...this.state.rows.values()]);
     const hub = this.state.hub;
     if (hub) {
@@ -145,12 +151,13 @@ export class Renderer {
       f !== "" && !!card && !`${card.name} ${card.purpose} ${card.model}`.toLowerCase().includes(f);
   }
 
-  /** New rows go on top, newest first; the table keeps MAX_ROWS of the settled ones. */
-  insertRows(rows) {
+  /** New rows go on top, newest first; the table keeps the newest MAX_TABLE_ROWS. */
+  insertRows(candidates) {
+    const rows = candidates.filter((row) => row.created_at >= this.floor);
     if (rows.length === 0) return;
     rows.sort((a, b) => a.created_at - b.created_at || (a.msg_id < b.msg_id ? -1 : 1));
     const fragment = document.createDocumentFragment();
-    for (let i = rows.length - 1; i >= 0; i--) {
+    for (let i = rows.length - 1; i >= Math.max(0, rows.length - MAX_TABLE_ROWS); i--) {
       const row = rows[i];
       const tr = el("tr");
       tr.dataset.msg = row.msg_id;
@@ -159,7 +166,17 @@ export class Renderer {
       this.trs.set(row.msg_id, tr);
       fragment.append(tr);
     }
-    $("messages").prepend(fragment);
+    const tbody = $("messages");
+    tbody.prepend(fragment);
+    while (tbody.children.length > MAX_TABLE_ROWS) {
+      const last = /** @type {HTMLElement} */ (tbody.lastElementChild);
+      this.trs.delete(last.dataset.msg ?? "");
+      last.remove();
+    }
+    if (tbody.children.length === MAX_TABLE_ROWS) {
+      const last = /** @type {HTMLElement} */ (tbody.lastElementChild);
+      this.floor = this.state.rows.get(last.dataset.msg ?? "")?.created_at ?? this.floor;
+    }
   }
 
   fillRow(tr, row) {
