@@ -122,11 +122,12 @@ const COMMANDS: Record<CommandName, CommandSpec> = {
     args: [],
   },
   hub: {
-    usage: "pi-coms hub start|stop|status [--host ADDR] [--port N] [options]",
-    summary: "start, stop or inspect the project's local hub",
+    usage: "pi-coms hub start|stop|status|open [--host ADDR] [--port N] [options]",
+    summary: "start, stop or inspect the project's local hub, or sign in to its dashboard",
     details: [
       "start: find the project's running hub or start one in the background (prints its URL).",
       "stop: shut the project's hub down. status: running or not, URL and pid (exit 6 if none).",
+      "open: print the dashboard's URL and a one-time sign-in code (2 minutes, single use).",
       "The token is never printed; it lives in ~/.pi/coms-net/projects/<project>/server.secret.json.",
     ].join("\n"),
     options: {
@@ -147,7 +148,7 @@ export interface CommonOptions {
   json: boolean;
 }
 
-export type HubAction = "start" | "stop" | "status";
+export type HubAction = "start" | "stop" | "status" | "open";
 
 export type Command =
   | { kind: "help"; text: string }
@@ -262,8 +263,11 @@ function parseCommand(name: CommandName, argv: string[]): Command {
     }
     case "hub": {
       const action = at(0);
-      if (action !== "start" && action !== "stop" && action !== "status") {
-        throw new UsageError(`hub action must be start, stop or status, got ${JSON.stringify(action)}`, name);
+      if (action !== "start" && action !== "stop" && action !== "status" && action !== "open") {
+        throw new UsageError(
+          `hub action must be start, stop, status or open, got ${JSON.stringify(action)}`,
+          name,
+        );
       }
       if (action !== "start" && (v.host !== undefined || v.port !== undefined)) {
         throw new UsageError("--host and --port only apply to hub start", name);

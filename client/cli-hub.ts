@@ -1,5 +1,7 @@
-/** `pi-coms hub start|stop|status`: the project's local hub, found through its discovery file. */
-import { ensureHub, findHub, stopHub } from "../hub/client/discovery.ts";
+/** `pi-coms hub start|stop|status|open`: the project's local hub, found through its discovery file. */
+import { ensureHub, findHub, readDiscovery, stopHub } from "../hub/client/discovery.ts";
+import { hubPaths } from "../hub/paths.ts";
+import { readSecret } from "../hub/secret.ts";
 import { hubSettings } from "../lib/env.ts";
 import { projectFromCwd } from "../lib/project.ts";
 import { type Command, UsageError } from "./cli-args.ts";
@@ -46,6 +48,8 @@ export async function runHub(command: HubCommand, io: CliIO): Promise<ExitCode> 
       );
       return EXIT.OK;
     }
+    case "open":
+      return openDashboard(command, project, io);
     case "status": {
       const hub = await findHub(project);
       if (!hub) {
@@ -59,6 +63,52 @@ export async function runHub(command: HubCommand, io: CliIO): Promise<ExitCode> 
       return EXIT.OK;
     }
   }
+}
+
+/**
+ * Ask the hub for a one-time sign-in code (with the token, which stays here)
+ * and print it with the dashboard's URL: the operator types the code into the
+ * sign-in form, so the token never goes near a browser or a URL.
+ */
+async function openDashboard(command: HubCommand, project: string, io: CliIO): Promise<ExitCode> {
+  const settings = hubSettings();
+  const url = command.common.url ?? settings.serverUrl ?? readDiscovery(project)?.url;
+  if (!url) {
+    io.stderr(`pi-coms: no hub running for ${project} (start one: pi-coms hub start)\n`);
+    return EXIT.UNREACHABLE;
+  }
+  const token = command.common.token ?? settings.token ?? readSecret(hubPaths(project).secret);
+  if (!token) {
+    io.stderr(`pi-coms: no hub token: set PI_COMS_NET_AUTH_TOKEN or pass --auth-token\n`);
+    return EXIT.AUTH;
+  }
+  let response: Response;
+  try {
+    response = await fetch(new URL("/dashboard/code", url), {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}` },
+      signal: AbortSignal.timeout(10_000),
+    });
+  } catch (error) {
+    io.stderr(`pi-coms: the hub at ${url} does not answer: ${(error as Error).message}\n`);
+    return EXIT.UNREACHABLE;
+  }
+  if (response.status === 401 || response.status === 429) {
+    io.stderr(`pi-coms: the hub refused the token (${response.status}): ${(await response.text()).trim()}\n`);
+    return EXIT.AUTH;
+  }
+  if (!response.ok) {
+    io.stderr(`pi-coms: the hub at ${url} answered ${response.status} (too old for a dashboard?)\n`);
+    return EXIT.OTHER;
+  }
+  const { code, expires_in_sec } = (await response.json()) as { code: string; expires_in_sec: number };
+  const page = new URL("/", url).href;
+  io.stdout(
+    command.common.json
+      ? `${JSON.stringify({ project, url: page, code, expires_in_sec })}\n`
+      : `dashboard: ${page}\none-time code: ${code} (sign in with it within ${expires_in_sec} s; it works once)\n`,
+  );
+  return EXIT.OK;
 }
 
 function isLoopback(host: string): boolean {

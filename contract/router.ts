@@ -7,6 +7,7 @@
 import { initTRPC, tracked } from "@trpc/server";
 import superjson from "superjson";
 import { z } from "zod";
+import type { AdminBackend } from "./admin.ts";
 import { comsCodeOf, comsError } from "./errors.ts";
 import {
   AckInput,
@@ -81,6 +82,8 @@ export interface ComsContext {
   caller: Caller | null;
   /** Connection-oriented transports bind a verified hello to the connection. */
   bindCaller?: (caller: Caller) => void;
+  /** Set only for an operator's request (hub token or dashboard session): the read-only admin scope. */
+  admin?: AdminBackend | undefined;
 }
 
 const t = initTRPC.context<ComsContext>().create({
@@ -97,7 +100,16 @@ const authed = t.procedure.use(({ ctx, next }) => {
   return next({ ctx: { ...ctx, caller: ctx.caller } });
 });
 
+const adminScope = t.procedure.use(({ ctx, next }) => {
+  if (!ctx.admin) throw comsError("UNAUTHORIZED", "admin scope: needs the hub token or a dashboard session");
+  return next({ ctx: { ...ctx, admin: ctx.admin } });
+});
+
 export const comsRouter = t.router({
+  admin: t.router({
+    /** The operator's live view: a snapshot, then batched changes of agents and messages. */
+    watch: adminScope.subscription(({ ctx, signal }) => ctx.admin.watch(signal)),
+  }),
   agents: t.router({
     register: t.procedure
       .input(RegisterInput)

@@ -26,6 +26,9 @@ Options:
   --max-agents N           most agents registered at once (default 4096)
   --max-sends-per-sec N    new messages per second per agent, bursts of twice that
                            (default $PI_COMS_NET_MAX_SENDS_PER_SEC or 1000; 0 = no limit)
+  --dashboard-content on|off
+                           prompt/reply previews on the web dashboard
+                           (default $PI_COMS_NET_DASHBOARD_CONTENT or on)
   --print-token            also print the token
   -h, --help               show this help
 
@@ -61,6 +64,7 @@ async function main(): Promise<void> {
         "max-message-bytes": { type: "string" },
         "max-agents": { type: "string" },
         "max-sends-per-sec": { type: "string" },
+        "dashboard-content": { type: "string" },
         "print-token": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
@@ -82,6 +86,9 @@ async function main(): Promise<void> {
     fail("--project must be 1-128 of [A-Za-z0-9._-], starting alphanumeric");
   }
   const port = intOption("port", values.port as string | undefined);
+  const content = values["dashboard-content"] as string | undefined;
+  if (content !== undefined && content !== "on" && content !== "off")
+    fail(`--dashboard-content must be on or off, got ${JSON.stringify(content)}`);
   if (port !== undefined && port > 65535) fail("--port must be at most 65535");
   const hub = await startHubServer({
     project,
@@ -92,6 +99,7 @@ async function main(): Promise<void> {
     ...(values["auth-token"] !== undefined ? { token: values["auth-token"] as string } : {}),
     ...(values["tls-cert"] !== undefined ? { tlsCert: values["tls-cert"] as string } : {}),
     ...(values["tls-key"] !== undefined ? { tlsKey: values["tls-key"] as string } : {}),
+    ...(content !== undefined ? { dashboardContent: content === "on" } : {}),
     ...optional(
       "maxMessageBytes",
       intOption("max-message-bytes", values["max-message-bytes"] as string | undefined),
@@ -105,7 +113,8 @@ async function main(): Promise<void> {
   const runtime = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined" ? "bun" : "node";
   process.stdout.write(
     `pi-coms hub for project ${project} listening on ${hub.url} (${runtime}, ${hub.store} store)\n` +
-      `token kept in ${hub.paths.secret}\n`,
+      `token kept in ${hub.paths.secret}\n` +
+      `dashboard: ${hub.url}/ (sign in with the token, or a code from 'pi-coms hub open'); metrics: ${hub.url}/metrics\n`,
   );
   if (values["print-token"]) process.stdout.write(`token: ${hub.token}\n`);
   if (!hub.tls && !isLoopback(hub.host)) {

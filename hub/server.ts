@@ -8,8 +8,13 @@ import { isIP } from "node:net";
 import { hubSettings } from "../lib/env.ts";
 import { readJson, writeJsonAtomic } from "../lib/private-fs.ts";
 import { DEFAULT_MAX_AGENTS, DEFAULT_MAX_MESSAGE_BYTES, HubBackend } from "./backend/backend.ts";
-import { RequestAuth } from "./http/auth.ts";
+import { DashboardRoutes } from "./http/dashboard-routes.ts";
+import { DashboardSessions } from "./http/dashboard-sessions.ts";
+import { ObservedAuth } from "./http/observed-auth.ts";
 import type { ServedHub } from "./http/routes.ts";
+import { AdminFeed } from "./observe/admin-feed.ts";
+import { HubMetrics } from "./observe/metrics.ts";
+import { timedStore } from "./observe/timed-store.ts";
 import { type HubPaths, hubPaths } from "./paths.ts";
 import { resolveHubToken } from "./secret.ts";
 import { isBun } from "./store/sqlite-driver.ts";
@@ -29,6 +34,8 @@ export interface HubServerOptions {
   maxAgents?: number;
   /** Sustained sends per second per agent (else PI_COMS_NET_MAX_SENDS_PER_SEC, default 1000); 0 = off. */
   maxSendsPerSec?: number;
+  /** Prompt/reply previews on the dashboard (else PI_COMS_NET_DASHBOARD_CONTENT, default on). */
+  dashboardContent?: boolean;
   env?: NodeJS.ProcessEnv;
   /** Publish url, pid and start time in the project's discovery file (the CLI does). */
   discovery?: boolean;
@@ -45,6 +52,7 @@ export interface HubServer {
   tls: boolean;
   paths: HubPaths;
   backend: HubBackend;
+  metrics: HubMetrics;
   /** Graceful stop: end the streams, flush the store, stop listening, remove the discovery file. */
   close(): Promise<void>;
 }
@@ -106,7 +114,8 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
   const paths = hubPaths(opts.project, env);
   const kind = opts.store ?? "sqlite";
   // The store first: its lock keeps a second hub of the project from touching the secret of the first.
-  const store = await openStore(kind, paths.dir);
+  let flushed = (_ms: number) => {};
+  const store = timedStore(await openStore(kind, paths.dir), (ms) => flushed(ms));
   let token: string;
   try {
     token = resolveHubToken(paths.secret, explicitToken);
@@ -124,11 +133,24 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
     maxAgents: opts.maxAgents ?? DEFAULT_MAX_AGENTS,
     maxSendsPerSec: opts.maxSendsPerSec ?? settings.maxSendsPerSec,
   });
+  const feed = new AdminFeed(backend, { content: opts.dashboardContent ?? settings.dashboardContent });
+  const metrics = new HubMetrics(backend, feed);
+  flushed = (ms) => metrics.storeFlushed(ms);
+  const auth = new ObservedAuth(token, backend);
+  auth.onFailure = (reason) => metrics.authFailure(reason);
+  const dashboard = new DashboardRoutes({
+    auth,
+    sessions: new DashboardSessions(),
+    metrics,
+    tls: tls !== undefined,
+  });
   const serveOptions = {
     host,
     port,
     backend,
-    auth: new RequestAuth(token, backend),
+    auth,
+    dashboard,
+    admin: feed,
     // JSON escaping can double a text; the backend enforces the real limit with a clear TOO_LARGE.
     maxBodyBytes: 2 * maxMessageBytes + 64 * 1024,
     ...(tls ? { tls } : {}),
@@ -138,6 +160,8 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
     if (isBun()) served = await (await import("./http/bun.ts")).serveBun(serveOptions);
     else served = await (await import("./http/node.ts")).serveNode(serveOptions);
   } catch (error) {
+    feed.close();
+    metrics.close();
     await backend.close();
     throw error;
   }
@@ -154,8 +178,11 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
     tls: tls !== undefined,
     paths,
     backend,
+    metrics,
     close: () => {
       closing ??= (async () => {
+        feed.close();
+        metrics.close();
         await backend.close();
         await served.close();
         if (opts.discovery) {

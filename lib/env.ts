@@ -67,6 +67,15 @@ export interface HubSettings {
   offlineAfterMs: number;
   /** Sustained sends per second allowed per agent (burst twice that); 0 = unlimited. */
   maxSendsPerSec: number;
+  /** Show prompt and reply previews on the dashboard (PI_COMS_NET_DASHBOARD_CONTENT=on|off). */
+  dashboardContent: boolean;
+}
+
+/** "on" or "off" (the dashboard's content switch); anything else is an error. */
+export function parseOnOff(what: string, raw: string): boolean {
+  if (raw === "on") return true;
+  if (raw === "off") return false;
+  throw new Error(`${what} must be on or off, got ${JSON.stringify(raw)}`);
 }
 
 export function hubSettings(env: NodeJS.ProcessEnv = process.env): HubSettings {
@@ -83,5 +92,9 @@ export function hubSettings(env: NodeJS.ProcessEnv = process.env): HubSettings {
     staleAfterMs: envInt("PI_COMS_NET_STALE_AFTER_MS", 30_000, env),
     offlineAfterMs: envInt("PI_COMS_NET_OFFLINE_AFTER_MS", 60_000, env),
     maxSendsPerSec: envInt("PI_COMS_NET_MAX_SENDS_PER_SEC", 1000, env),
+    dashboardContent: parseOnOff(
+      "PI_COMS_NET_DASHBOARD_CONTENT",
+      envString("PI_COMS_NET_DASHBOARD_CONTENT", env) ?? "on",
+    ),
   };
 }

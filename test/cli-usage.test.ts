@@ -81,7 +81,7 @@ describe("pi-coms usage", () => {
       [["listen", "--max", "0"], /--max must be an integer >= 1/],
       [["listen", "--color", "red"], /--color "red": colours are #RRGGBB/],
       [["hub"], /missing <action>/],
-      [["hub", "restart"], /start, stop or status/],
+      [["hub", "restart"], /start, stop, status or open/],
       [["hub", "status", "--port", "80"], /only apply to hub start/],
       [["hub", "start", "--port", "70000"], /--port must be 0-65535/],
       [["hub", "start", "--host", "0.0.0.0"], /lets other machines reach the hub: give --auth-token/],

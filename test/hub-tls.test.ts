@@ -121,6 +121,28 @@ describe("hub over TLS", { skip }, () => {
     assert.match(out, /wrong hub token/);
   });
 
+  test("the dashboard's session cookie is Secure over HTTPS", { timeout: 30_000 }, async () => {
+    const ca = readFileSync(cert, "utf8");
+    const origin = new URL(url).origin;
+    const setCookie = await new Promise<string>((resolve, reject) => {
+      const req = request(
+        new URL("/dashboard/sign-in", url),
+        {
+          ca,
+          method: "POST",
+          headers: { "content-type": "application/x-www-form-urlencoded", origin },
+        },
+        (res) => {
+          res.resume();
+          resolve(String(res.headers["set-cookie"] ?? ""));
+        },
+      );
+      req.on("error", reject);
+      req.end(new URLSearchParams({ secret: token }).toString());
+    });
+    assert.match(setCookie, /pi_coms_session=\S+; HttpOnly; SameSite=Strict; .*; Secure$/);
+  });
+
   test("a certificate without a key is refused before the hub starts", async () => {
     const { code, out } = await world.runCli(["--project", "other", "--tls-cert", cert]);
     assert.equal(code, 2);

@@ -5,7 +5,7 @@
  * nothing is acknowledged (send, ack, settle) or streamed before it is durable.
  */
 import type { z } from "zod";
-import { comsError } from "../../contract/errors.ts";
+import { comsError, toComsError } from "../../contract/errors.ts";
 import { ulid } from "../../contract/ids.ts";
 import type { Caller, ComsBackend, InboxItem } from "../../contract/router.ts";
 import type {
@@ -26,6 +26,7 @@ import type {
 import { hashToken, newToken, sameDigest } from "../../lib/secrets.ts";
 import type { AgentRecord, HubStore, MessageRecord } from "../store/store.ts";
 import { AsyncQueue } from "./async-queue.ts";
+import { HubEvents } from "./events.ts";
 import { SendRateLimit } from "./rate-limit.ts";
 
 export interface HubLimits {
@@ -69,6 +70,8 @@ export class HubBackend implements ComsBackend {
   private readonly removedPeers = new Set<string>();
   private closed = false;
   private readonly sendRate: SendRateLimit;
+  /** Agents, messages and refusals as they happen, for the dashboard feed and the metrics. */
+  readonly events = new HubEvents();
 
   constructor(store: HubStore, project: string, limits: HubLimits) {
     this.sendRate = new SendRateLimit(limits.maxSendsPerSec ?? 0);
@@ -100,6 +103,23 @@ export class HubBackend implements ComsBackend {
 
   get agentCount(): number {
     return this.agents.size;
+  }
+
+  /** Open inbox streams (connected agents' SSE subscriptions). */
+  get openStreams(): number {
+    let n = 0;
+    for (const set of this.streams.values()) n += set.size;
+    return n;
+  }
+
+  /** Every agent (explicit ones too) and every unsettled message, for an observer starting now. */
+  snapshot(): { cards: AgentCard[]; pending: Array<{ message: Message; delivered: boolean }> } {
+    const pending: Array<{ message: Message; delivered: boolean }> = [];
+    for (const record of this.messages.values()) {
+      if (record.state !== "final")
+        pending.push({ message: record.message, delivered: record.state === "acked" });
+    }
+    return { cards: [...this.agents.values()].map((record) => this.cardOf(record)), pending };
   }
 
   /** The verified caller for an agent credential, or null. */
@@ -244,6 +264,15 @@ export class HubBackend implements ComsBackend {
   }
 
   async send(caller: Caller, input: z.output<typeof SendInput>): Promise<SendAck> {
+    try {
+      return await this.accept(caller, input);
+    } catch (error) {
+      this.events.emit({ type: "refused", from: caller.name, code: toComsError(error).code });
+      throw error;
+    }
+  }
+
+  private async accept(caller: Caller, input: z.output<typeof SendInput>): Promise<SendAck> {
     this.assertOpen();
     const sender = this.agentOf(caller);
     const bytes = Buffer.byteLength(input.prompt) + jsonBytes(input.response_schema);
@@ -304,6 +333,7 @@ export class HubBackend implements ComsBackend {
     this.setOf(this.queues, recipient.card.id).add(message.msg_id);
     this.store.putMessage(record);
     this.publish(recipient.card.id, { seq: record.deliver_seq, event: { kind: "message", message } });
+    this.events.emit({ type: "sent", message, bytes });
     await this.store.flush();
     return this.ackOf(record);
   }
@@ -443,6 +473,7 @@ export class HubBackend implements ComsBackend {
         record.state = "acked";
         this.store.putMessage(record);
         this.notify(msgId);
+        this.events.emit({ type: "delivered", message: record.message, at: Date.now() });
       } else if (record.message.from_id === caller.id && record.state === "final" && !record.outcome_taken) {
         record.outcome_taken = true;
         record.done_at = Date.now();
@@ -511,6 +542,7 @@ export class HubBackend implements ComsBackend {
     }
     this.store.putMessage(record);
     this.notify(msg.msg_id);
+    this.events.emit({ type: "settled", message: msg, outcome, at: record.done_at });
   }
 
   private errorOutcome(msgId: string, code: "EXPIRED" | "PEER_GONE", message: string): Outcome {
@@ -600,6 +632,12 @@ export class HubBackend implements ComsBackend {
    * costs a few small broadcasts instead of one full list per agent per agent.
    */
   private peersChanged(id: string, removed = false): void {
+    if (this.events.active) {
+      const record = this.agents.get(id);
+      this.events.emit(
+        removed || !record ? { type: "agent_left", id } : { type: "agent", card: this.cardOf(record) },
+      );
+    }
     if (removed) {
       this.removedPeers.add(id);
       this.dirtyPeers.delete(id);

@@ -3,6 +3,7 @@ import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import { comsRouter } from "../../contract/router.ts";
 import { servedRouter } from "../../lib/served-router.ts";
 import { trpcErrorBody } from "./auth.ts";
+import { isDashboardFeed, serveDashboardFetch } from "./dashboard-mount.ts";
 import { HEALTH_BODY, HEALTH_PATH, type ServedHub, type ServeOptions, TRPC_PATH } from "./routes.ts";
 
 const hubRouter = servedRouter(comsRouter);
@@ -41,7 +42,20 @@ export async function serveBun(opts: ServeOptions): Promise<ServedHub> {
       if (url.pathname === HEALTH_PATH && req.method === "GET") {
         return json(200, HEALTH_BODY, { "cache-control": "no-store" });
       }
-      const auth = opts.auth.check((name) => req.headers.get(name), bunServer.requestIP(req)?.address);
+      const remote = bunServer.requestIP(req)?.address;
+      if (opts.dashboard?.owns(url.pathname)) {
+        return serveDashboardFetch(opts.dashboard, req, url.pathname, remote);
+      }
+      const header = (name: string) => req.headers.get(name);
+      if (isDashboardFeed(opts.dashboard, url.pathname, header)) {
+        return fetchRequestHandler({
+          endpoint: TRPC_PATH,
+          req,
+          router: hubRouter,
+          createContext: () => ({ backend: opts.backend, caller: null, admin: opts.admin }),
+        });
+      }
+      const auth = opts.auth.check(header, remote);
       if (!auth.ok)
         return json(
           auth.status,
@@ -67,7 +81,7 @@ export async function serveBun(opts: ServeOptions): Promise<ServedHub> {
         endpoint: TRPC_PATH,
         req,
         router: hubRouter,
-        createContext: () => ({ backend: opts.backend, caller: auth.caller }),
+        createContext: () => ({ backend: opts.backend, caller: auth.caller, admin: opts.admin }),
       });
     },
     error: (error) => json(500, JSON.stringify({ error: error.message })),

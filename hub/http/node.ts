@@ -3,21 +3,27 @@ import { createServer, type IncomingMessage, type RequestListener } from "node:h
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { createHTTPHandler } from "@trpc/server/adapters/standalone";
-import type { Caller } from "../../contract/router.ts";
+import type { Caller, ComsContext } from "../../contract/router.ts";
 import { comsRouter } from "../../contract/router.ts";
 import { servedRouter } from "../../lib/served-router.ts";
 import { trpcErrorBody } from "./auth.ts";
+import { isDashboardFeed, serveDashboardNode } from "./dashboard-mount.ts";
 import { HEALTH_BODY, HEALTH_PATH, type ServedHub, type ServeOptions, TRPC_PATH } from "./routes.ts";
 
 const hubRouter = servedRouter(comsRouter);
 
 export function serveNode(opts: ServeOptions): Promise<ServedHub> {
   const callers = new WeakMap<IncomingMessage, Caller | null>();
+  const admins = new WeakSet<IncomingMessage>();
   const trpc = createHTTPHandler({
     router: hubRouter,
     basePath: `${TRPC_PATH}/`,
     maxBodySize: opts.maxBodyBytes,
-    createContext: ({ req }) => ({ backend: opts.backend, caller: callers.get(req) ?? null }),
+    createContext: ({ req }): ComsContext => ({
+      backend: opts.backend,
+      caller: callers.get(req) ?? null,
+      admin: admins.has(req) ? opts.admin : undefined,
+    }),
   });
   const handle: RequestListener = (req, res) => {
     const url = new URL(req.url ?? "/", "http://hub");
@@ -26,10 +32,20 @@ export function serveNode(opts: ServeOptions): Promise<ServedHub> {
       res.end(HEALTH_BODY);
       return;
     }
+    if (opts.dashboard?.owns(url.pathname)) {
+      void serveDashboardNode(opts.dashboard, req, res, url.pathname);
+      return;
+    }
     const header = (name: string) => {
       const value = req.headers[name];
       return Array.isArray(value) ? value[0] : value;
     };
+    if (isDashboardFeed(opts.dashboard, url.pathname, header)) {
+      admins.add(req);
+      callers.set(req, null);
+      trpc(req, res);
+      return;
+    }
     const auth = opts.auth.check(header, req.socket.remoteAddress);
     if (!auth.ok) {
       res.writeHead(auth.status, {
@@ -51,6 +67,7 @@ export function serveNode(opts: ServeOptions): Promise<ServedHub> {
       return;
     }
     callers.set(req, auth.caller);
+    admins.add(req);
     trpc(req, res);
   };
   const server = opts.tls ? createHttpsServer({ ...opts.tls }, handle) : createServer(handle);

@@ -1,7 +1,9 @@
 /** What the two HTTP adapters (Node, Bun) share: their options, their handle, and the routes. */
 
+import type { AdminBackend } from "../../contract/admin.ts";
 import type { HubBackend } from "../backend/backend.ts";
 import type { RequestAuth } from "./auth.ts";
+import type { DashboardRoutes } from "./dashboard-routes.ts";
 
 export const TRPC_PATH = "/trpc";
 export const HEALTH_PATH = "/healthz";
@@ -16,6 +18,10 @@ export interface ServeOptions {
   maxBodyBytes: number;
   /** Serve HTTPS with this PEM certificate and key (plain HTTP without). */
   tls?: { cert: string; key: string };
+  /** The operator routes (dashboard, sign-in, /metrics), served ahead of tRPC. */
+  dashboard?: DashboardRoutes;
+  /** The admin scope (admin.watch), given to requests with the hub token or a dashboard session. */
+  admin?: AdminBackend;
 }
 
 export interface ServedHub {

@@ -1,0 +1,147 @@
+// The dashboard's picture of the hub, built from admin.watch events. No DOM
+// here: it records what changed since the last render, so the renderer only
+// touches the elements that need it, and it caps the message history.
+
+/** Settled messages kept (and shown); unanswered ones are always kept. */
+export const MAX_ROWS = 300;
+/** Conversations and waiting pairs listed at most, and messages shown per conversation. */
+export const MAX_GROUPS = 20;
+export const MAX_THREAD = 8;
+
+export class HubState {
+  constructor() {
+    this.hub = null;
+    /** @type {Map<string, any>} agent id → card */
+    this.agents = new Map();
+    /** @type {Map<string, any>} msg_id → row, oldest first */
+    this.rows = new Map();
+    this.dirtyAgents = new Set();
+    this.removedAgents = new Set();
+    this.dirtyRows = new Set();
+    this.removedRows = new Set();
+    /** A snapshot arrived: render everything afresh. */
+    this.reset = false;
+    /** Arrival times of new messages over the last few seconds (the msg/s figure). */
+    this.recent = [];
+  }
+
+  /** Apply one admin.watch event. */
+  apply(event) {
+    if (event.kind === "snapshot") {
+      this.hub = event.hub;
+      this.agents = new Map(event.agents.map((card) => [card.id, card]));
+      this.rows = new Map(event.messages.map((row) => [row.msg_id, row]));
+      this.dirtyAgents.clear();
+      this.removedAgents.clear();
+      this.dirtyRows.clear();
+      this.removedRows.clear();
+      this.reset = true;
+    } else if (event.kind === "changes") {
+      for (const card of event.agents) {
+        this.agents.set(card.id, card);
+        this.removedAgents.delete(card.id);
+        this.dirtyAgents.add(card.id);
+      }
+      for (const id of event.removed) {
+        this.agents.delete(id);
+        this.dirtyAgents.delete(id);
+        this.removedAgents.add(id);
+      }
+      const now = Date.now();
+      for (const row of event.messages) {
+        if (!this.rows.has(row.msg_id)) this.recent.push(now);
+        this.rows.set(row.msg_id, row);
+        this.removedRows.delete(row.msg_id);
+        this.dirtyRows.add(row.msg_id);
+      }
+    }
+    this.trim();
+  }
+
+  trim() {
+    let settled = 0;
+    for (const row of this.rows.values()) if (isSettled(row)) settled += 1;
+    for (const [id, row] of this.rows) {
+      if (settled <= MAX_ROWS) break;
+      if (!isSettled(row)) continue;
+      this.rows.delete(id);
+      this.dirtyRows.delete(id);
+      this.removedRows.add(id);
+      settled -= 1;
+    }
+  }
+
+  /** New messages per second over the last 5 s. */
+  rate(now = Date.now()) {
+    while (this.recent.length > 0 && this.recent[0] < now - 5000) this.recent.shift();
+    return this.recent.length / 5;
+  }
+
+  counts() {
+    const counts = { online: 0, stale: 0, offline: 0, pending: 0 };
+    for (const card of this.agents.values()) counts[card.status] += 1;
+    for (const row of this.rows.values()) if (!isSettled(row)) counts.pending += 1;
+    return counts;
+  }
+
+  /** Who waits on whom: unanswered messages by sender → recipient, the longest-waiting first. */
+  waiting() {
+    const pairs = new Map();
+    for (const row of this.rows.values()) {
+      if (isSettled(row)) continue;
+      const key = `${row.from_id}>${row.to_id}`;
+      const pair = pairs.get(key);
+      if (pair) {
+        pair.count += 1;
+        pair.since = Math.min(pair.since, row.created_at);
+      } else {
+        pairs.set(key, { from: row.from, to: row.to, to_id: row.to_id, count: 1, since: row.created_at });
+      }
+    }
+    return [...pairs.values()].sort((a, b) => a.since - b.since).slice(0, MAX_GROUPS);
+  }
+
+  /** Messages grouped by chain_id, else conversation_id; the most recently active first. */
+  conversations() {
+    const groups = new Map();
+    for (const row of this.rows.values()) {
+      const key = row.chain_id
+        ? `chain ${row.chain_id}`
+        : row.conversation_id
+          ? `conversation ${row.conversation_id}`
+          : null;
+      if (!key) continue;
+      const group = groups.get(key) ?? { key, rows: [], last: 0 };
+      group.rows.push(row);
+      group.last = Math.max(group.last, row.settled_at ?? row.delivered_at ?? row.created_at);
+      groups.set(key, group);
+    }
+    return [...groups.values()].sort((a, b) => b.last - a.last).slice(0, MAX_GROUPS);
+  }
+
+  agentByName(name) {
+    for (const card of this.agents.values()) if (card.name === name) return card;
+    return undefined;
+  }
+
+  /** Hand the change sets to the renderer and start afresh. */
+  takeChanges() {
+    const changes = {
+      reset: this.reset,
+      agents: [...this.dirtyAgents],
+      removedAgents: [...this.removedAgents],
+      rows: [...this.dirtyRows],
+      removedRows: [...this.removedRows],
+    };
+    this.reset = false;
+    this.dirtyAgents.clear();
+    this.removedAgents.clear();
+    this.dirtyRows.clear();
+    this.removedRows.clear();
+    return changes;
+  }
+}
+
+export function isSettled(row) {
+  return row.state === "replied" || row.state === "error";
+}

@@ -1,0 +1,101 @@
+/**
+ * Putting the operator routes (dashboard-routes.ts) in front of tRPC on each
+ * runtime: node:http and Bun.serve / fetch. Kept apart so an adapter mounts
+ * them with a couple of lines.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import {
+  ADMIN_WATCH_PATH,
+  type DashboardRoutes,
+  type PlainRequest,
+  type PlainResponse,
+} from "./dashboard-routes.ts";
+
+/** Answer an operator route (`routes.owns(path)`) on node:http. */
+export async function serveDashboardNode(
+  routes: DashboardRoutes,
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+): Promise<void> {
+  const plain: PlainRequest = {
+    method: req.method ?? "GET",
+    path,
+    header: (name) => {
+      const value = req.headers[name];
+      return Array.isArray(value) ? value[0] : value;
+    },
+    remote: req.socket.remoteAddress,
+    body: (limit) => readNodeBody(req, limit),
+  };
+  let answer: PlainResponse;
+  try {
+    answer = await routes.handle(plain);
+  } catch (error) {
+    answer = {
+      status: 500,
+      headers: { "content-type": "text/plain" },
+      body: `${(error as Error).message}\n`,
+    };
+  }
+  res.writeHead(answer.status, answer.headers);
+  res.end(req.method === "HEAD" ? undefined : answer.body);
+  if (!req.complete) req.resume();
+}
+
+/** The same for a fetch-style runtime (Bun.serve). */
+export async function serveDashboardFetch(
+  routes: DashboardRoutes,
+  req: Request,
+  path: string,
+  remote: string | undefined,
+): Promise<Response> {
+  const answer = await routes.handle({
+    method: req.method,
+    path,
+    header: (name) => req.headers.get(name),
+    remote,
+    body: async (limit) => {
+      const text = await req.text();
+      if (Buffer.byteLength(text) > limit) throw new Error(`body over ${limit} bytes`);
+      return text;
+    },
+  });
+  return new Response(req.method === "HEAD" ? null : answer.body, {
+    status: answer.status,
+    headers: answer.headers,
+  });
+}
+
+/**
+ * Whether a tRPC request is the dashboard's live feed riding on its session
+ * cookie (no bearer token): the only tRPC call a session may make.
+ */
+export function isDashboardFeed(
+  routes: DashboardRoutes | undefined,
+  path: string,
+  header: PlainRequest["header"],
+): boolean {
+  return (
+    routes !== undefined && path === ADMIN_WATCH_PATH && !header("authorization") && routes.signedIn(header)
+  );
+}
+
+function readNodeBody(req: IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.removeAllListeners("data");
+        req.resume();
+        reject(new Error(`body over ${limit} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.once("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.once("error", reject);
+  });
+}

@@ -1,0 +1,153 @@
+/**
+ * The hub's Prometheus metrics (prom-client, one registry per hub so several
+ * hubs in one process do not mix). Counters and histograms follow the
+ * backend's events; gauges are read from the hub at scrape time.
+ */
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { HubBackend } from "../backend/backend.ts";
+import type { HubEvent } from "../backend/events.ts";
+import type { AdminFeed } from "./admin-feed.ts";
+
+/** Seconds: from 1 ms (hub-local delivery) to half an hour (a long agent turn). */
+const LATENCY_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 1800];
+const STORE_BUCKETS = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1];
+
+export type AuthFailureReason = "missing" | "wrong" | "locked";
+
+export class HubMetrics {
+  readonly registry = new Registry();
+  private readonly sent: Counter;
+  private readonly delivered: Counter;
+  private readonly settled: Counter<"outcome">;
+  private readonly refused: Counter<"code">;
+  private readonly authFailures: Counter<"reason">;
+  private readonly toDelivered: Histogram;
+  private readonly toReply: Histogram;
+  private readonly storeFlush: Histogram;
+  private readonly stop: () => void;
+
+  constructor(backend: HubBackend, feed: AdminFeed) {
+    const registers = [this.registry];
+    this.sent = new Counter({
+      name: "pi_coms_messages_sent_total",
+      help: "Messages accepted and queued by the hub",
+      registers,
+    });
+    this.delivered = new Counter({
+      name: "pi_coms_messages_delivered_total",
+      help: "Messages whose recipient acknowledged receipt",
+      registers,
+    });
+    this.settled = new Counter({
+      name: "pi_coms_messages_settled_total",
+      help: "Messages made final, by outcome: reply, or the error code (EXPIRED, PEER_GONE, ...)",
+      labelNames: ["outcome"],
+      registers,
+    });
+    this.refused = new Counter({
+      name: "pi_coms_sends_refused_total",
+      help: "Sends the hub refused (nothing queued), by error code; RATE_LIMITED counts rate-limited sends",
+      labelNames: ["code"],
+      registers,
+    });
+    this.authFailures = new Counter({
+      name: "pi_coms_auth_failures_total",
+      help: "Requests refused for the hub token (missing, wrong, or refused while the address is locked out)",
+      labelNames: ["reason"],
+      registers,
+    });
+    this.toDelivered = new Histogram({
+      name: "pi_coms_send_to_delivered_seconds",
+      help: "Time from a message's acceptance to the recipient's acknowledgement",
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.toReply = new Histogram({
+      name: "pi_coms_send_to_reply_seconds",
+      help: "Time from a message's acceptance to its reply",
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.storeFlush = new Histogram({
+      name: "pi_coms_store_flush_seconds",
+      help: "Time the hub waited for its store to make changes durable (one flush)",
+      buckets: STORE_BUCKETS,
+      registers,
+    });
+    new Gauge({
+      name: "pi_coms_queue_depth",
+      help: "Unsettled messages per recipient agent",
+      labelNames: ["agent"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [agent, depth] of feed.queueDepths()) this.set({ agent }, depth);
+      },
+    });
+    new Gauge({
+      name: "pi_coms_agents",
+      help: "Registered agents by presence status",
+      labelNames: ["status"],
+      registers,
+      collect() {
+        for (const [status, n] of Object.entries(feed.statusCounts())) this.set({ status }, n);
+      },
+    });
+    new Gauge({
+      name: "pi_coms_streams",
+      help: "Open SSE streams: agents' inboxes and operators' dashboards",
+      labelNames: ["kind"],
+      registers,
+      collect() {
+        this.set({ kind: "inbox" }, backend.openStreams);
+        this.set({ kind: "dashboard" }, feed.subscriberCount);
+      },
+    });
+    this.stop = backend.events.on((event) => this.apply(event));
+  }
+
+  private apply(event: HubEvent): void {
+    switch (event.type) {
+      case "sent":
+        this.sent.inc();
+        return;
+      case "delivered":
+        this.delivered.inc();
+        this.toDelivered.observe(seconds(event.at - event.message.created_at));
+        return;
+      case "settled":
+        this.settled.inc({
+          outcome: event.outcome.state === "error" ? event.outcome.code : event.outcome.state,
+        });
+        if (event.outcome.state === "reply")
+          this.toReply.observe(seconds(event.at - event.message.created_at));
+        return;
+      case "refused":
+        this.refused.inc({ code: event.code });
+        return;
+      default:
+        return;
+    }
+  }
+
+  authFailure(reason: AuthFailureReason): void {
+    this.authFailures.inc({ reason });
+  }
+
+  storeFlushed(ms: number): void {
+    this.storeFlush.observe(ms / 1000);
+  }
+
+  /** The exposition text and its content type. */
+  async scrape(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+
+  close(): void {
+    this.stop();
+  }
+}
+
+function seconds(ms: number): number {
+  return Math.max(0, ms) / 1000;
+}
