@@ -26,6 +26,10 @@ Options:
   --max-agents N           most agents registered at once (default 4096)
   --max-sends-per-sec N    new messages per second per agent, bursts of twice that
                            (default $PI_COMS_NET_MAX_SENDS_PER_SEC or 1000; 0 = no limit)
+  --max-stream-buffer-bytes N
+                           cut an inbox stream whose reader is this many bytes behind; it
+                           resumes where it was (default $PI_COMS_NET_MAX_STREAM_BUFFER_BYTES
+                           or 262144)
   --print-token            also print the token
   -h, --help               show this help
 
@@ -61,6 +65,7 @@ async function main(): Promise<void> {
         "max-message-bytes": { type: "string" },
         "max-agents": { type: "string" },
         "max-sends-per-sec": { type: "string" },
+        "max-stream-buffer-bytes": { type: "string" },
         "print-token": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
@@ -100,6 +105,10 @@ async function main(): Promise<void> {
     ...optional(
       "maxSendsPerSec",
       intOption("max-sends-per-sec", values["max-sends-per-sec"] as string | undefined),
+    ),
+    ...optional(
+      "maxStreamBufferBytes",
+      intOption("max-stream-buffer-bytes", values["max-stream-buffer-bytes"] as string | undefined),
     ),
   }).catch((error: Error) => fail(error.message));
   const runtime = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined" ? "bun" : "node";

@@ -29,6 +29,8 @@ export interface HubServerOptions {
   maxAgents?: number;
   /** Sustained sends per second per agent (else PI_COMS_NET_MAX_SENDS_PER_SEC, default 1000); 0 = off. */
   maxSendsPerSec?: number;
+  /** Cut an SSE stream whose reader is this many bytes behind (else PI_COMS_NET_MAX_STREAM_BUFFER_BYTES, default 256 KiB). */
+  maxStreamBufferBytes?: number;
   env?: NodeJS.ProcessEnv;
   /** Publish url, pid and start time in the project's discovery file (the CLI does). */
   discovery?: boolean;
@@ -131,6 +133,8 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
     auth: new RequestAuth(token, backend),
     // JSON escaping can double a text; the backend enforces the real limit with a clear TOO_LARGE.
     maxBodyBytes: 2 * maxMessageBytes + 64 * 1024,
+    // Checked before each write, so an event of any size reaches a reader that keeps up.
+    maxStreamBufferBytes: opts.maxStreamBufferBytes ?? settings.maxStreamBufferBytes,
     ...(tls ? { tls } : {}),
   };
   let served: ServedHub;

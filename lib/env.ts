@@ -57,6 +57,8 @@ export interface HubSettings {
   offlineAfterMs: number;
   /** Sustained sends per second allowed per agent (burst twice that); 0 = unlimited. */
   maxSendsPerSec: number;
+  /** Bytes an inbox stream's reader may fall behind before the hub cuts the stream (it resumes by id). */
+  maxStreamBufferBytes: number;
 }
 
 export function hubSettings(env: NodeJS.ProcessEnv = process.env): HubSettings {
@@ -73,5 +75,6 @@ export function hubSettings(env: NodeJS.ProcessEnv = process.env): HubSettings {
     staleAfterMs: envInt("PI_COMS_NET_STALE_AFTER_MS", 30_000, env),
     offlineAfterMs: envInt("PI_COMS_NET_OFFLINE_AFTER_MS", 60_000, env),
     maxSendsPerSec: envInt("PI_COMS_NET_MAX_SENDS_PER_SEC", 1000, env),
+    maxStreamBufferBytes: envInt("PI_COMS_NET_MAX_STREAM_BUFFER_BYTES", 256 * 1024, env),
   };
 }

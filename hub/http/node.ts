@@ -59,14 +59,14 @@ export function serveNode(opts: ServeOptions): Promise<ServedHub> {
     if (result.kind === "json") {
       const headers: Record<string, string | number> = {
         vary: "trpc-accept, accept",
-        "content-type": "application/json",
+        "content-type": result.contentType ?? "application/json",
         "content-length": Buffer.byteLength(result.body),
       };
       if (result.allow) headers.allow = result.allow;
       res.writeHead(result.status, headers);
       res.end(result.body);
     } else if (result.kind === "empty") {
-      res.writeHead(result.status, { vary: "trpc-accept, accept" });
+      res.writeHead(result.status);
       res.end();
     } else {
       res.writeHead(200, SSE_HEADERS);

@@ -29,7 +29,7 @@ export interface TrpcRequest {
 }
 
 export type TrpcAnswer =
-  | { kind: "json"; status: number; body: string; allow?: string }
+  | { kind: "json"; status: number; body: string; allow?: string; contentType?: string }
   | { kind: "empty"; status: number }
   | SseAnswer;
 
@@ -120,7 +120,13 @@ export async function dispatch(router: AnyTRPCRouter, req: TrpcRequest): Promise
       input: undefined,
       ctx: undefined,
     });
-    return { kind: "json", status: statusOf([item], [error]), body: item.json };
+    // tRPC answers these before it sets a content type, so they go out as text (same bytes, same header).
+    return {
+      kind: "json",
+      status: statusOf([item], [error]),
+      body: item.json,
+      contentType: "text/plain;charset=UTF-8",
+    };
   }
 
   // Inputs are parsed once, when the first procedure asks for its own (as tRPC does).
