@@ -7,7 +7,8 @@
  */
 
 export interface FeedSink<T> {
-  next(value: T): void;
+  /** One value; `false` asks the feed to hold further values until `resume()` (the reader is behind). */
+  next(value: T): boolean | undefined;
   /** The source has ended (hub shutting down, agent removed): nothing follows. */
   end(): void;
 }
@@ -17,6 +18,8 @@ export interface PushFeed<T> extends AsyncIterable<T> {
   attach(sink: FeedSink<T>): void;
   /** The consumer has gone: stop and release what the feed holds. */
   detach(): void;
+  /** Deliver again after a `next()` that returned false. */
+  resume(): void;
 }
 
 export function isPushFeed(value: unknown): value is PushFeed<unknown> {
@@ -43,6 +46,7 @@ export function iterateFeed<T>(feed: PushFeed<T>): AsyncIterator<T> {
         waiter = null;
         resolve({ value, done: false });
       } else buffered.push(value);
+      return true;
     },
     end() {
       ended = true;
@@ -77,6 +81,7 @@ export function mapFeed<A, B>(feed: PushFeed<A>, map: (value: A) => B): PushFeed
       feed.attach({ next: (value) => sink.next(map(value)), end: () => sink.end() });
     },
     detach: () => feed.detach(),
+    resume: () => feed.resume(),
     [Symbol.asyncIterator]: () => iterateFeed(mapped),
   };
   return mapped;

@@ -213,6 +213,7 @@ describe("lean hub adapter vs tRPC's stock adapter (same backend)", () => {
           buffered: () => 0,
           end: resolve,
           cut: resolve,
+          onDrain: () => {},
         },
         {
           kind: "sse",

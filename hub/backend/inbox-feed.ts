@@ -25,8 +25,12 @@ export interface InboxFeedDeps {
 export class InboxFeed implements PushFeed<InboxItem> {
   private readonly deps: InboxFeedDeps;
   private queue: QueueItem[];
+  /** Index of the next queued item (the array is only compacted once drained). */
+  private head = 0;
   private sink: FeedSink<InboxItem> | null = null;
   private draining = false;
+  /** The consumer asked to hold events (its reader is behind); they wait here, in order. */
+  private paused = false;
   private ended = false;
   private released = false;
 
@@ -39,25 +43,31 @@ export class InboxFeed implements PushFeed<InboxItem> {
   push(item: QueueItem): void {
     if (this.ended) return;
     const sink = this.sink;
-    if (sink && !this.draining && this.queue.length === 0 && this.deps.isDurable(item.seq)) {
-      if (!this.deps.stale(item)) sink.next(this.deps.toItem(item));
+    if (sink && !this.draining && !this.paused && this.pending() === 0 && this.deps.isDurable(item.seq)) {
+      if (!this.deps.stale(item) && sink.next(this.deps.toItem(item)) === false) this.paused = true;
       return;
     }
     this.queue.push(item);
-    if (sink) void this.drain();
+    if (sink && !this.paused) void this.drain();
   }
 
   /** The backend ends the stream: what is queued still goes out first. */
   end(): void {
     if (this.ended) return;
     this.ended = true;
-    if (this.sink && !this.draining) this.finish();
+    if (this.sink && !this.draining && this.pending() === 0) this.finish();
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    if (this.sink && (this.pending() > 0 || this.ended)) void this.drain();
   }
 
   attach(sink: FeedSink<InboxItem>): void {
     if (this.sink || this.released) return;
     this.sink = sink;
-    if (this.queue.length > 0) void this.drain();
+    if (this.pending() > 0) void this.drain();
     else if (this.ended) this.finish();
   }
 
@@ -65,7 +75,12 @@ export class InboxFeed implements PushFeed<InboxItem> {
     this.ended = true;
     this.sink = null;
     this.queue = [];
+    this.head = 0;
     this.release();
+  }
+
+  private pending(): number {
+    return this.queue.length - this.head;
   }
 
   [Symbol.asyncIterator](): AsyncIterator<InboxItem> {
@@ -76,23 +91,28 @@ export class InboxFeed implements PushFeed<InboxItem> {
     if (this.draining) return;
     this.draining = true;
     try {
-      while (this.queue.length > 0 && this.sink) {
-        const item = this.queue[0] as QueueItem;
+      while (this.pending() > 0 && this.sink && !this.paused) {
+        const item = this.queue[this.head] as QueueItem;
         if (!this.deps.isDurable(item.seq)) {
           await this.deps.durable(item.seq);
           continue;
         }
-        this.queue.shift();
-        if (!this.deps.stale(item)) this.sink?.next(this.deps.toItem(item));
+        this.head++;
+        if (this.head === this.queue.length) {
+          this.queue = [];
+          this.head = 0;
+        }
+        if (!this.deps.stale(item) && this.sink?.next(this.deps.toItem(item)) === false) this.paused = true;
       }
     } catch {
       // The store failed: end the stream; the client resumes from its last id once the hub is healthy.
       this.ended = true;
       this.queue = [];
+      this.head = 0;
     } finally {
       this.draining = false;
     }
-    if (this.ended && this.sink) this.finish();
+    if (this.ended && this.sink && this.pending() === 0) this.finish();
   }
 
   private finish(): void {

@@ -57,6 +57,7 @@ export async function serveBun(opts: ServeOptions): Promise<ServedHub> {
     }
     if (result.kind === "empty") return new Response(null, { status: result.status });
     let stop: (() => void) | undefined;
+    let drained: (() => void) | undefined;
     const body = new ReadableStream<Uint8Array>(
       {
         start(controller) {
@@ -78,10 +79,20 @@ export async function serveBun(opts: ServeOptions): Promise<ServedHub> {
                 open = false;
                 controller.error(new Error("reader too far behind"));
               },
+              onDrain: (fn) => {
+                drained = fn;
+              },
             },
             result,
           );
           req.signal.addEventListener("abort", () => stop?.(), { once: true });
+        },
+        // Bun asks for more once it has handed what the stream held to the socket.
+        pull(controller) {
+          if (!drained || (controller.desiredSize ?? 0) < 0) return;
+          const fn = drained;
+          drained = undefined;
+          fn();
         },
         cancel() {
           stop?.();

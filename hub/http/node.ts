@@ -76,6 +76,7 @@ export function serveNode(opts: ServeOptions): Promise<ServedHub> {
           buffered: () => res.writableLength,
           end: () => res.end(),
           cut: () => res.destroy(),
+          onDrain: (fn) => res.once("drain", fn),
         },
         result,
       );

@@ -4,10 +4,12 @@
  * `return` at the end, `serialized-error` for a failure, and the `restore-id`
  * dance after an untracked event on a resumed stream), so tRPC's
  * httpSubscriptionLink and any EventSource read them unchanged. Each event
- * is one write. One timer pings every quiet stream, and a reader that falls
- * more than `maxBufferedBytes` behind is cut: it reconnects with its
- * Last-Event-ID and the backend replays what it missed, while the hub never
- * holds more than that for it.
+ * is one write. One timer pings every quiet stream. Once a reader is more
+ * than `maxBufferedBytes` behind, its feed holds further events (references
+ * to what the backend keeps anyway) until it catches up; a reader that takes
+ * nothing for `stallMs` meanwhile is cut, and reconnects with its
+ * Last-Event-ID so the backend replays what it missed. So the hub never holds
+ * more than about `maxBufferedBytes` plus one event of bytes for a reader.
  */
 import { isAbortError, isTrackedEnvelope } from "@trpc/server/unstable-core-do-not-import";
 import { type FeedSink, isPushFeed } from "../../lib/push-feed.ts";
@@ -23,13 +25,17 @@ export interface SseTransport {
   end(): void;
   /** Drop the connection now, discarding what the reader has not taken. */
   cut(): void;
+  /** Call `fn` once the reader has taken what is buffered. */
+  onDrain(fn: () => void): void;
 }
 
 export interface SseOptions {
   /** Ping a stream after this long without an event (tRPC's sse.ping.intervalMs). */
   pingMs: number;
-  /** Cut a stream whose reader is this many bytes behind. */
+  /** Hold further events for a stream whose reader is this many bytes behind. */
   maxBufferedBytes: number;
+  /** Cut a stream whose reader has taken nothing for this long while behind (default: pingMs). */
+  stallMs?: number;
   /** The event data text of a value (the router's output transformer, then JSON). */
   json(value: unknown): string;
 }
@@ -101,6 +107,10 @@ class SseStream implements FeedSink<unknown> {
   private quiet = false;
   private closed = false;
   private iterator: AsyncIterator<unknown> | undefined;
+  /** Over the limit: waiting for the reader to catch up. */
+  private behind = false;
+  private stallTimer: NodeJS.Timeout | undefined;
+  private caughtUp: (() => void) | undefined;
 
   constructor(streams: SseStreams, transport: SseTransport, answer: SseAnswer) {
     this.streams = streams;
@@ -123,9 +133,9 @@ class SseStream implements FeedSink<unknown> {
     else void this.iterate(source as AsyncIterable<unknown>);
   }
 
-  /** One value from the procedure. */
-  next(value: unknown): void {
-    if (this.closed) return;
+  /** One value from the procedure; false while the reader is behind (the feed then holds the next ones). */
+  next(value: unknown): boolean {
+    if (this.closed) return false;
     const json = this.streams.options.json;
     if (isTrackedEnvelope(value)) {
       const id = value[0] as string;
@@ -137,6 +147,7 @@ class SseStream implements FeedSink<unknown> {
       // An EventSource gives an id-less event the last id it saw: clear it for this event, then restore it.
       this.send(`data: ${json(value)}\nid: \n\n\nevent: restore-id\ndata: \nid: ${this.lastEventId}\n\n\n`);
     }
+    return !this.behind;
   }
 
   /** The procedure's stream ended. */
@@ -147,7 +158,7 @@ class SseStream implements FeedSink<unknown> {
   }
 
   pingIfQuiet(): void {
-    if (this.quiet) this.send(PING);
+    if (this.quiet && !this.behind) this.send(PING);
     this.quiet = true;
   }
 
@@ -158,20 +169,37 @@ class SseStream implements FeedSink<unknown> {
 
   private send(chunk: string): void {
     if (this.closed) return;
-    if (this.transport.buffered() > this.streams.options.maxBufferedBytes) {
-      // Too far behind: drop it rather than hold more; it resumes from the last id it read.
-      this.streams.cuts++;
-      this.stop(true);
-      return;
-    }
     this.quiet = false;
     this.transport.write(chunk);
+    if (!this.behind && this.transport.buffered() > this.streams.options.maxBufferedBytes) this.fallBehind();
+  }
+
+  private fallBehind(): void {
+    this.behind = true;
+    const options = this.streams.options;
+    this.stallTimer = setTimeout(() => {
+      // Took nothing for a whole stall period: drop it rather than hold on; it resumes from the last id it read.
+      this.streams.cuts++;
+      this.stop(true);
+    }, options.stallMs ?? options.pingMs);
+    this.stallTimer.unref();
+    this.transport.onDrain(() => {
+      if (this.closed) return;
+      clearTimeout(this.stallTimer);
+      this.behind = false;
+      const source = this.answer.source;
+      if (isPushFeed(source)) source.resume();
+      const caughtUp = this.caughtUp;
+      this.caughtUp = undefined;
+      caughtUp?.();
+    });
   }
 
   /** The stream is over on our side: the procedure ended or failed. */
   private finish(): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.stallTimer);
     this.streams.forget(this);
     this.answer.abort.abort();
     this.transport.end();
@@ -180,6 +208,7 @@ class SseStream implements FeedSink<unknown> {
   private stop(cut: boolean): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.stallTimer);
     this.streams.forget(this);
     const source = this.answer.source;
     if (isPushFeed(source)) source.detach();
@@ -196,7 +225,11 @@ class SseStream implements FeedSink<unknown> {
       while (!this.closed) {
         const result = await iterator.next();
         if (result.done) break;
-        this.next(result.value);
+        if (!this.next(result.value) && !this.closed) {
+          await new Promise<void>((resolve) => {
+            this.caughtUp = resolve;
+          });
+        }
       }
       this.end();
     } catch (cause) {
