@@ -39,6 +39,7 @@ import { AGENT_ID_HEADER, AGENT_TOKEN_HEADER } from "../http/auth.ts";
 import { TRPC_PATH } from "../http/routes.ts";
 import { hubPaths } from "../paths.ts";
 import { readSecret } from "../secret.ts";
+import { AckBatcher, RecentIds } from "./ack-batcher.ts";
 import { readDiscovery } from "./discovery.ts";
 import { FetchEventSource } from "./event-source.ts";
 
@@ -59,7 +60,6 @@ export interface HubConnectOptions {
 
 const REQUEST_TIMEOUT_MS = 15_000;
 const MAX_RECOVERY_DELAY_MS = 5_000;
-const ACK_DELAY_MS = 20;
 const PLACEHOLDER = "http://pi-coms-hub.invalid";
 
 type Subscription = { unsubscribe(): void };
@@ -174,8 +174,9 @@ export class HubClient implements ComsClient {
   /** What this agent sent, as far as it knows: pending until an outcome event arrives. */
   private readonly outcomes = new Map<string, Outcome>();
   private readonly waiters = new Map<string, Set<Waiter>>();
-  private readonly toAck = new Set<string>();
-  private ackScheduled = false;
+  private readonly acks = new AckBatcher((ids) => this.trpc.messages.ack.mutate({ msg_ids: ids }));
+  /** Settled inbound ids: a late redelivery of one is acked but not handed out again. */
+  private readonly settled = new RecentIds();
   private inflight = 0;
 
   constructor(opts: HubClientOptions) {
@@ -382,40 +383,22 @@ export class HubClient implements ComsClient {
     this.lastEventId = id;
     if (event.kind === "message") {
       const message = event.message;
-      this.toAck.add(message.msg_id);
-      this.scheduleAck();
-      if (this.inbound.has(message.msg_id)) return;
-      this.inbound.set(message.msg_id, message);
+      const id = message.msg_id;
+      if (this.inbound.has(id) || this.settled.has(id)) {
+        // Already handed out (a redelivery after a reconnect): ack again, never inject twice.
+        if (!this.settled.has(id)) this.acks.add(id);
+        return;
+      }
+      this.acks.add(id);
+      this.inbound.set(id, message);
       if (this.inboundHandlers.size === 0) this.backlog.push(message);
       else for (const handler of this.inboundHandlers) handler(message);
     } else if (event.kind === "outcome") {
-      this.toAck.add(event.outcome.msg_id);
-      this.scheduleAck();
+      this.acks.add(event.outcome.msg_id);
       this.applyOutcome(event.outcome);
     } else {
       this.peerEventsDuringList?.push(event);
       this.applyPeers(event);
-    }
-  }
-
-  private scheduleAck(): void {
-    if (this.ackScheduled) return;
-    this.ackScheduled = true;
-    // Acks are not on anyone's critical path: gather a few into one call.
-    setTimeout(() => void this.flushAcks(), ACK_DELAY_MS);
-  }
-
-  private async flushAcks(): Promise<void> {
-    this.ackScheduled = false;
-    while (this.toAck.size > 0 && !this.closed) {
-      const ids = [...this.toAck].slice(0, 1000);
-      try {
-        await this.trpc.messages.ack.mutate({ msg_ids: ids });
-        for (const id of ids) this.toAck.delete(id);
-      } catch {
-        // Not acked means handed out again later (deduplicated here); retry with the next event or heartbeat.
-        return;
-      }
     }
   }
 
@@ -454,7 +437,7 @@ export class HubClient implements ComsClient {
     if (this.closed || !this.agentId) return;
     try {
       this.card = await this.trpc.agents.heartbeat.mutate(this.patch);
-      if (this.toAck.size > 0) void this.flushAcks();
+      if (this.acks.size > 0) void this.acks.flush();
     } catch (error) {
       if (toComsError(error).code === "UNAUTHORIZED" || (isUnreachable(error) && this.rediscover())) {
         void this.recover();
@@ -599,7 +582,10 @@ export class HubClient implements ComsClient {
 
   async settle(msgId: string, result: ReplyResult): Promise<void> {
     // The reply must reach the hub: keep trying through a hub restart.
+    // Settling makes it final on the hub: no ack needed any more.
+    this.acks.drop(msgId);
     await this.rpc(() => this.trpc.messages.settle.mutate({ msg_id: msgId, result }), 8);
+    this.settled.add(msgId);
     this.inbound.delete(msgId);
   }
 
@@ -620,7 +606,7 @@ export class HubClient implements ComsClient {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    await this.flushAcks().catch(() => {});
+    await this.acks.flush().catch(() => {});
     this.closed = true;
     clearInterval(this.heartbeatTimer);
     this.unsubscribe();
