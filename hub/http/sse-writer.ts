@@ -60,6 +60,14 @@ export class SseStreams {
   private timer: NodeJS.Timeout | undefined;
   /** Streams cut because their reader fell behind (for logs and tests). */
   cuts = 0;
+  /**
+   * The last tracked frame built: a broadcast (peers changes) hands the same
+   * event with the same id to every stream in one go, so it is serialized once
+   * and every stream writes the same string.
+   */
+  private lastData: unknown;
+  private lastId: string | undefined;
+  private lastFrame = "";
 
   constructor(options: SseOptions) {
     this.options = options;
@@ -79,6 +87,15 @@ export class SseStreams {
     }
     stream.begin();
     return () => stream.close();
+  }
+
+  trackedFrame(id: string, data: unknown): string {
+    if (data !== this.lastData || id !== this.lastId) {
+      this.lastFrame = `data: ${this.options.json(data)}\nid: ${id}\n\n\n`;
+      this.lastData = data;
+      this.lastId = id;
+    }
+    return this.lastFrame;
   }
 
   forget(stream: SseStream): void {
@@ -140,7 +157,7 @@ class SseStream implements FeedSink<unknown> {
     if (isTrackedEnvelope(value)) {
       const id = value[0] as string;
       this.lastEventId = id;
-      this.send(`data: ${json(value[1])}\nid: ${id}\n\n\n`);
+      this.send(this.streams.trackedFrame(id, value[1]));
     } else if (this.lastEventId === null) {
       this.send(`data: ${json(value)}\n\n\n`);
     } else {
