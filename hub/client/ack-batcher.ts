@@ -1,24 +1,27 @@
 /**
- * Receiver acks, coalesced per client: ids gathered over a short window go
- * in one call, and at most one ack call is in flight; ids that arrive
- * meanwhile wait for it and then go together. So a client receiving fast
- * sends one ack request per window or round trip, whichever is longer, for
- * everything it got meanwhile. An id whose message the app has settled
- * needs no ack (settling made it final on the hub), so it is dropped.
+ * Receiver acks, coalesced per client: at most one ack call per window and
+ * one in flight. An id arriving after a quiet spell goes out on the next turn
+ * of the event loop (a sender sees `delivered` at once on a quiet hub); ids
+ * arriving within a window of the last call wait for the window's end and go
+ * together. So a busy receiver sends one ack request per window for all it
+ * got, however the traffic is spread. An id whose message the app has
+ * settled needs no ack (settling made it final on the hub), so it is dropped.
  */
 
 const MAX_IDS_PER_CALL = 1000;
-/** Short enough that a sender sees `delivered` almost at once on a quiet hub. */
-const WINDOW_MS = 20;
+export const ACK_WINDOW_MS = 200;
 
 export class AckBatcher {
   private readonly pending = new Set<string>();
   private readonly send: (ids: string[]) => Promise<void>;
   private inflight: Promise<void> | undefined;
   private scheduled = false;
+  private lastCall = Number.NEGATIVE_INFINITY;
+  private readonly windowMs: number;
 
-  constructor(send: (ids: string[]) => Promise<void>) {
+  constructor(send: (ids: string[]) => Promise<void>, windowMs = ACK_WINDOW_MS) {
     this.send = send;
+    this.windowMs = windowMs;
   }
 
   get size(): number {
@@ -27,12 +30,17 @@ export class AckBatcher {
 
   add(id: string): void {
     this.pending.add(id);
-    if (this.scheduled || this.inflight) return;
+    if (!this.inflight) this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
     this.scheduled = true;
+    const wait = Math.max(0, this.lastCall + this.windowMs - performance.now());
     setTimeout(() => {
       this.scheduled = false;
       void this.flush();
-    }, WINDOW_MS).unref();
+    }, wait).unref();
   }
 
   /** The message was settled: its ack is moot. */
@@ -43,6 +51,7 @@ export class AckBatcher {
   /** Send what is pending; a failure leaves it pending for the next add or flush (the hub re-sends unacked ids on reconnect). */
   async flush(): Promise<void> {
     if (this.inflight) return this.inflight;
+    let failed = false;
     this.inflight = (async () => {
       while (this.pending.size > 0) {
         const ids: string[] = [];
@@ -50,15 +59,21 @@ export class AckBatcher {
           ids.push(id);
           if (ids.length >= MAX_IDS_PER_CALL) break;
         }
+        this.lastCall = performance.now();
         try {
           await this.send(ids);
         } catch {
+          // Retried with the next id or flush (the heartbeat flushes too).
+          failed = true;
           return;
         }
         for (const id of ids) this.pending.delete(id);
+        // What arrived meanwhile waits for the window (a timer is set when the call ends).
+        if (this.pending.size > 0 && performance.now() - this.lastCall < this.windowMs) break;
       }
     })().finally(() => {
       this.inflight = undefined;
+      if (this.pending.size > 0 && !failed) this.schedule();
     });
     return this.inflight;
   }
