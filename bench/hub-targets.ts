@@ -15,6 +15,7 @@ import type { InboxEvent } from "../contract/schemas.ts";
 import { AckBatcher } from "../hub/client/ack-batcher.ts";
 import { FetchEventSource } from "../hub/client/event-source.ts";
 import { connectHub } from "../hub/client/hub-client.ts";
+import { openInbox } from "../hub/client/inbox-stream.ts";
 import { AGENT_ID_HEADER, AGENT_TOKEN_HEADER } from "../hub/http/auth.ts";
 import { rawAgent } from "../test/support/hub-raw-client.ts";
 
@@ -121,22 +122,31 @@ export async function hubViaTrpc(runtime: "node" | "bun"): Promise<Target> {
     name: `${runtime === "bun" ? "bun" : "node"} trpc`,
     pid: hub.child.pid as number,
     async addAgent(index, onDelivered) {
-      // A lean receiver: the typed client's stream and acks, without the pool-widget bookkeeping.
+      // The typed client's receiving side (its inbox stream reader and coalesced acks over tRPC),
+      // without HubClient's per-agent peer-list bookkeeping, which a thousand agents in one process would pay.
       const agent = await rawAgent(url, token, `r${index}`);
       const acks = new AckBatcher((ids) => agent.client.messages.ack.mutate({ msg_ids: ids }));
+      const headers = {
+        authorization: `Bearer ${token}`,
+        [AGENT_ID_HEADER]: agent.card.id,
+        [AGENT_TOKEN_HEADER]: agent.agentToken,
+      };
       await new Promise<void>((resolve) => {
         subs.push(
-          agent.client.messages.inbox.subscribe(
-            { lastEventId: null },
-            {
-              onStarted: () => resolve(),
-              onData: ({ data }: { data: InboxEvent }) => {
-                if (data.kind !== "message") return;
-                onDelivered(data.message.prompt);
-                acks.add(data.message.msg_id);
-              },
+          openInbox({
+            url: `${url}/trpc/messages.inbox`,
+            headers: () => headers,
+            lastEventId: null,
+            fetch,
+            inactivityMs: 40_000,
+            onConnected: resolve,
+            onEvent: (_id, data: InboxEvent) => {
+              if (data.kind !== "message") return;
+              onDelivered(data.message.prompt);
+              acks.add(data.message.msg_id);
             },
-          ),
+            onEnd: () => {},
+          }),
         );
       });
     },

@@ -42,6 +42,7 @@ import { readSecret } from "../secret.ts";
 import { AckBatcher, RecentIds } from "./ack-batcher.ts";
 import { readDiscovery } from "./discovery.ts";
 import { FetchEventSource } from "./event-source.ts";
+import { openInbox } from "./inbox-stream.ts";
 
 export interface HubConnectOptions {
   /** Hub base URL (http://host:port or https://…); default PI_COMS_NET_SERVER_URL, else the project's discovery file. */
@@ -178,6 +179,14 @@ export class HubClient implements ComsClient {
   /** Settled inbound ids: a late redelivery of one is acked but not handed out again. */
   private readonly settled = new RecentIds();
   private inflight = 0;
+  private headerCache:
+    | {
+        token: string;
+        id: string | undefined;
+        agentToken: string | undefined;
+        headers: Record<string, string>;
+      }
+    | undefined;
 
   constructor(opts: HubClientOptions) {
     this.opts = opts;
@@ -254,12 +263,23 @@ export class HubClient implements ComsClient {
     return this.card;
   }
 
+  /** The request headers, rebuilt only when the token or the agent credential changed (read per request). */
   private headers(): Record<string, string> {
+    const cache = this.headerCache;
+    if (
+      cache &&
+      cache.token === this.token &&
+      cache.id === this.agentId &&
+      cache.agentToken === this.agentToken
+    ) {
+      return cache.headers;
+    }
     const headers: Record<string, string> = { authorization: `Bearer ${this.token}` };
     if (this.agentId && this.agentToken) {
       headers[AGENT_ID_HEADER] = this.agentId;
       headers[AGENT_TOKEN_HEADER] = this.agentToken;
     }
+    this.headerCache = { token: this.token, id: this.agentId, agentToken: this.agentToken, headers };
     return headers;
   }
 
@@ -313,22 +333,22 @@ export class HubClient implements ComsClient {
 
   private subscribe(): void {
     this.unsubscribe();
-    const subscription = this.trpc.messages.inbox.subscribe(
-      { lastEventId: this.lastEventId },
-      {
-        onData: (item) => {
-          if (this.subscription === subscription) this.onEvent(item.id, item.data);
-        },
-        // Only the current stream may trigger a recovery: unsubscribing an old one also "completes" it.
-        onError: () => {
-          if (this.subscription === subscription) void this.recover();
-        },
-        // The hub ends streams when it shuts down: come back when it does.
-        onComplete: () => {
-          if (this.subscription === subscription && !this.closed) void this.recover();
-        },
+    const subscription = openInbox({
+      url: `${PLACEHOLDER}${TRPC_PATH}/messages.inbox`,
+      headers: () => this.headers(),
+      lastEventId: this.lastEventId,
+      // The hub pings every 15 s: silence for longer means a dead link, so reconnect and resume.
+      inactivityMs: 40_000,
+      fetch: (input: RequestInfo | URL, init?: RequestInit) =>
+        fetch(String(input).replace(PLACEHOLDER, this.url), init),
+      onEvent: (id, event) => {
+        if (this.subscription === subscription) this.onEvent(id, event);
       },
-    );
+      // Refused, failed or ended by the hub (it ends streams when it shuts down): recover and come back.
+      onEnd: () => {
+        if (this.subscription === subscription && !this.closed) void this.recover();
+      },
+    });
     this.subscription = subscription;
   }
 
@@ -638,9 +658,18 @@ function isUnreachable(error: unknown): boolean {
 
 /** Every call has a deadline: a hub that stops answering must not hang a caller. */
 function timedFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
-  const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
-  const signal = init?.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
-  return fetch(input, { ...init, signal });
+  // One controller and one timer (left to run: it also bounds reading the body), instead of AbortSignal.any.
+  const controller = new AbortController();
+  setTimeout(
+    () => controller.abort(new DOMException("request timed out", "TimeoutError")),
+    REQUEST_TIMEOUT_MS,
+  ).unref();
+  const outer = init?.signal;
+  if (outer) {
+    if (outer.aborted) controller.abort(outer.reason);
+    else outer.addEventListener("abort", () => controller.abort(outer.reason), { once: true });
+  }
+  return fetch(input, { ...init, signal: controller.signal });
 }
 
 function sleep(ms: number): Promise<void> {
