@@ -657,13 +657,13 @@ function isUnreachable(error: unknown): boolean {
 }
 
 /** Every call has a deadline: a hub that stops answering must not hang a caller. */
+/** One shared reason: the timer also fires for calls long done, and need not build an error each time. */
+const TIMED_OUT = new DOMException("the hub did not answer in time", "TimeoutError");
+
 function timedFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
   // One controller and one timer (left to run: it also bounds reading the body), instead of AbortSignal.any.
   const controller = new AbortController();
-  setTimeout(
-    () => controller.abort(new DOMException("request timed out", "TimeoutError")),
-    REQUEST_TIMEOUT_MS,
-  ).unref();
+  setTimeout(() => controller.abort(TIMED_OUT), REQUEST_TIMEOUT_MS).unref();
   const outer = init?.signal;
   if (outer) {
     if (outer.aborted) controller.abort(outer.reason);
