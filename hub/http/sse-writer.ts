@@ -82,7 +82,8 @@ export class SseStreams {
     const stream = new SseStream(this, transport, answer);
     this.open.add(stream);
     if (!this.timer && Number.isFinite(this.options.pingMs) && this.options.pingMs > 0) {
-      this.timer = setInterval(() => this.ping(), this.options.pingMs);
+      // Ticking at half the interval and pinging after two quiet ticks keeps every gap within one interval.
+      this.timer = setInterval(() => this.ping(), this.options.pingMs / 2);
       this.timer.unref();
     }
     stream.begin();
@@ -121,7 +122,8 @@ class SseStream implements FeedSink<unknown> {
   private readonly transport: SseTransport;
   private readonly answer: SseAnswer;
   private lastEventId: string | null;
-  private quiet = false;
+  /** Ping ticks since the last write. */
+  private quietTicks = 0;
   private closed = false;
   private iterator: AsyncIterator<unknown> | undefined;
   /** Over the limit: waiting for the reader to catch up. */
@@ -175,8 +177,7 @@ class SseStream implements FeedSink<unknown> {
   }
 
   pingIfQuiet(): void {
-    if (this.quiet && !this.behind) this.send(PING);
-    this.quiet = true;
+    if (++this.quietTicks >= 2 && !this.behind) this.send(PING);
   }
 
   /** The client went away or the server is closing. */
@@ -186,7 +187,7 @@ class SseStream implements FeedSink<unknown> {
 
   private send(chunk: string): void {
     if (this.closed) return;
-    this.quiet = false;
+    this.quietTicks = 0;
     this.transport.write(chunk);
     if (!this.behind && this.transport.buffered() > this.streams.options.maxBufferedBytes) this.fallBehind();
   }
