@@ -1,91 +1,29 @@
 /**
  * Hub benchmark: with 1, 100 and 1,000 SSE-connected agents, send→delivered
- * latency (p50, p99), messages per second and hub RSS per connected agent,
- * against a bare node:http SSE relay measured in the same run as the floor.
+ * latency (p50, p99), messages per second, the server's CPU time per message
+ * and hub RSS per connected agent, against a bare node:http SSE relay
+ * measured in the same run as the floor.
  *
  *   node bench/hub.bench.ts            (or: npm run bench -- hub)
  *   BENCH_AGENTS=1,100 BENCH_MESSAGES=3000 node bench/hub.bench.ts
  *
- * BENCH_BUN=1 also measures the hub running under Bun; BENCH_RELAY=0 skips the
- * relay; BENCH_HUB_FLAGS passes flags to the Node hub (e.g. "--cpu-prof
- * --cpu-prof-dir=/tmp/prof").
+ * Each hub runtime (Node, and Bun unless BENCH_BUN=0) is loaded two ways:
+ * "fetch", a raw-fetch load generator (pre-built JSON bodies, a plain SSE
+ * reader), which shows the hub's own cost; and "trpc", the typed clients pi
+ * sessions use, whose CPU per send+delivery ("client µs") is the client's
+ * cost. BENCH_RELAY=0 skips the relay; BENCH_ONLY=node,fetch picks targets by
+ * name; BENCH_HUB_FLAGS passes flags to the Node hub (e.g. "--cpu-prof
+ * --cpu-prof-dir=/tmp/prof"). The hub runs with its send rate limit off.
  *
- * Throughput is 64 sends in flight from 4 clients (each batches what it has in
- * flight). Besides msg/s it prints the server's CPU time per message and the
- * bench process's own: on a 2-core machine both share the cores, so msg/s is
- * bounded by their sum, and the CPU figure is the steadier one.
- *
- * The relay is this same file started with --relay: one POST route that
- * writes the body to the recipient's open SSE response, nothing else (no
- * auth, validation, store or acks, which the hub does on top).
+ * Throughput is 64 sends in flight from 4 senders. "batch msg/s" is one
+ * client pipelining sends to one agent in batches (50 calls per request, 4
+ * requests in flight), acks coalesced. On a 2-core machine the hub and this
+ * process share the cores, so msg/s is bounded by their sum; CPU per message
+ * is the steadier figure. RSS per agent is left out at 1 agent (start-up
+ * growth dominates it).
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer, type ServerResponse } from "node:http";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import type { InboxEvent } from "../contract/schemas.ts";
-import { FetchEventSource } from "../hub/client/event-source.ts";
-import { connectHub } from "../hub/client/hub-client.ts";
-import { rawAgent } from "../test/support/hub-raw-client.ts";
-
-const SELF = fileURLToPath(import.meta.url);
-const ROOT = fileURLToPath(new URL("../", import.meta.url));
-
-if (process.argv[2] === "--relay") {
-  runRelay();
-} else {
-  await main();
-}
-
-/** The floor: the least an HTTP + SSE relay can do. */
-function runRelay(): void {
-  const streams = new Map<string, ServerResponse>();
-  const server = createServer((req, res) => {
-    const url = new URL(req.url ?? "/", "http://relay");
-    if (req.method === "GET" && url.pathname === "/sse") {
-      const id = url.searchParams.get("id") ?? "";
-      res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store" });
-      res.write(": connected\n\n");
-      streams.set(id, res);
-      req.once("close", () => streams.delete(id));
-      return;
-    }
-    if (req.method === "POST" && url.pathname === "/send") {
-      let body = "";
-      req.on("data", (chunk) => {
-        body += chunk;
-      });
-      req.on("end", () => {
-        const { to, data } = JSON.parse(body) as { to: string; data: string };
-        const stream = streams.get(to);
-        if (!stream) {
-          res.writeHead(404).end();
-          return;
-        }
-        stream.write(`data: ${JSON.stringify(data)}\n\n`);
-        res.writeHead(200, { "content-type": "application/json" }).end('{"ok":true}');
-      });
-      return;
-    }
-    res.writeHead(404).end();
-  });
-  server.keepAliveTimeout = 30_000;
-  server.listen(0, "127.0.0.1", () => {
-    const address = server.address() as { port: number };
-    process.stdout.write(`listening on http://127.0.0.1:${address.port}\n`);
-  });
-}
-
-interface Target {
-  name: string;
-  pid: number;
-  /** Connect one receiving agent; `onDelivered` gets the payload of every message it receives. */
-  addAgent(index: number, onDelivered: (payload: string) => void): Promise<void>;
-  send(to: number, payload: string): Promise<void>;
-  close(): Promise<void>;
-}
+import { readFileSync } from "node:fs";
+import { hubViaFetch, hubViaTrpc, relay, type Target } from "./hub-targets.ts";
 
 interface Row {
   target: string;
@@ -95,29 +33,44 @@ interface Row {
   rate: number;
   /** Server CPU time (user + system) per message during the throughput phase. */
   cpuPerMsgUs: number;
+  /** This process's CPU (senders + receivers) per message during the throughput phase. */
+  clientPerMsgUs: number;
   rssPerAgentKiB: number;
+  /** Delivered msg/s with one client pipelining batches to one agent (first agent count only). */
+  batchRate: number;
 }
+
+await main();
 
 async function main(): Promise<void> {
   const wanted = (process.env.BENCH_AGENTS ?? "1,100,1000").split(",").map(Number);
   const fdLimit = openFileLimit();
-  // Each agent costs one socket on each side of the run, plus senders and slack.
-  const affordable = fdLimit === null ? Infinity : Math.floor((fdLimit - 300) / 2);
+  // Each agent costs one socket on each side of the run (two for the typed client), plus senders and slack.
+  const affordable = fdLimit === null ? Infinity : Math.floor((fdLimit - 300) / 3);
   const counts = wanted.filter((n) => n <= affordable);
   if (counts.length < wanted.length) {
     console.log(
       `open-file limit ${fdLimit}: skipping ${wanted.filter((n) => n > affordable).join(", ")} agents`,
     );
   }
-  const rows: Row[] = [];
-  // BENCH_BUN=1 adds the same hub run under Bun.
-  const targets = [
-    () => startHub("node"),
-    ...(process.env.BENCH_BUN ? [() => startHub("bun")] : []),
-    // BENCH_RELAY=0 skips the floor (profiling runs).
-    ...(process.env.BENCH_RELAY === "0" ? [] : [startRelay]),
+  const bun = process.env.BENCH_BUN !== "0";
+  const makers: Array<[string, () => Promise<Target>]> = [
+    ["node fetch", () => hubViaFetch("node")],
+    ["node trpc", () => hubViaTrpc("node")],
+    ...(bun
+      ? ([
+          ["bun fetch", () => hubViaFetch("bun")],
+          ["bun trpc", () => hubViaTrpc("bun")],
+        ] as Array<[string, () => Promise<Target>]>)
+      : []),
+    ...(process.env.BENCH_RELAY === "0"
+      ? []
+      : ([["relay", relay]] as Array<[string, () => Promise<Target>]>)),
   ];
-  for (const make of targets) {
+  const only = process.env.BENCH_ONLY?.split(",");
+  const rows: Row[] = [];
+  for (const [name, make] of makers) {
+    if (only && name !== "relay" && !only.every((word) => name.includes(word))) continue;
     const target = await make();
     try {
       rows.push(...(await measure(target, counts)));
@@ -208,6 +161,28 @@ async function measure(target: Target, counts: number[]): Promise<Row[]> {
     const clientPerMsgUs = (own.user + own.system) / total;
     const cpuPerMsgUs =
       cpuBefore === null || cpuAfter === null ? Number.NaN : ((cpuAfter - cpuBefore) * 1000) / total;
+    // One client pipelining batches to one agent (once per target).
+    let batchRate = Number.NaN;
+    if (target.sendBatch && rows.length === 0) {
+      const batches = Number(process.env.BENCH_BATCHES ?? 200);
+      const size = 50;
+      const before = delivered;
+      const t1 = performance.now();
+      let nextBatch = 0;
+      await Promise.all(
+        Array.from({ length: 4 }, async () => {
+          while (nextBatch < batches) {
+            nextBatch++;
+            const payloads = Array.from({ length: size }, () => `m${seq++}`);
+            const now = performance.now();
+            for (const p of payloads) sentAt.set(p, now);
+            await target.sendBatch?.(0, payloads);
+          }
+        }),
+      );
+      await deliveredReaches(before + batches * size, 60_000);
+      batchRate = (batches * size) / ((performance.now() - t1) / 1000);
+    }
     rows.push({
       target: target.name,
       agents: count,
@@ -215,147 +190,39 @@ async function measure(target: Target, counts: number[]): Promise<Row[]> {
       p99: percentile(sorted, 0.99),
       rate: total / seconds,
       cpuPerMsgUs,
+      clientPerMsgUs,
+      batchRate,
       rssPerAgentKiB:
-        rssBefore === null || rss === null || added === 0 ? Number.NaN : (rss - rssBefore) / added,
+        rssBefore === null || rss === null || count < 100 ? Number.NaN : (rss - rssBefore) / added,
     });
     console.log(
       `${target.name} ${count} agents: p50 ${fmt(percentile(sorted, 0.5))} ms, p99 ${fmt(percentile(sorted, 0.99))} ms, ` +
-        `${Math.round(total / seconds)} msg/s, server CPU ${Math.round(cpuPerMsgUs)} µs/msg (bench clients ${Math.round(clientPerMsgUs)}), RSS/agent ${fmt(rows.at(-1)?.rssPerAgentKiB ?? Number.NaN)} KiB`,
+        `${Math.round(total / seconds)} msg/s, server CPU ${Math.round(cpuPerMsgUs)} µs/msg (clients ${Math.round(clientPerMsgUs)}), RSS/agent ${fmt(rows.at(-1)?.rssPerAgentKiB ?? Number.NaN)} KiB` +
+        (Number.isFinite(batchRate) ? `, batch ${Math.round(batchRate)} msg/s` : ""),
     );
   }
   return rows;
 }
 
-async function startHub(runtime: "node" | "bun"): Promise<Target> {
-  const dir = mkdtempSync(join(tmpdir(), "pi-coms-hub-bench-"));
-  const env = {
-    ...process.env,
-    HOME: dir,
-    PI_COMS_NET_DIR: join(dir, "net"),
-    PI_COMS_DIR: join(dir, "coms"),
-  };
-  // BENCH_HUB_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the hub process (Node).
-  const flags = runtime === "node" ? (process.env.BENCH_HUB_FLAGS ?? "").split(" ").filter(Boolean) : [];
-  const { child, url } = await spawnServer(
-    [...flags, join(ROOT, "hub/cli.ts"), "--project", "bench", "--max-agents", "5000"],
-    env,
-    runtime === "bun" ? join(ROOT, "node_modules/.bin/bun") : process.execPath,
-  );
-  const token = (
-    JSON.parse(readFileSync(join(dir, "net/projects/bench/server.secret.json"), "utf8")) as { token: string }
-  ).token;
-  // Several senders, as several sessions would be; each batches what it has in flight.
-  const senders = await Promise.all(
-    Array.from({ length: 4 }, (_, i) =>
-      connectHub({ url, token, project: "bench", name: `sender${i}`, env }),
-    ),
-  );
-  let turn = 0;
-  const subs: Array<{ unsubscribe(): void }> = [];
-  return {
-    name: runtime === "bun" ? "hub-bun" : "hub",
-    pid: child.pid as number,
-    async addAgent(index, onDelivered) {
-      // A lean receiver: the typed client's stream and acks, without the pool-widget bookkeeping.
-      const agent = await rawAgent(url, token, `r${index}`);
-      const toAck: string[] = [];
-      let scheduled = false;
-      await new Promise<void>((resolve) => {
-        subs.push(
-          agent.client.messages.inbox.subscribe(
-            { lastEventId: null },
-            {
-              onStarted: () => resolve(),
-              onData: ({ data }: { data: InboxEvent }) => {
-                if (data.kind !== "message") return;
-                onDelivered(data.message.prompt);
-                toAck.push(data.message.msg_id);
-                if (scheduled) return;
-                scheduled = true;
-                // As the typed client does: acks gathered over a short window.
-                setTimeout(() => {
-                  scheduled = false;
-                  void agent.client.messages.ack.mutate({ msg_ids: toAck.splice(0) }).catch(() => {});
-                }, 20);
-              },
-            },
-          ),
-        );
-      });
-    },
-    async send(to, payload) {
-      const sender = senders[turn++ % senders.length] as (typeof senders)[number];
-      await sender.send({ to: `r${to}`, prompt: payload });
-    },
-    async close() {
-      for (const sub of subs) sub.unsubscribe();
-      await Promise.all(senders.map((sender) => sender.close()));
-      child.kill("SIGTERM");
-      await new Promise((resolve) => child.once("exit", resolve));
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-async function startRelay(): Promise<Target> {
-  const { child, url } = await spawnServer([SELF, "--relay"], process.env);
-  const sources: FetchEventSource[] = [];
-  return {
-    name: "relay",
-    pid: child.pid as number,
-    async addAgent(index, onDelivered) {
-      const source = new FetchEventSource(`${url}/sse?id=r${index}`);
-      sources.push(source);
-      source.addEventListener("message", (event: { data: string }) => onDelivered(JSON.parse(event.data)));
-      await new Promise((resolve) => source.addEventListener("open", resolve));
-    },
-    async send(to, payload) {
-      const response = await fetch(`${url}/send`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ to: `r${to}`, data: payload }),
-      });
-      await response.text();
-    },
-    async close() {
-      for (const source of sources) source.close();
-      child.kill("SIGTERM");
-      await new Promise((resolve) => child.once("exit", resolve));
-    },
-  };
-}
-
-async function spawnServer(
-  args: string[],
-  env: NodeJS.ProcessEnv,
-  bin: string = process.execPath,
-): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(bin, args, { env, stdio: ["ignore", "pipe", "inherit"] });
-  process.once("exit", () => child.kill("SIGKILL"));
-  let out = "";
-  child.stdout?.on("data", (chunk) => {
-    out += chunk;
-  });
-  await until(() => /listening on http:\/\/\S+/.test(out), 15_000);
-  const url = /listening on (http:\/\/\S+)/.exec(out)?.[1] as string;
-  return { child, url };
-}
-
 function report(rows: Row[]): void {
-  console.log("\nagents | target  | p50 ms | p99 ms | msg/s  | CPU µs/msg | RSS/agent KiB");
+  console.log(
+    "\nagents | target     | p50 ms | p99 ms | msg/s  | hub CPU µs/msg | client µs/msg | RSS/agent KiB | batch msg/s",
+  );
   for (const row of rows) {
     console.log(
-      `${String(row.agents).padStart(6)} | ${row.target.padEnd(7)} | ${fmt(row.p50).padStart(6)} | ${fmt(row.p99).padStart(6)} | ` +
-        `${String(Math.round(row.rate)).padStart(6)} | ${String(Math.round(row.cpuPerMsgUs)).padStart(10)} | ${fmt(row.rssPerAgentKiB)}`,
+      `${String(row.agents).padStart(6)} | ${row.target.padEnd(10)} | ${fmt(row.p50).padStart(6)} | ${fmt(row.p99).padStart(6)} | ` +
+        `${String(Math.round(row.rate)).padStart(6)} | ${String(Math.round(row.cpuPerMsgUs)).padStart(14)} | ` +
+        `${String(Math.round(row.clientPerMsgUs)).padStart(13)} | ${fmt(row.rssPerAgentKiB).padStart(13)} | ` +
+        `${Number.isFinite(row.batchRate) ? String(Math.round(row.batchRate)) : ""}`,
     );
   }
-  console.log("\nratios hub / relay (latency: lower is better; rate: higher is better)");
+  console.log("\nratios hub / relay, same run (latency and CPU: lower is better; msg/s: higher is better)");
   for (const hub of rows.filter((row) => row.target !== "relay")) {
-    const relay = rows.find((row) => row.target === "relay" && row.agents === hub.agents);
-    if (!relay) continue;
+    const floor = rows.find((row) => row.target === "relay" && row.agents === hub.agents);
+    if (!floor) continue;
     console.log(
-      `${hub.target.padEnd(7)} ${String(hub.agents).padStart(5)} agents: p50 ×${fmt(hub.p50 / relay.p50)}, p99 ×${fmt(hub.p99 / relay.p99)}, ` +
-        `msg/s ×${fmt(hub.rate / relay.rate)}, RSS/agent ×${fmt(hub.rssPerAgentKiB / relay.rssPerAgentKiB)}`,
+      `${hub.target.padEnd(10)} ${String(hub.agents).padStart(5)} agents: hub CPU ×${fmt(hub.cpuPerMsgUs / floor.cpuPerMsgUs)}, ` +
+        `p50 ×${fmt(hub.p50 / floor.p50)}, p99 ×${fmt(hub.p99 / floor.p99)}, msg/s ×${fmt(hub.rate / floor.rate)}`,
     );
   }
 }
@@ -366,7 +233,7 @@ function percentile(sorted: number[], p: number): number {
 }
 
 function fmt(value: number): string {
-  return Number.isFinite(value) ? value.toFixed(value < 10 ? 2 : 1) : "n/a";
+  return Number.isFinite(value) ? value.toFixed(value < 10 ? 2 : 1) : "—";
 }
 
 function rssKiB(pid: number): number | null {
@@ -406,13 +273,5 @@ async function settle(pid: number): Promise<void> {
     const now = rssKiB(pid);
     if (now === last) return;
     last = now;
-  }
-}
-
-async function until(condition: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("benchmark step timed out");
-    await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }

@@ -4,9 +4,10 @@
  * each supply a backend, the socket and HTTP adapters each supply a context,
  * and the router (hence the client type) stays the same.
  */
-import { initTRPC, tracked } from "@trpc/server";
+import { initTRPC, type TrackedEnvelope, tracked } from "@trpc/server";
 import superjson from "superjson";
 import { z } from "zod";
+import { isPushFeed, mapFeed, type PushFeed } from "../lib/push-feed.ts";
 import type { AdminBackend } from "./admin.ts";
 import { comsCodeOf, comsError } from "./errors.ts";
 import {
@@ -158,15 +159,21 @@ export const comsRouter = t.router({
       }),
     inbox: authed
       .input(z.object({ lastEventId: z.string().max(64).nullish() }).default({}))
-      .subscription(async function* ({ ctx, input, signal }) {
-        for await (const item of ctx.backend.inbox(ctx.caller, input.lastEventId ?? null, signal)) {
-          // tracked() makes the SSE adapter emit `id:` so a reconnect resumes after it.
-          yield tracked(item.id, item.event);
-        }
-      }),
+      .subscription(({ ctx, input, signal }) =>
+        // tracked() makes the SSE adapter emit `id:` so a reconnect resumes after it.
+        trackedInbox(ctx.backend.inbox(ctx.caller, input.lastEventId ?? null, signal)),
+      ),
     ack: authed.input(AckInput).mutation(({ ctx, input }) => ctx.backend.ack(ctx.caller, input.msg_ids)),
     settle: authed.input(SettleInput).mutation(({ ctx, input }) => ctx.backend.settle(ctx.caller, input)),
   }),
 });
 
 export type ComsRouter = typeof comsRouter;
+
+/** Inbox items as tracked events; a push feed stays one (the hub's SSE writer attaches to it). */
+function trackedInbox(items: AsyncIterable<InboxItem>): AsyncIterable<TrackedEnvelope<InboxEvent>> {
+  if (isPushFeed(items)) return mapFeed(items as PushFeed<InboxItem>, (item) => tracked(item.id, item.event));
+  return (async function* () {
+    for await (const item of items) yield tracked(item.id, item.event);
+  })();
+}

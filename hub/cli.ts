@@ -29,6 +29,10 @@ Options:
   --dashboard-content on|off
                            prompt/reply previews on the web dashboard
                            (default $PI_COMS_NET_DASHBOARD_CONTENT or on)
+  --max-stream-buffer-bytes N
+                           cut an inbox stream whose reader is this many bytes behind; it
+                           resumes where it was (default $PI_COMS_NET_MAX_STREAM_BUFFER_BYTES
+                           or 262144)
   --print-token            also print the token
   -h, --help               show this help
 
@@ -65,6 +69,7 @@ async function main(): Promise<void> {
         "max-agents": { type: "string" },
         "max-sends-per-sec": { type: "string" },
         "dashboard-content": { type: "string" },
+        "max-stream-buffer-bytes": { type: "string" },
         "print-token": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
@@ -108,6 +113,10 @@ async function main(): Promise<void> {
     ...optional(
       "maxSendsPerSec",
       intOption("max-sends-per-sec", values["max-sends-per-sec"] as string | undefined),
+    ),
+    ...optional(
+      "maxStreamBufferBytes",
+      intOption("max-stream-buffer-bytes", values["max-stream-buffer-bytes"] as string | undefined),
     ),
   }).catch((error: Error) => fail(error.message));
   const runtime = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined" ? "bun" : "node";

@@ -36,6 +36,8 @@ export interface HubServerOptions {
   maxSendsPerSec?: number;
   /** Prompt/reply previews on the dashboard (else PI_COMS_NET_DASHBOARD_CONTENT, default on). */
   dashboardContent?: boolean;
+  /** Cut an SSE stream whose reader is this many bytes behind (else PI_COMS_NET_MAX_STREAM_BUFFER_BYTES, default 256 KiB). */
+  maxStreamBufferBytes?: number;
   env?: NodeJS.ProcessEnv;
   /** Publish url, pid and start time in the project's discovery file (the CLI does). */
   discovery?: boolean;
@@ -153,6 +155,8 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
     admin: feed,
     // JSON escaping can double a text; the backend enforces the real limit with a clear TOO_LARGE.
     maxBodyBytes: 2 * maxMessageBytes + 64 * 1024,
+    // Checked before each write, so an event of any size reaches a reader that keeps up.
+    maxStreamBufferBytes: opts.maxStreamBufferBytes ?? settings.maxStreamBufferBytes,
     ...(tls ? { tls } : {}),
   };
   let served: ServedHub;

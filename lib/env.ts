@@ -69,6 +69,8 @@ export interface HubSettings {
   maxSendsPerSec: number;
   /** Show prompt and reply previews on the dashboard (PI_COMS_NET_DASHBOARD_CONTENT=on|off). */
   dashboardContent: boolean;
+  /** Bytes an inbox stream's reader may fall behind before the hub cuts the stream (it resumes by id). */
+  maxStreamBufferBytes: number;
 }
 
 /** "on" or "off" (the dashboard's content switch); anything else is an error. */
@@ -96,5 +98,6 @@ export function hubSettings(env: NodeJS.ProcessEnv = process.env): HubSettings {
       "PI_COMS_NET_DASHBOARD_CONTENT",
       envString("PI_COMS_NET_DASHBOARD_CONTENT", env) ?? "on",
     ),
+    maxStreamBufferBytes: envInt("PI_COMS_NET_MAX_STREAM_BUFFER_BYTES", 256 * 1024, env),
   };
 }

@@ -53,6 +53,12 @@ export function serializeWire(value: unknown): unknown {
   return superjson.serialize(value);
 }
 
+/** `JSON.stringify(serializeWire(value))`, without building the wrapper for plain JSON. */
+export function wireJson(value: unknown): string {
+  if (isPlainJson(value, 0, new Set())) return `{"json":${JSON.stringify(value)}}`;
+  return JSON.stringify(superjson.serialize(value));
+}
+
 export function deserializeWire(payload: unknown): unknown {
   if (
     typeof payload === "object" &&

@@ -13,7 +13,6 @@ import type {
   AgentStatus,
   CardPatch,
   HelloInput,
-  InboxEvent,
   ListInput,
   Message,
   Outcome,
@@ -27,6 +26,7 @@ import { hashToken, newToken, sameDigest } from "../../lib/secrets.ts";
 import type { AgentRecord, HubStore, MessageRecord } from "../store/store.ts";
 import { AsyncQueue } from "./async-queue.ts";
 import { HubEvents } from "./events.ts";
+import { InboxFeed, type InboxFeedDeps, type QueueItem } from "./inbox-feed.ts";
 import { SendRateLimit } from "./rate-limit.ts";
 
 export interface HubLimits {
@@ -45,8 +45,6 @@ export const DEFAULT_MAX_AGENTS = 4096;
 /** How long a reply the sender has already taken stays readable by get(). */
 const TAKEN_RETENTION_MS = 60_000;
 
-type QueueItem = { seq: number; event: InboxEvent; msgId?: string };
-
 export class HubBackend implements ComsBackend {
   readonly project: string;
   readonly limits: HubLimits;
@@ -58,7 +56,7 @@ export class HubBackend implements ComsBackend {
   private readonly queues = new Map<string, Set<string>>();
   /** Sender id → ids of final messages whose outcome it has not taken yet. */
   private readonly untaken = new Map<string, Set<string>>();
-  private readonly streams = new Map<string, Set<AsyncQueue<QueueItem>>>();
+  private readonly streams = new Map<string, Set<InboxFeed>>();
   private readonly watchers = new Map<string, Set<() => void>>();
   private readonly lastStatus = new Map<string, AgentStatus>();
   private seq: number;
@@ -399,15 +397,9 @@ export class HubBackend implements ComsBackend {
     }
   }
 
-  async *inbox(
-    caller: Caller,
-    lastEventId: string | null,
-    signal: AbortSignal | undefined,
-  ): AsyncIterable<InboxItem> {
+  inbox(caller: Caller, lastEventId: string | null, signal: AbortSignal | undefined): InboxFeed {
     this.agentOf(caller);
-    const queue = new AsyncQueue<QueueItem>();
     // Subscribe and compute the replay in one synchronous step: nothing can slip between them.
-    this.setOf(this.streams, caller.id).add(queue);
     const after = this.parseEventId(lastEventId);
     const replay: QueueItem[] = [];
     for (const msgId of this.queues.get(caller.id) ?? []) {
@@ -424,24 +416,29 @@ export class HubBackend implements ComsBackend {
       }
     }
     replay.sort((a, b) => a.seq - b.seq);
-    const onAbort = () => queue.end();
-    signal?.addEventListener("abort", onAbort);
-    try {
-      for (const item of replay) {
-        await this.durable(item.seq);
-        yield this.itemOf(item);
-      }
-      while (true) {
-        const item = await queue.next();
-        if (item === undefined) return;
-        await this.durable(item.seq);
-        if (item.event.kind === "message" && this.messages.get(item.msgId ?? "")?.state === "final") continue;
-        yield this.itemOf(item);
-      }
-    } finally {
-      signal?.removeEventListener("abort", onAbort);
-      this.streams.get(caller.id)?.delete(queue);
+    const feed = new InboxFeed(this.feedDeps(caller.id), replay);
+    this.setOf(this.streams, caller.id).add(feed);
+    if (signal) {
+      if (signal.aborted) feed.detach();
+      else signal.addEventListener("abort", () => feed.detach(), { once: true });
     }
+    return feed;
+  }
+
+  /** What an inbox feed needs from the backend (shared by all of one agent's feeds). */
+  private feedDeps(agentId: string): InboxFeedDeps {
+    return {
+      isDurable: (seq) => seq <= this.durableSeq,
+      durable: (seq) => this.durable(seq),
+      stale: (item) =>
+        item.event.kind === "message" && this.messages.get(item.msgId ?? "")?.state === "final",
+      toItem: (item) => this.itemOf(item),
+      release: (feed) => {
+        const set = this.streams.get(agentId);
+        set?.delete(feed);
+        if (set?.size === 0) this.streams.delete(agentId);
+      },
+    };
   }
 
   /** Nothing leaves the hub before it is on disk: a restart never takes back an event. */

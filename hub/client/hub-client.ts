@@ -39,8 +39,10 @@ import { AGENT_ID_HEADER, AGENT_TOKEN_HEADER } from "../http/auth.ts";
 import { TRPC_PATH } from "../http/routes.ts";
 import { hubPaths } from "../paths.ts";
 import { readSecret } from "../secret.ts";
+import { AckBatcher, RecentIds } from "./ack-batcher.ts";
 import { readDiscovery } from "./discovery.ts";
 import { FetchEventSource } from "./event-source.ts";
+import { openInbox } from "./inbox-stream.ts";
 
 export interface HubConnectOptions {
   /** Hub base URL (http://host:port or https://…); default PI_COMS_NET_SERVER_URL, else the project's discovery file. */
@@ -59,7 +61,6 @@ export interface HubConnectOptions {
 
 const REQUEST_TIMEOUT_MS = 15_000;
 const MAX_RECOVERY_DELAY_MS = 5_000;
-const ACK_DELAY_MS = 20;
 const PLACEHOLDER = "http://pi-coms-hub.invalid";
 
 type Subscription = { unsubscribe(): void };
@@ -174,9 +175,18 @@ export class HubClient implements ComsClient {
   /** What this agent sent, as far as it knows: pending until an outcome event arrives. */
   private readonly outcomes = new Map<string, Outcome>();
   private readonly waiters = new Map<string, Set<Waiter>>();
-  private readonly toAck = new Set<string>();
-  private ackScheduled = false;
+  private readonly acks = new AckBatcher((ids) => this.trpc.messages.ack.mutate({ msg_ids: ids }));
+  /** Settled inbound ids: a late redelivery of one is acked but not handed out again. */
+  private readonly settled = new RecentIds();
   private inflight = 0;
+  private headerCache:
+    | {
+        token: string;
+        id: string | undefined;
+        agentToken: string | undefined;
+        headers: Record<string, string>;
+      }
+    | undefined;
 
   constructor(opts: HubClientOptions) {
     this.opts = opts;
@@ -253,12 +263,23 @@ export class HubClient implements ComsClient {
     return this.card;
   }
 
+  /** The request headers, rebuilt only when the token or the agent credential changed (read per request). */
   private headers(): Record<string, string> {
+    const cache = this.headerCache;
+    if (
+      cache &&
+      cache.token === this.token &&
+      cache.id === this.agentId &&
+      cache.agentToken === this.agentToken
+    ) {
+      return cache.headers;
+    }
     const headers: Record<string, string> = { authorization: `Bearer ${this.token}` };
     if (this.agentId && this.agentToken) {
       headers[AGENT_ID_HEADER] = this.agentId;
       headers[AGENT_TOKEN_HEADER] = this.agentToken;
     }
+    this.headerCache = { token: this.token, id: this.agentId, agentToken: this.agentToken, headers };
     return headers;
   }
 
@@ -312,22 +333,22 @@ export class HubClient implements ComsClient {
 
   private subscribe(): void {
     this.unsubscribe();
-    const subscription = this.trpc.messages.inbox.subscribe(
-      { lastEventId: this.lastEventId },
-      {
-        onData: (item) => {
-          if (this.subscription === subscription) this.onEvent(item.id, item.data);
-        },
-        // Only the current stream may trigger a recovery: unsubscribing an old one also "completes" it.
-        onError: () => {
-          if (this.subscription === subscription) void this.recover();
-        },
-        // The hub ends streams when it shuts down: come back when it does.
-        onComplete: () => {
-          if (this.subscription === subscription && !this.closed) void this.recover();
-        },
+    const subscription = openInbox({
+      url: `${PLACEHOLDER}${TRPC_PATH}/messages.inbox`,
+      headers: () => this.headers(),
+      lastEventId: this.lastEventId,
+      // The hub pings every 15 s: silence for longer means a dead link, so reconnect and resume.
+      inactivityMs: 40_000,
+      fetch: (input: RequestInfo | URL, init?: RequestInit) =>
+        fetch(String(input).replace(PLACEHOLDER, this.url), init),
+      onEvent: (id, event) => {
+        if (this.subscription === subscription) this.onEvent(id, event);
       },
-    );
+      // Refused, failed or ended by the hub (it ends streams when it shuts down): recover and come back.
+      onEnd: () => {
+        if (this.subscription === subscription && !this.closed) void this.recover();
+      },
+    });
     this.subscription = subscription;
   }
 
@@ -382,40 +403,22 @@ export class HubClient implements ComsClient {
     this.lastEventId = id;
     if (event.kind === "message") {
       const message = event.message;
-      this.toAck.add(message.msg_id);
-      this.scheduleAck();
-      if (this.inbound.has(message.msg_id)) return;
-      this.inbound.set(message.msg_id, message);
+      const id = message.msg_id;
+      if (this.inbound.has(id) || this.settled.has(id)) {
+        // Already handed out (a redelivery after a reconnect): ack again, never inject twice.
+        if (!this.settled.has(id)) this.acks.add(id);
+        return;
+      }
+      this.acks.add(id);
+      this.inbound.set(id, message);
       if (this.inboundHandlers.size === 0) this.backlog.push(message);
       else for (const handler of this.inboundHandlers) handler(message);
     } else if (event.kind === "outcome") {
-      this.toAck.add(event.outcome.msg_id);
-      this.scheduleAck();
+      this.acks.add(event.outcome.msg_id);
       this.applyOutcome(event.outcome);
     } else {
       this.peerEventsDuringList?.push(event);
       this.applyPeers(event);
-    }
-  }
-
-  private scheduleAck(): void {
-    if (this.ackScheduled) return;
-    this.ackScheduled = true;
-    // Acks are not on anyone's critical path: gather a few into one call.
-    setTimeout(() => void this.flushAcks(), ACK_DELAY_MS);
-  }
-
-  private async flushAcks(): Promise<void> {
-    this.ackScheduled = false;
-    while (this.toAck.size > 0 && !this.closed) {
-      const ids = [...this.toAck].slice(0, 1000);
-      try {
-        await this.trpc.messages.ack.mutate({ msg_ids: ids });
-        for (const id of ids) this.toAck.delete(id);
-      } catch {
-        // Not acked means handed out again later (deduplicated here); retry with the next event or heartbeat.
-        return;
-      }
     }
   }
 
@@ -454,7 +457,7 @@ export class HubClient implements ComsClient {
     if (this.closed || !this.agentId) return;
     try {
       this.card = await this.trpc.agents.heartbeat.mutate(this.patch);
-      if (this.toAck.size > 0) void this.flushAcks();
+      if (this.acks.size > 0) void this.acks.flush();
     } catch (error) {
       if (toComsError(error).code === "UNAUTHORIZED" || (isUnreachable(error) && this.rediscover())) {
         void this.recover();
@@ -599,7 +602,10 @@ export class HubClient implements ComsClient {
 
   async settle(msgId: string, result: ReplyResult): Promise<void> {
     // The reply must reach the hub: keep trying through a hub restart.
+    // Settling makes it final on the hub: no ack needed any more.
+    this.acks.drop(msgId);
     await this.rpc(() => this.trpc.messages.settle.mutate({ msg_id: msgId, result }), 8);
+    this.settled.add(msgId);
     this.inbound.delete(msgId);
   }
 
@@ -620,7 +626,7 @@ export class HubClient implements ComsClient {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    await this.flushAcks().catch(() => {});
+    await this.acks.flush().catch(() => {});
     this.closed = true;
     clearInterval(this.heartbeatTimer);
     this.unsubscribe();
@@ -651,10 +657,19 @@ function isUnreachable(error: unknown): boolean {
 }
 
 /** Every call has a deadline: a hub that stops answering must not hang a caller. */
+/** One shared reason: the timer also fires for calls long done, and need not build an error each time. */
+const TIMED_OUT = new DOMException("the hub did not answer in time", "TimeoutError");
+
 function timedFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
-  const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
-  const signal = init?.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
-  return fetch(input, { ...init, signal });
+  // One controller and one timer (left to run: it also bounds reading the body), instead of AbortSignal.any.
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(TIMED_OUT), REQUEST_TIMEOUT_MS).unref();
+  const outer = init?.signal;
+  if (outer) {
+    if (outer.aborted) controller.abort(outer.reason);
+    else outer.addEventListener("abort", () => controller.abort(outer.reason), { once: true });
+  }
+  return fetch(input, { ...init, signal: controller.signal });
 }
 
 function sleep(ms: number): Promise<void> {

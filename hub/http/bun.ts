@@ -1,12 +1,23 @@
-/** The hub under Bun.serve: tRPC's fetch adapter behind the same auth check as on Node. */
-import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
+/**
+ * The hub under Bun.serve: the same front door, protocol and SSE writer as
+ * on Node, written into Bun's native Response (no tRPC fetch adapter).
+ */
 import { comsRouter } from "../../contract/router.ts";
 import { servedRouter } from "../../lib/served-router.ts";
-import { trpcErrorBody } from "./auth.ts";
-import { isDashboardFeed, serveDashboardFetch } from "./dashboard-mount.ts";
-import { HEALTH_BODY, HEALTH_PATH, type ServedHub, type ServeOptions, TRPC_PATH } from "./routes.ts";
+import { wireJson } from "../../lib/wire-transformer.ts";
+import { serveDashboardFetch } from "./dashboard-mount.ts";
+import { enter, splitTarget, tooLarge } from "./front-door.ts";
+import {
+  DEFAULT_MAX_STREAM_BUFFER_BYTES,
+  type RouteAnswer,
+  type ServedHub,
+  type ServeOptions,
+} from "./routes.ts";
+import { SSE_HEADERS, SseStreams } from "./sse-writer.ts";
+import { dispatch, type TrpcAnswer } from "./trpc-dispatch.ts";
 
 const hubRouter = servedRouter(comsRouter);
+const PING_MS = comsRouter._def._config.sse?.ping?.intervalMs ?? 15_000;
 
 interface BunServer {
   port: number;
@@ -25,11 +36,74 @@ interface BunRuntime {
   }): BunServer;
 }
 
-const json = (status: number, body: string, extra: Record<string, string> = {}) =>
-  new Response(body, { status, headers: { "content-type": "application/json", ...extra } });
+const toResponse = ({ status, headers, body }: RouteAnswer) => new Response(body, { status, headers });
 
 export async function serveBun(opts: ServeOptions): Promise<ServedHub> {
   const bun = (globalThis as unknown as { Bun: BunRuntime }).Bun;
+  const streams = new SseStreams({
+    pingMs: PING_MS,
+    maxBufferedBytes: opts.maxStreamBufferBytes ?? DEFAULT_MAX_STREAM_BUFFER_BYTES,
+    json: wireJson,
+  });
+  const encoder = new TextEncoder();
+
+  const respond = (result: TrpcAnswer, req: Request): Response => {
+    if (result.kind === "json") {
+      const headers: Record<string, string> = {
+        vary: "trpc-accept, accept",
+        "content-type": "application/json",
+      };
+      if (result.allow) headers.allow = result.allow;
+      return new Response(result.body, { status: result.status, headers });
+    }
+    if (result.kind === "empty") return new Response(null, { status: result.status });
+    let stop: (() => void) | undefined;
+    let drained: (() => void) | undefined;
+    const body = new ReadableStream<Uint8Array>(
+      {
+        start(controller) {
+          let open = true;
+          stop = streams.start(
+            {
+              write: (chunk) => {
+                if (open) controller.enqueue(encoder.encode(chunk));
+              },
+              // What the stream holds that Bun has not taken for the socket yet.
+              buffered: () => -(controller.desiredSize ?? 0),
+              end: () => {
+                if (!open) return;
+                open = false;
+                controller.close();
+              },
+              cut: () => {
+                if (!open) return;
+                open = false;
+                controller.error(new Error("reader too far behind"));
+              },
+              onDrain: (fn) => {
+                drained = fn;
+              },
+            },
+            result,
+          );
+          req.signal.addEventListener("abort", () => stop?.(), { once: true });
+        },
+        // Bun asks for more once it has handed what the stream held to the socket.
+        pull(controller) {
+          if (!drained || (controller.desiredSize ?? 0) < 0) return;
+          const fn = drained;
+          drained = undefined;
+          fn();
+        },
+        cancel() {
+          stop?.();
+        },
+      },
+      { highWaterMark: 0, size: (chunk) => chunk.byteLength },
+    );
+    return new Response(body, { status: 200, headers: SSE_HEADERS });
+  };
+
   const server = bun.serve({
     hostname: opts.host,
     port: opts.port,
@@ -38,57 +112,38 @@ export async function serveBun(opts: ServeOptions): Promise<ServedHub> {
     maxRequestBodySize: opts.maxBodyBytes,
     ...(opts.tls ? { tls: opts.tls } : {}),
     async fetch(req, bunServer) {
-      const url = new URL(req.url);
-      if (url.pathname === HEALTH_PATH && req.method === "GET") {
-        return json(200, HEALTH_BODY, { "cache-control": "no-store" });
+      const target = req.url.slice(req.url.indexOf("/", req.url.indexOf("//") + 2));
+      const { path, query } = splitTarget(target);
+      if (opts.dashboard?.owns(path)) {
+        return serveDashboardFetch(opts.dashboard, req, path, bunServer.requestIP(req)?.address);
       }
-      const remote = bunServer.requestIP(req)?.address;
-      if (opts.dashboard?.owns(url.pathname)) {
-        return serveDashboardFetch(opts.dashboard, req, url.pathname, remote);
-      }
+      const method = req.method;
       const header = (name: string) => req.headers.get(name);
-      if (isDashboardFeed(opts.dashboard, url.pathname, header)) {
-        return fetchRequestHandler({
-          endpoint: TRPC_PATH,
-          req,
-          router: hubRouter,
-          createContext: () => ({ backend: opts.backend, caller: null, admin: opts.admin }),
-        });
-      }
-      const auth = opts.auth.check(header, remote);
-      if (!auth.ok)
-        return json(
-          auth.status,
-          trpcErrorBody(auth.kind, auth.message, url),
-          auth.status === 429
-            ? { "retry-after": String(auth.retryAfterSec) }
-            : { "www-authenticate": "Bearer" },
-        );
-      if (!url.pathname.startsWith(`${TRPC_PATH}/`)) {
-        return json(
-          404,
-          trpcErrorBody("NOT_FOUND", `no route ${url.pathname}; procedures live under ${TRPC_PATH}/`, url),
-        );
-      }
+      const request = { method, path, query, header };
       const length = Number(req.headers.get("content-length") ?? 0);
-      if (length > opts.maxBodyBytes) {
-        return json(
-          413,
-          trpcErrorBody("PAYLOAD_TOO_LARGE", `request body over ${opts.maxBodyBytes} bytes`, url),
-        );
+      const entry = enter(request, opts, bunServer.requestIP(req)?.address, length);
+      if (entry.kind === "answer") return toResponse(await entry.answer);
+      const body = method === "GET" || method === "HEAD" ? "" : await req.text();
+      if (body.length * 3 > opts.maxBodyBytes && Buffer.byteLength(body) > opts.maxBodyBytes) {
+        const refused = tooLarge(request, opts);
+        if (refused.kind === "answer") return toResponse(await refused.answer);
       }
-      return fetchRequestHandler({
-        endpoint: TRPC_PATH,
+      const ctx = { backend: opts.backend, caller: entry.caller, admin: opts.admin };
+      return respond(
+        await dispatch(hubRouter, { method, path: entry.procedurePath, query, header, body, ctx }),
         req,
-        router: hubRouter,
-        createContext: () => ({ backend: opts.backend, caller: auth.caller, admin: opts.admin }),
-      });
+      );
     },
-    error: (error) => json(500, JSON.stringify({ error: error.message })),
+    error: (error) =>
+      new Response(JSON.stringify({ error: error.message }), {
+        status: 500,
+        headers: { "content-type": "application/json" },
+      }),
   });
   return {
     port: server.port,
     close: async () => {
+      streams.closeAll();
       await server.stop(true);
     },
   };

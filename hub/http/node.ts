@@ -1,75 +1,136 @@
-/** The hub over node:http (or node:https): tRPC's standalone handler behind the shared auth check. */
-import { createServer, type IncomingMessage, type RequestListener } from "node:http";
+/**
+ * The hub over node:http (or node:https): the front door, then tRPC's HTTP
+ * protocol served directly (trpc-dispatch.ts, sse-writer.ts) instead of
+ * through tRPC's standalone adapter, which turns every request into a fetch
+ * Request and every answer into web streams.
+ */
+import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
-import { createHTTPHandler } from "@trpc/server/adapters/standalone";
-import type { Caller, ComsContext } from "../../contract/router.ts";
 import { comsRouter } from "../../contract/router.ts";
 import { servedRouter } from "../../lib/served-router.ts";
-import { trpcErrorBody } from "./auth.ts";
-import { isDashboardFeed, serveDashboardNode } from "./dashboard-mount.ts";
-import { HEALTH_BODY, HEALTH_PATH, type ServedHub, type ServeOptions, TRPC_PATH } from "./routes.ts";
+import { wireJson } from "../../lib/wire-transformer.ts";
+import { serveDashboardNode } from "./dashboard-mount.ts";
+import { enter, splitTarget, tooLarge } from "./front-door.ts";
+import {
+  DEFAULT_MAX_STREAM_BUFFER_BYTES,
+  type RouteAnswer,
+  type ServedHub,
+  type ServeOptions,
+} from "./routes.ts";
+import { SSE_HEADERS, SseStreams } from "./sse-writer.ts";
+import { dispatch, type TrpcAnswer } from "./trpc-dispatch.ts";
 
 const hubRouter = servedRouter(comsRouter);
+const PING_MS = comsRouter._def._config.sse?.ping?.intervalMs ?? 15_000;
+
+function answer(res: ServerResponse, { status, headers, body }: RouteAnswer): void {
+  res.writeHead(status, { ...headers, "content-length": Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/** The body as text, or null once it grows past `limit`. */
+function readBody(req: IncomingMessage, limit: number): Promise<string | null> {
+  return new Promise((resolve, reject) => {
+    let body = "";
+    let bytes = 0;
+    req.on("data", (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (bytes > limit) {
+        req.removeAllListeners("data");
+        req.resume();
+        resolve(null);
+        return;
+      }
+      body += chunk.toString("utf8");
+    });
+    req.once("end", () => resolve(body));
+    req.once("error", reject);
+  });
+}
 
 export function serveNode(opts: ServeOptions): Promise<ServedHub> {
-  const callers = new WeakMap<IncomingMessage, Caller | null>();
-  const admins = new WeakSet<IncomingMessage>();
-  const trpc = createHTTPHandler({
-    router: hubRouter,
-    basePath: `${TRPC_PATH}/`,
-    maxBodySize: opts.maxBodyBytes,
-    createContext: ({ req }): ComsContext => ({
-      backend: opts.backend,
-      caller: callers.get(req) ?? null,
-      admin: admins.has(req) ? opts.admin : undefined,
-    }),
+  const streams = new SseStreams({
+    pingMs: PING_MS,
+    maxBufferedBytes: opts.maxStreamBufferBytes ?? DEFAULT_MAX_STREAM_BUFFER_BYTES,
+    json: wireJson,
   });
-  const handle: RequestListener = (req, res) => {
-    const url = new URL(req.url ?? "/", "http://hub");
-    if (url.pathname === HEALTH_PATH && req.method === "GET") {
-      res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
-      res.end(HEALTH_BODY);
-      return;
+
+  const write = (res: ServerResponse, result: TrpcAnswer) => {
+    if (result.kind === "json") {
+      const headers: Record<string, string | number> = {
+        vary: "trpc-accept, accept",
+        "content-type": result.contentType ?? "application/json",
+        "content-length": Buffer.byteLength(result.body),
+      };
+      if (result.allow) headers.allow = result.allow;
+      res.writeHead(result.status, headers);
+      res.end(result.body);
+    } else if (result.kind === "empty") {
+      res.writeHead(result.status);
+      res.end();
+    } else {
+      res.writeHead(200, SSE_HEADERS);
+      const stop = streams.start(
+        {
+          write: (chunk) => void res.write(chunk),
+          buffered: () => res.writableLength,
+          end: () => res.end(),
+          cut: () => res.destroy(),
+          onDrain: (fn) => res.once("drain", fn),
+        },
+        result,
+      );
+      res.once("close", stop);
     }
-    if (opts.dashboard?.owns(url.pathname)) {
-      void serveDashboardNode(opts.dashboard, req, res, url.pathname);
+  };
+
+  const handle: RequestListener = (req, res) => {
+    const method = req.method ?? "GET";
+    const { path, query } = splitTarget(req.url ?? "/");
+    if (opts.dashboard?.owns(path)) {
+      void serveDashboardNode(opts.dashboard, req, res, path);
       return;
     }
     const header = (name: string) => {
       const value = req.headers[name];
       return Array.isArray(value) ? value[0] : value;
     };
-    if (isDashboardFeed(opts.dashboard, url.pathname, header)) {
-      admins.add(req);
-      callers.set(req, null);
-      trpc(req, res);
-      return;
-    }
-    const auth = opts.auth.check(header, req.socket.remoteAddress);
-    if (!auth.ok) {
-      res.writeHead(auth.status, {
-        "content-type": "application/json",
-        ...(auth.status === 429
-          ? { "retry-after": String(auth.retryAfterSec) }
-          : { "www-authenticate": "Bearer" }),
-      });
-      res.end(trpcErrorBody(auth.kind, auth.message, url));
+    const request = { method, path, query, header };
+    const entry = enter(request, opts, req.socket.remoteAddress, Number(req.headers["content-length"] ?? 0));
+    if (entry.kind === "answer") {
       req.resume();
-      return;
-    }
-    if (!url.pathname.startsWith(`${TRPC_PATH}/`)) {
-      res.writeHead(404, { "content-type": "application/json" });
-      res.end(
-        trpcErrorBody("NOT_FOUND", `no route ${url.pathname}; procedures live under ${TRPC_PATH}/`, url),
+      void Promise.resolve(entry.answer).then(
+        (a) => answer(res, a),
+        () => answer(res, { status: 500, headers: {}, body: "" }),
       );
-      req.resume();
       return;
     }
-    callers.set(req, auth.caller);
-    admins.add(req);
-    trpc(req, res);
+    const ctx = { backend: opts.backend, caller: entry.caller, admin: opts.admin };
+    const serve = (body: string) =>
+      dispatch(hubRouter, { method, path: entry.procedurePath, query, header, body, ctx }).then(
+        (result) => write(res, result),
+        (error: Error) =>
+          answer(res, { status: 500, headers: {}, body: JSON.stringify({ error: error.message }) }),
+      );
+    if (method === "GET" || method === "HEAD") {
+      req.resume();
+      void serve("");
+      return;
+    }
+    void readBody(req, opts.maxBodyBytes).then(
+      (body) => {
+        if (body === null) {
+          const refused = tooLarge(request, opts);
+          if (refused.kind === "answer") void Promise.resolve(refused.answer).then((a) => answer(res, a));
+          return;
+        }
+        return serve(body);
+      },
+      () => res.destroy(),
+    );
   };
+
   const server = opts.tls ? createHttpsServer({ ...opts.tls }, handle) : createServer(handle);
   // SSE streams stay open indefinitely; only the request head has a deadline.
   server.requestTimeout = 30_000;
@@ -84,6 +145,7 @@ export function serveNode(opts: ServeOptions): Promise<ServedHub> {
         port,
         close: () =>
           new Promise<void>((done) => {
+            streams.closeAll();
             server.close(() => done());
             server.closeAllConnections();
           }),

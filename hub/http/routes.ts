@@ -1,4 +1,4 @@
-/** What the two HTTP adapters (Node, Bun) share: their options, their handle, and the routes. */
+/** What the two HTTP listeners (Node, Bun) share: their options, their handle, and the routes. */
 
 import type { AdminBackend } from "../../contract/admin.ts";
 import type { HubBackend } from "../backend/backend.ts";
@@ -9,6 +9,9 @@ export const TRPC_PATH = "/trpc";
 export const HEALTH_PATH = "/healthz";
 export const HEALTH_BODY = '{"ok":true}';
 
+/** Bytes a stream's reader may fall behind before the hub cuts it (it then resumes by Last-Event-ID). */
+export const DEFAULT_MAX_STREAM_BUFFER_BYTES = 256 * 1024;
+
 export interface ServeOptions {
   host: string;
   port: number;
@@ -16,16 +19,61 @@ export interface ServeOptions {
   auth: RequestAuth;
   /** Largest request body accepted, in bytes (413 above). */
   maxBodyBytes: number;
+  /** Cut an SSE stream whose reader is this many bytes behind (default DEFAULT_MAX_STREAM_BUFFER_BYTES). */
+  maxStreamBufferBytes?: number;
   /** Serve HTTPS with this PEM certificate and key (plain HTTP without). */
   tls?: { cert: string; key: string };
   /** The operator routes (dashboard, sign-in, /metrics), served ahead of tRPC. */
   dashboard?: DashboardRoutes;
   /** The admin scope (admin.watch), given to requests with the hub token or a dashboard session. */
   admin?: AdminBackend;
+  /** Routes served ahead of the tRPC procedures (default: ROUTES). */
+  routes?: readonly Route[];
 }
 
 export interface ServedHub {
   port: number;
   /** Stop listening and drop every open connection (streams included). */
   close(): Promise<void>;
+}
+
+/** A plain (non-tRPC) request as either runtime presents it to a route. */
+export interface RouteRequest {
+  method: string;
+  path: string;
+  query: URLSearchParams | null;
+  header(name: string): string | null | undefined;
+}
+
+export interface RouteAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** A route served before the tRPC procedures; `auth: false` routes answer without the hub token. */
+export interface Route {
+  path: string;
+  method: string;
+  auth: boolean;
+  handle(req: RouteRequest, opts: ServeOptions): RouteAnswer | Promise<RouteAnswer>;
+}
+
+export const ROUTES: readonly Route[] = [
+  {
+    path: HEALTH_PATH,
+    method: "GET",
+    auth: false,
+    handle: () => ({
+      status: 200,
+      headers: { "content-type": "application/json", "cache-control": "no-store" },
+      body: HEALTH_BODY,
+    }),
+  },
+];
+
+/** The route for a method and path, if any. */
+export function findRoute(routes: readonly Route[], method: string, path: string): Route | undefined {
+  for (const route of routes) if (route.path === path && route.method === method) return route;
+  return undefined;
 }

@@ -7,6 +7,8 @@ export class CuttableProxy {
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
   cuts = 0;
+  /** The request line of every HTTP request that went through ("POST /trpc/messages.ack"). */
+  readonly requests: string[] = [];
 
   private constructor(targetPort: number) {
     this.server = createServer((client) => {
@@ -16,6 +18,11 @@ export class CuttableProxy {
         socket.once("close", () => this.sockets.delete(socket));
         socket.on("error", () => {});
       }
+      client.on("data", (chunk: Buffer) => {
+        for (const match of chunk.toString("latin1").matchAll(/^(GET|POST|HEAD) (\S+) HTTP\/1\.1\r$/gm)) {
+          this.requests.push(`${match[1]} ${match[2]}`);
+        }
+      });
       client.pipe(upstream);
       upstream.pipe(client);
       client.once("close", () => upstream.destroy());

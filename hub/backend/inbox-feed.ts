@@ -1,0 +1,130 @@
+/**
+ * One agent's open inbox stream as the backend feeds it: the replay computed
+ * at subscribe time, then live events, each handed on only once it is durable
+ * (a restart never takes back an event), in order. A push feed: the hub's SSE
+ * writer attaches and is called per event; other consumers iterate it.
+ */
+import type { InboxItem } from "../../contract/router.ts";
+import type { InboxEvent } from "../../contract/schemas.ts";
+import { type FeedSink, iterateFeed, type PushFeed } from "../../lib/push-feed.ts";
+
+export type QueueItem = { seq: number; event: InboxEvent; msgId?: string };
+
+export interface InboxFeedDeps {
+  /** Already durable up to here: such events go out at once. */
+  isDurable(seq: number): boolean;
+  /** Resolves once everything up to `seq` is on disk. */
+  durable(seq: number): Promise<void>;
+  /** An event that became pointless while it waited (its message got answered meanwhile). */
+  stale(item: QueueItem): boolean;
+  toItem(item: QueueItem): InboxItem;
+  /** The consumer went away: forget this feed. */
+  release(feed: InboxFeed): void;
+}
+
+export class InboxFeed implements PushFeed<InboxItem> {
+  private readonly deps: InboxFeedDeps;
+  private queue: QueueItem[];
+  /** Index of the next queued item (the array is only compacted once drained). */
+  private head = 0;
+  private sink: FeedSink<InboxItem> | null = null;
+  private draining = false;
+  /** The consumer asked to hold events (its reader is behind); they wait here, in order. */
+  private paused = false;
+  private ended = false;
+  private released = false;
+
+  constructor(deps: InboxFeedDeps, replay: QueueItem[]) {
+    this.deps = deps;
+    this.queue = replay;
+  }
+
+  /** A live event from the backend. */
+  push(item: QueueItem): void {
+    if (this.ended) return;
+    const sink = this.sink;
+    if (sink && !this.draining && !this.paused && this.pending() === 0 && this.deps.isDurable(item.seq)) {
+      if (!this.deps.stale(item) && sink.next(this.deps.toItem(item)) === false) this.paused = true;
+      return;
+    }
+    this.queue.push(item);
+    if (sink && !this.paused) void this.drain();
+  }
+
+  /** The backend ends the stream: what is queued still goes out first. */
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (this.sink && !this.draining && this.pending() === 0) this.finish();
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    if (this.sink && (this.pending() > 0 || this.ended)) void this.drain();
+  }
+
+  attach(sink: FeedSink<InboxItem>): void {
+    if (this.sink || this.released) return;
+    this.sink = sink;
+    if (this.pending() > 0) void this.drain();
+    else if (this.ended) this.finish();
+  }
+
+  detach(): void {
+    this.ended = true;
+    this.sink = null;
+    this.queue = [];
+    this.head = 0;
+    this.release();
+  }
+
+  private pending(): number {
+    return this.queue.length - this.head;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<InboxItem> {
+    return iterateFeed(this);
+  }
+
+  private async drain(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.pending() > 0 && this.sink && !this.paused) {
+        const item = this.queue[this.head] as QueueItem;
+        if (!this.deps.isDurable(item.seq)) {
+          await this.deps.durable(item.seq);
+          continue;
+        }
+        this.head++;
+        if (this.head === this.queue.length) {
+          this.queue = [];
+          this.head = 0;
+        }
+        if (!this.deps.stale(item) && this.sink?.next(this.deps.toItem(item)) === false) this.paused = true;
+      }
+    } catch {
+      // The store failed: end the stream; the client resumes from its last id once the hub is healthy.
+      this.ended = true;
+      this.queue = [];
+      this.head = 0;
+    } finally {
+      this.draining = false;
+    }
+    if (this.ended && this.sink && this.pending() === 0) this.finish();
+  }
+
+  private finish(): void {
+    const sink = this.sink;
+    this.sink = null;
+    this.release();
+    sink?.end();
+  }
+
+  private release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.deps.release(this);
+  }
+}

@@ -1,0 +1,260 @@
+/**
+ * Subscriptions over SSE, framed exactly as tRPC's SSE producer frames them
+ * (a `connected` event first, `data:` + `id:` for tracked events, `ping`,
+ * `return` at the end, `serialized-error` for a failure, and the `restore-id`
+ * dance after an untracked event on a resumed stream), so tRPC's
+ * httpSubscriptionLink and any EventSource read them unchanged. Each event
+ * is one write. One timer pings every quiet stream. Once a reader is more
+ * than `maxBufferedBytes` behind, its feed holds further events (references
+ * to what the backend keeps anyway) until it catches up; a reader that takes
+ * nothing for `stallMs` meanwhile is cut, and reconnects with its
+ * Last-Event-ID so the backend replays what it missed. So the hub never holds
+ * more than about `maxBufferedBytes` plus one event of bytes for a reader.
+ */
+import { isAbortError, isTrackedEnvelope } from "@trpc/server/unstable-core-do-not-import";
+import { type FeedSink, isPushFeed } from "../../lib/push-feed.ts";
+import type { SseAnswer } from "./trpc-dispatch.ts";
+
+/** The response side of one stream, as a runtime offers it. */
+export interface SseTransport {
+  /** Queue one chunk (one or two whole events) for the reader. */
+  write(chunk: string): void;
+  /** Bytes written that the reader has not taken yet. */
+  buffered(): number;
+  /** End the response after what is written. */
+  end(): void;
+  /** Drop the connection now, discarding what the reader has not taken. */
+  cut(): void;
+  /** Call `fn` once the reader has taken what is buffered. */
+  onDrain(fn: () => void): void;
+}
+
+export interface SseOptions {
+  /** Ping a stream after this long without an event (tRPC's sse.ping.intervalMs). */
+  pingMs: number;
+  /** Hold further events for a stream whose reader is this many bytes behind. */
+  maxBufferedBytes: number;
+  /** Cut a stream whose reader has taken nothing for this long while behind (default: pingMs). */
+  stallMs?: number;
+  /** The event data text of a value (the router's output transformer, then JSON). */
+  json(value: unknown): string;
+}
+
+export const SSE_HEADERS: Record<string, string> = {
+  vary: "trpc-accept, accept",
+  "content-type": "text/event-stream",
+  "cache-control": "no-cache, no-transform",
+  "x-accel-buffering": "no",
+  connection: "keep-alive",
+};
+
+// tRPC ends each event with "\n" after its last field and then "\n\n".
+const CONNECTED = "event: connected\ndata: {}\n\n\n";
+const PING = "event: ping\ndata: \n\n\n";
+const RETURN = "event: return\ndata: \n\n\n";
+
+/** Every open stream of one server: the shared ping timer and the counters. */
+export class SseStreams {
+  readonly options: SseOptions;
+  private readonly open = new Set<SseStream>();
+  private timer: NodeJS.Timeout | undefined;
+  /** Streams cut because their reader fell behind (for logs and tests). */
+  cuts = 0;
+  /**
+   * The last tracked frame built: a broadcast (peers changes) hands the same
+   * event with the same id to every stream in one go, so it is serialized once
+   * and every stream writes the same string.
+   */
+  private lastData: unknown;
+  private lastId: string | undefined;
+  private lastFrame = "";
+
+  constructor(options: SseOptions) {
+    this.options = options;
+  }
+
+  get size(): number {
+    return this.open.size;
+  }
+
+  /** Start streaming `answer` into `transport`; returns the hook the runtime calls when the client goes. */
+  start(transport: SseTransport, answer: SseAnswer): () => void {
+    const stream = new SseStream(this, transport, answer);
+    this.open.add(stream);
+    if (!this.timer && Number.isFinite(this.options.pingMs) && this.options.pingMs > 0) {
+      // Ticking at half the interval and pinging after two quiet ticks keeps every gap within one interval.
+      this.timer = setInterval(() => this.ping(), this.options.pingMs / 2);
+      this.timer.unref();
+    }
+    stream.begin();
+    return () => stream.close();
+  }
+
+  trackedFrame(id: string, data: unknown): string {
+    if (data !== this.lastData || id !== this.lastId) {
+      this.lastFrame = `data: ${this.options.json(data)}\nid: ${id}\n\n\n`;
+      this.lastData = data;
+      this.lastId = id;
+    }
+    return this.lastFrame;
+  }
+
+  forget(stream: SseStream): void {
+    this.open.delete(stream);
+    if (this.open.size === 0 && this.timer) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+
+  /** End every stream (server shutting down). */
+  closeAll(): void {
+    for (const stream of [...this.open]) stream.close();
+  }
+
+  private ping(): void {
+    for (const stream of this.open) stream.pingIfQuiet();
+  }
+}
+
+class SseStream implements FeedSink<unknown> {
+  private readonly streams: SseStreams;
+  private readonly transport: SseTransport;
+  private readonly answer: SseAnswer;
+  private lastEventId: string | null;
+  /** Ping ticks since the last write. */
+  private quietTicks = 0;
+  private closed = false;
+  private iterator: AsyncIterator<unknown> | undefined;
+  /** Over the limit: waiting for the reader to catch up. */
+  private behind = false;
+  private stallTimer: NodeJS.Timeout | undefined;
+  private caughtUp: (() => void) | undefined;
+
+  constructor(streams: SseStreams, transport: SseTransport, answer: SseAnswer) {
+    this.streams = streams;
+    this.transport = transport;
+    this.answer = answer;
+    const id = answer.lastEventId;
+    // An id with these characters cannot be sent back in an `id:` field.
+    this.lastEventId = id && !/[\0\n\r]/.test(id) ? id : null;
+  }
+
+  begin(): void {
+    const { source, failure } = this.answer;
+    if (failure !== undefined) {
+      this.send(`${CONNECTED}event: serialized-error\ndata: ${failure}\n\n\n`);
+      this.finish();
+      return;
+    }
+    this.send(CONNECTED);
+    if (isPushFeed(source)) source.attach(this);
+    else void this.iterate(source as AsyncIterable<unknown>);
+  }
+
+  /** One value from the procedure; false while the reader is behind (the feed then holds the next ones). */
+  next(value: unknown): boolean {
+    if (this.closed) return false;
+    const json = this.streams.options.json;
+    if (isTrackedEnvelope(value)) {
+      const id = value[0] as string;
+      this.lastEventId = id;
+      this.send(this.streams.trackedFrame(id, value[1]));
+    } else if (this.lastEventId === null) {
+      this.send(`data: ${json(value)}\n\n\n`);
+    } else {
+      // An EventSource gives an id-less event the last id it saw: clear it for this event, then restore it.
+      this.send(`data: ${json(value)}\nid: \n\n\nevent: restore-id\ndata: \nid: ${this.lastEventId}\n\n\n`);
+    }
+    return !this.behind;
+  }
+
+  /** The procedure's stream ended. */
+  end(): void {
+    if (this.closed) return;
+    this.send(RETURN);
+    this.finish();
+  }
+
+  pingIfQuiet(): void {
+    if (++this.quietTicks >= 2 && !this.behind) this.send(PING);
+  }
+
+  /** The client went away or the server is closing. */
+  close(): void {
+    this.stop(false);
+  }
+
+  private send(chunk: string): void {
+    if (this.closed) return;
+    this.quietTicks = 0;
+    this.transport.write(chunk);
+    if (!this.behind && this.transport.buffered() > this.streams.options.maxBufferedBytes) this.fallBehind();
+  }
+
+  private fallBehind(): void {
+    this.behind = true;
+    const options = this.streams.options;
+    this.stallTimer = setTimeout(() => {
+      // Took nothing for a whole stall period: drop it rather than hold on; it resumes from the last id it read.
+      this.streams.cuts++;
+      this.stop(true);
+    }, options.stallMs ?? options.pingMs);
+    this.stallTimer.unref();
+    this.transport.onDrain(() => {
+      if (this.closed) return;
+      clearTimeout(this.stallTimer);
+      this.behind = false;
+      const source = this.answer.source;
+      if (isPushFeed(source)) source.resume();
+      const caughtUp = this.caughtUp;
+      this.caughtUp = undefined;
+      caughtUp?.();
+    });
+  }
+
+  /** The stream is over on our side: the procedure ended or failed. */
+  private finish(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.stallTimer);
+    this.streams.forget(this);
+    this.answer.abort.abort();
+    this.transport.end();
+  }
+
+  private stop(cut: boolean): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.stallTimer);
+    this.streams.forget(this);
+    const source = this.answer.source;
+    if (isPushFeed(source)) source.detach();
+    void this.iterator?.return?.()?.catch(() => {});
+    this.answer.abort.abort();
+    if (cut) this.transport.cut();
+    else this.transport.end();
+  }
+
+  private async iterate(source: AsyncIterable<unknown>): Promise<void> {
+    const iterator = source[Symbol.asyncIterator]();
+    this.iterator = iterator;
+    try {
+      while (!this.closed) {
+        const result = await iterator.next();
+        if (result.done) break;
+        if (!this.next(result.value) && !this.closed) {
+          await new Promise<void>((resolve) => {
+            this.caughtUp = resolve;
+          });
+        }
+      }
+      this.end();
+    } catch (cause) {
+      if (this.closed) return;
+      if (!isAbortError(cause))
+        this.send(`event: serialized-error\ndata: ${this.answer.formatError(cause)}\n\n\n`);
+      this.finish();
+    }
+  }
+}
