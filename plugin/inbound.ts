@@ -16,8 +16,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { ExtensionAPI, ExtensionContext } from "@earendil-works/pi-coding-agent";
-import { checkReply } from "../contract/response-schema.ts";
-import { MAX_TEXT_LENGTH, type ReplyResult } from "../contract/schemas.ts";
+import type { ReplyResult } from "../contract/schemas.ts";
 import {
   INBOUND_TYPE,
   type InboundDetails,
@@ -196,6 +195,11 @@ export class InboundDelivery {
   }
 
   private async answer(batch: InFlightBatch, outcome: TurnOutcome): Promise<void> {
+    // Loaded here, not with the plugin: only a session with an active system gets this far.
+    const [{ checkReply }, { MAX_TEXT_LENGTH }] = await Promise.all([
+      import("../contract/response-schema.ts"),
+      import("../contract/schemas.ts"),
+    ]);
     for (const item of batch.items) {
       const slot = slotOf(this.state, item.system);
       let result: ReplyResult;

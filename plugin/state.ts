@@ -63,6 +63,8 @@ export interface ComsState {
   interrupted: InterruptedAwait[];
   /** Recipient of each message this session sent, for messages about waits (bounded). */
   sent: Map<string, { to: string; system: SystemKind }>;
+  /** Identity typed in an earlier `start` (either system); the other system's start uses it unless given again. */
+  chosen: IdentityFlags;
   /** Project of a hub this session started and has not stopped (it may outlive a disconnect). */
   hostedHub: string | null;
   hooks: Hooks | null;
@@ -82,6 +84,7 @@ export function comsState(): ComsState {
       inFlight: [],
       interrupted: [],
       sent: new Map(),
+      chosen: {},
       hostedHub: null,
       hooks: null,
     };

@@ -11,6 +11,7 @@ import { ListInput, MsgRef, type Outcome, SendInput } from "../contract/schemas.
 import type { InboundDelivery } from "./inbound.ts";
 import { interruptedText, systemLabel, toolPrefix } from "./messages.ts";
 import { type ComsState, type SystemKind, type SystemSlot, slotOf } from "./state.ts";
+import type { ToolSuffix } from "./tool-names.ts";
 
 type ToolDefinition = Parameters<ExtensionAPI["registerTool"]>[0];
 
@@ -61,7 +62,7 @@ interface Result {
 }
 
 interface ToolSpec {
-  suffix: "list" | "send" | "get" | "await";
+  suffix: ToolSuffix;
   label: string;
   description: (system: SystemKind) => string;
   schema: z.ZodType;
@@ -257,10 +258,6 @@ const GUIDELINES: Record<SystemKind, string[]> = {
     "To ask an agent on the coms-net hub something, use coms_net_send and then coms_net_await with the returned msg_id.",
   ],
 };
-
-export function toolNames(system: SystemKind): string[] {
-  return SPECS.map((spec) => `${toolPrefix(system)}_${spec.suffix}`);
-}
 
 /** Build the four tool definitions of one system. */
 export function toolsFor(system: SystemKind, env: ToolEnv): ToolDefinition[] {
