@@ -30,6 +30,8 @@ export interface InboundItem {
   system: SystemKind;
   message: Message;
   arrivedAt: number;
+  /** Shown before in a batch and left without a reply tool call: goes again on its own. */
+  alone?: boolean;
 }
 
 export interface InFlightBatch {
@@ -37,6 +39,12 @@ export interface InFlightBatch {
   items: InboundItem[];
   /** "turn": started a turn while idle; "steer": slipped into a running turn after an interrupted await. */
   via: "turn" | "steer";
+  /**
+   * "final": one prompt, answered by the agent's final text (or the reply tool);
+   * "tool": several prompts, each answered only through the reply tool, so no
+   * sender ever receives text meant for another.
+   */
+  answerBy: "final" | "tool";
   injectedAt: number;
 }
 

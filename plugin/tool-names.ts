@@ -2,7 +2,7 @@
 import { toolPrefix } from "./messages.ts";
 import type { SystemKind } from "./state.ts";
 
-export const TOOL_SUFFIXES = ["list", "send", "get", "await"] as const;
+export const TOOL_SUFFIXES = ["list", "send", "get", "await", "reply"] as const;
 export type ToolSuffix = (typeof TOOL_SUFFIXES)[number];
 
 export function toolNames(system: SystemKind): string[] {
