@@ -2,12 +2,14 @@
  * Start-up cost of the plugin in real pi: time from spawning `pi --mode rpc`
  * to its first RPC answer (a `get_state`), with and without `-e plugin/index.ts`,
  * in interleaved pairs (the order alternates) so load from other processes
- * hits both alike. Prints every pair, both medians and the difference.
+ * hits both alike. Prints every pair, both medians and the difference, for
+ * the wall time (the figure that counts) and for the CPU time pi used until
+ * it answered (read from /proc; steadier when other work shares the cores).
  *   node bench/startup.bench.ts [pairs]     (or: npm run bench:startup)
  *   PI_COMS_BENCH_EXTENSION=path  measures another entry (e.g. a built one)
  */
 import { spawn } from "node:child_process";
-import { rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join, resolve } from "node:path";
 import { startModelServer } from "../test/support/model-server.ts";
@@ -20,8 +22,21 @@ const PLUGIN = resolve(
 
 const server = await startModelServer();
 
-/** One cold start: spawn → the `get_state` response line on stdout, in ms. */
-async function firstAnswer(withPlugin: boolean): Promise<number> {
+const TICK_MS = 10; // USER_HZ is 100 on Linux
+
+/** CPU time (user + system) a live process has used, in ms; NaN where /proc is missing. */
+function cpuMs(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** One cold start: spawn → the `get_state` response line on stdout; wall and CPU ms. */
+async function firstAnswer(withPlugin: boolean): Promise<{ wall: number; cpu: number }> {
   const sandbox = preparePiSandbox({
     modelServer: server,
     name: "bench",
@@ -53,10 +68,11 @@ async function firstAnswer(withPlugin: boolean): Promise<number> {
       });
       child.once("exit", (code) => fail(new Error(`pi exited (${code}) before answering:\n${stderr}`)));
     });
+    const cpu = cpuMs(child.pid);
     child.stdin.end();
     child.kill("SIGTERM");
     await new Promise((r) => child.once("exit", r));
-    return elapsed;
+    return { wall: elapsed, cpu };
   } finally {
     rmSync(sandbox.root, { recursive: true, force: true });
   }
@@ -72,28 +88,29 @@ try {
   // One unmeasured start of each warms the file cache.
   await firstAnswer(false);
   await firstAnswer(true);
-  const without: number[] = [];
-  const withIt: number[] = [];
+  const without: Array<{ wall: number; cpu: number }> = [];
+  const withIt: Array<{ wall: number; cpu: number }> = [];
   console.log(`pi start-up: spawn → first RPC answer, ${PAIRS} interleaved pairs`);
   console.log(`extension: ${PLUGIN}`);
   for (let i = 0; i < PAIRS; i++) {
-    const order = i % 2 === 0 ? [false, true] : [true, false];
-    const pair: Record<string, number> = {};
-    for (const withPlugin of order) pair[String(withPlugin)] = await firstAnswer(withPlugin);
-    without.push(pair.false as number);
-    withIt.push(pair.true as number);
+    const pluginFirst = i % 2 === 1;
+    const a = await firstAnswer(pluginFirst);
+    const b = await firstAnswer(!pluginFirst);
+    const [off, on] = pluginFirst ? [b, a] : [a, b];
+    without.push(off);
+    withIt.push(on);
     console.log(
-      `  pair ${i + 1}: without ${(pair.false as number).toFixed(0)} ms, with ${(pair.true as number).toFixed(0)} ms`,
+      `  pair ${i + 1}: without ${off.wall.toFixed(0)} ms (cpu ${off.cpu}), with ${on.wall.toFixed(0)} ms (cpu ${on.cpu})`,
     );
   }
-  const a = median(without);
-  const b = median(withIt);
-  const diffs = withIt.map((w, i) => w - (without[i] as number));
-  console.log(`median without the plugin: ${a.toFixed(0)} ms`);
-  console.log(`median with the plugin:    ${b.toFixed(0)} ms`);
-  console.log(
-    `added: ${(b - a).toFixed(0)} ms (difference of medians); median of pair differences ${median(diffs).toFixed(0)} ms`,
-  );
+  for (const key of ["wall", "cpu"] as const) {
+    const a = median(without.map((x) => x[key]));
+    const b = median(withIt.map((x) => x[key]));
+    const diffs = withIt.map((w, i) => w[key] - (without[i]?.[key] ?? Number.NaN));
+    console.log(
+      `${key}: median without ${a.toFixed(0)} ms, with ${b.toFixed(0)} ms, added ${(b - a).toFixed(0)} ms (median of pair differences ${median(diffs).toFixed(0)} ms)`,
+    );
+  }
   console.log(
     `load average: ${loadavg()
       .map((x) => x.toFixed(2))
