@@ -1,16 +1,15 @@
 /**
  * `/coms`, `/coms-net` and `/create-coms-feature-manager`: parse, act,
  * report. Every failure becomes a clear notification and changes nothing.
+ * What a handler needs (parser, systems, generator) loads when it runs.
  */
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { ExtensionCommandContext } from "@earendil-works/pi-coding-agent";
 import { completeArgs } from "./completion.ts";
-import { detectProject, FEATURE_MANAGER_PATH, renderFeatureManager } from "./feature-manager.ts";
 import type { IdentityFlags, NetFlags } from "./flags.ts";
 import type { ComsRuntime } from "./runtime.ts";
 import type { SystemSlot } from "./state.ts";
-import { startHubSystem, startP2PSystem, stopHostedHub, stopSystem } from "./systems.ts";
 
 function peerSummary(slot: SystemSlot): string {
   const others = slot.peers.filter(
@@ -89,6 +88,7 @@ export function registerCommands(rt: ComsRuntime): void {
       run(ctx, "coms", async () => {
         rt.useContext(ctx);
         const cmd = (await import("./flags.ts")).parseComs(args);
+        const { startP2PSystem, stopSystem } = await import("./systems.ts");
         const state = rt.state;
         switch (cmd.action) {
           case "start": {
@@ -141,6 +141,7 @@ export function registerCommands(rt: ComsRuntime): void {
       run(ctx, "coms-net", async () => {
         rt.useContext(ctx);
         const cmd = (await import("./flags.ts")).parseComsNet(args);
+        const { startHubSystem, stopHostedHub, stopSystem } = await import("./systems.ts");
         const state = rt.state;
         switch (cmd.action) {
           case "start":
@@ -207,6 +208,9 @@ export function registerCommands(rt: ComsRuntime): void {
       "Write .pi/prompts/coms-feature-manager.md: a manager/coder review loop over coms for this project",
     handler: (_args, ctx) =>
       run(ctx, "create-coms-feature-manager", async () => {
+        const { detectProject, FEATURE_MANAGER_PATH, renderFeatureManager } = await import(
+          "./feature-manager.ts"
+        );
         const path = join(ctx.cwd, FEATURE_MANAGER_PATH);
         if (existsSync(path)) {
           const overwrite = ctx.hasUI

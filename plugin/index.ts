@@ -10,7 +10,6 @@ import { registerCliFlags } from "./cli-flags.ts";
 import { registerCommands } from "./commands.ts";
 import { registerRenderers } from "./renderer.ts";
 import { ComsRuntime } from "./runtime.ts";
-import { startHubSystem, startP2PSystem, stopSystem } from "./systems.ts";
 
 export default function piComs(pi: ExtensionAPI): void {
   const rt = new ComsRuntime(pi);
@@ -33,6 +32,8 @@ export default function piComs(pi: ExtensionAPI): void {
     rt.release();
     // Reload and session switches keep the systems (same process, same identity); only quitting leaves.
     if (event.reason !== "quit") return;
+    if (!rt.state.p2p && !rt.state.hub) return;
+    const { stopSystem } = await import("./systems.ts");
     await Promise.all([stopSystem(rt.state, "p2p"), stopSystem(rt.state, "hub")]);
   });
 
@@ -70,6 +71,7 @@ async function autoStart(rt: ComsRuntime, cwd: string, report: (message: string)
   const { flags, errors } = await rt.cliDefaults();
   if (errors.length) report(`pi-coms: ${errors.join("; ")}`);
   const start = { cwd, model: rt.modelName() };
+  const { startHubSystem, startP2PSystem } = await import("./systems.ts");
   if (wantP2P) await startP2PSystem(rt.state, flags, start).catch((e: Error) => report(`coms: ${e.message}`));
   if (wantHub)
     await startHubSystem(rt.state, "start", flags, start).catch((e: Error) =>
