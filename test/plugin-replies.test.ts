@@ -181,6 +181,43 @@ describe("one answer per sender, in real pi", () => {
     }
   });
 
+  it("the reply tool checks a response_schema first and sends nothing on a mismatch", async () => {
+    const server = world.modelServer;
+    const s2 = senders[1] as PiProcess;
+    const schema = { type: "object", properties: { ok: { type: "boolean" } }, required: ["ok"] };
+    let msgId = "";
+    server.reply(
+      "recipient",
+      (req) => {
+        msgId = peerPrompts(req)[0]?.msgId ?? "";
+        return call("coms_reply", { msg_id: msgId, text: "yes it is" });
+      },
+      () => call("coms_reply", { msg_id: msgId, text: '{"ok": true}' }),
+      () => call("coms_reply", { msg_id: msgId, text: '{"ok": false}' }),
+      "TEXT after replying, sent to no one",
+    );
+    server.reply(
+      "s2",
+      call("coms_send", { to: "recipient", prompt: "Is it ok?", response_schema: schema }),
+      (req) => call("coms_await", { msg_id: sentId(req, "coms_send"), timeout_ms: 30_000 }),
+      "noted",
+    );
+    const [since, recipientSince] = [s2.mark(), recipient.mark()];
+    await s2.promptAndWait("ask with a schema", { timeoutMs: 60_000 });
+    await recipient.waitForSettled({ since: recipientSince });
+    const replies = recipient.toolResults({ since: recipientSince, toolName: "coms_reply" });
+    assert.deepEqual(
+      replies.map((r) => r.isError),
+      [true, false, true],
+    );
+    assert.match(replies[0]?.text ?? "", /SCHEMA_MISMATCH: the reply is not JSON.*Nothing was sent/);
+    assert.match(replies[2]?.text ?? "", /no open peer prompt has msg_id .* \(already answered/);
+    const awaited = s2.toolResults({ since, toolName: "coms_await" })[0];
+    assert.equal(awaited?.isError, false);
+    assert.deepEqual((awaited?.details as { value?: unknown }).value, { ok: true });
+    assert.ok(!awaited?.text.includes("TEXT after"), awaited?.text);
+  });
+
   for (const prefix of ["coms", "coms_net"] as const) {
     it(`${prefix}: a reply that breaks the response_schema is an error for the sender and a notice for the responder`, async () => {
       const server = world.modelServer;
