@@ -68,6 +68,10 @@ describe("installing pi-coms into pi", () => {
     work = mkdtempSync(join(tmpdir(), "pi-coms-install-"));
     const bare = join(work, "srv", "owner", "pi-coms.git");
     execFileSync("git", ["clone", "-q", "--bare", REPO, bare]);
+    // Serve exactly the commit under test as the default branch, whatever the checkout's HEAD looks like.
+    const head = execFileSync("git", ["-C", REPO, "rev-parse", "HEAD"], { encoding: "utf8" }).trim();
+    execFileSync("git", ["-C", bare, "update-ref", "refs/heads/under-test", head]);
+    execFileSync("git", ["-C", bare, "symbolic-ref", "HEAD", "refs/heads/under-test"]);
     execFileSync("git", ["-C", bare, "update-server-info"]);
     git = await serveDir(join(work, "srv"));
     world = await createPiWorld({ extensions: [RELOAD] });
