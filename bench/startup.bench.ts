@@ -1,28 +1,36 @@
 /**
  * Start-up cost of the plugin in real pi: time from spawning `pi --mode rpc`
- * to its first RPC answer (a `get_state`), with and without `-e plugin/index.ts`,
- * in interleaved pairs (the order alternates) so load from other processes
- * hits both alike. Prints every pair, both medians and the difference, for
- * the wall time (the figure that counts) and for the CPU time pi used until
- * it answered (read from /proc; steadier when other work shares the cores).
- *   node bench/startup.bench.ts [pairs]     (or: npm run bench:startup)
- *   PI_COMS_BENCH_EXTENSION=path  measures another entry (e.g. a built one)
+ * to its first RPC answer (a `get_state`), without the plugin and with
+ * `-e plugin/index.ts`, in interleaved rounds (the order rotates) so load
+ * from other processes hits every arm alike. A third arm loads an empty
+ * extension: what any extension costs in pi's loader, for scale.
+ * Prints every round, then per arm the median wall time (the figure that
+ * counts) and CPU time pi used until it answered (from /proc; steadier when
+ * other work shares the cores), and what the plugin adds.
+ *   node bench/startup.bench.ts [rounds]     (or: npm run bench:startup)
+ *   PI_COMS_BENCH_EXTENSION=path  measures another entry instead of plugin/index.ts
  */
 import { spawn } from "node:child_process";
-import { readFileSync, rmSync } from "node:fs";
-import { loadavg } from "node:os";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { startModelServer } from "../test/support/model-server.ts";
 import { piCliPath, preparePiSandbox } from "../test/support/pi-harness.ts";
 
-const PAIRS = Math.max(7, Number(process.argv[2] ?? 9) || 9);
+const ROUNDS = Math.max(7, Number(process.argv[2] ?? 11) || 11);
 const PLUGIN = resolve(
   process.env.PI_COMS_BENCH_EXTENSION ?? join(import.meta.dirname, "..", "plugin", "index.ts"),
 );
+const scratch = mkdtempSync(join(tmpdir(), "pi-coms-startup-"));
+const EMPTY = join(scratch, "empty-extension.ts");
+writeFileSync(EMPTY, "export default function (_pi: unknown): void {}\n");
+
+type Arm = "without" | "empty" | "plugin";
+const ARMS: Arm[] = ["without", "empty", "plugin"];
+const EXTENSIONS: Record<Arm, string[]> = { without: [], empty: [EMPTY], plugin: [PLUGIN] };
+const TICK_MS = 10; // USER_HZ is 100 on Linux
 
 const server = await startModelServer();
-
-const TICK_MS = 10; // USER_HZ is 100 on Linux
 
 /** CPU time (user + system) a live process has used, in ms; NaN where /proc is missing. */
 function cpuMs(pid: number | undefined): number {
@@ -36,12 +44,12 @@ function cpuMs(pid: number | undefined): number {
 }
 
 /** One cold start: spawn → the `get_state` response line on stdout; wall and CPU ms. */
-async function firstAnswer(withPlugin: boolean): Promise<{ wall: number; cpu: number }> {
+async function firstAnswer(arm: Arm): Promise<{ wall: number; cpu: number }> {
   const sandbox = preparePiSandbox({
     modelServer: server,
     name: "bench",
     session: false,
-    extensions: withPlugin ? [PLUGIN] : [],
+    extensions: EXTENSIONS[arm],
   });
   try {
     const started = performance.now();
@@ -51,7 +59,7 @@ async function firstAnswer(withPlugin: boolean): Promise<{ wall: number; cpu: nu
       stdio: ["pipe", "pipe", "pipe"],
     });
     child.stdin.write(`${JSON.stringify({ id: "1", type: "get_state" })}\n`);
-    const elapsed = await new Promise<number>((done, fail) => {
+    const wall = await new Promise<number>((done, fail) => {
       let buffer = "";
       let stderr = "";
       child.stderr.on("data", (chunk: Buffer) => {
@@ -72,7 +80,7 @@ async function firstAnswer(withPlugin: boolean): Promise<{ wall: number; cpu: nu
     child.stdin.end();
     child.kill("SIGTERM");
     await new Promise((r) => child.once("exit", r));
-    return { wall: elapsed, cpu };
+    return { wall, cpu };
   } finally {
     rmSync(sandbox.root, { recursive: true, force: true });
   }
@@ -85,30 +93,26 @@ const median = (xs: number[]) => {
 };
 
 try {
-  // One unmeasured start of each warms the file cache.
-  await firstAnswer(false);
-  await firstAnswer(true);
-  const without: Array<{ wall: number; cpu: number }> = [];
-  const withIt: Array<{ wall: number; cpu: number }> = [];
-  console.log(`pi start-up: spawn → first RPC answer, ${PAIRS} interleaved pairs`);
-  console.log(`extension: ${PLUGIN}`);
-  for (let i = 0; i < PAIRS; i++) {
-    const pluginFirst = i % 2 === 1;
-    const a = await firstAnswer(pluginFirst);
-    const b = await firstAnswer(!pluginFirst);
-    const [off, on] = pluginFirst ? [b, a] : [a, b];
-    without.push(off);
-    withIt.push(on);
+  // One unmeasured start of each warms the file caches (pi's and its extension loader's).
+  for (const arm of ARMS) await firstAnswer(arm);
+  const runs: Record<Arm, Array<{ wall: number; cpu: number }>> = { without: [], empty: [], plugin: [] };
+  console.log(`pi start-up: spawn → first RPC answer, ${ROUNDS} interleaved rounds`);
+  console.log(`plugin entry: ${PLUGIN}`);
+  for (let i = 0; i < ROUNDS; i++) {
+    const order = ARMS.map((_, k) => ARMS[(i + k) % ARMS.length] as Arm);
+    for (const arm of order) runs[arm].push(await firstAnswer(arm));
     console.log(
-      `  pair ${i + 1}: without ${off.wall.toFixed(0)} ms (cpu ${off.cpu}), with ${on.wall.toFixed(0)} ms (cpu ${on.cpu})`,
+      `  round ${i + 1}: ${ARMS.map((arm) => `${arm} ${runs[arm][i]?.wall.toFixed(0)} ms (cpu ${runs[arm][i]?.cpu})`).join(", ")}`,
     );
   }
   for (const key of ["wall", "cpu"] as const) {
-    const a = median(without.map((x) => x[key]));
-    const b = median(withIt.map((x) => x[key]));
-    const diffs = withIt.map((w, i) => w[key] - (without[i]?.[key] ?? Number.NaN));
+    const med = (arm: Arm) => median(runs[arm].map((r) => r[key]));
+    const pairDiffs = runs.plugin.map((r, i) => r[key] - (runs.without[i]?.[key] ?? Number.NaN));
     console.log(
-      `${key}: median without ${a.toFixed(0)} ms, with ${b.toFixed(0)} ms, added ${(b - a).toFixed(0)} ms (median of pair differences ${median(diffs).toFixed(0)} ms)`,
+      `${key}: median without ${med("without").toFixed(0)} ms, empty extension ${med("empty").toFixed(0)} ms, plugin ${med("plugin").toFixed(0)} ms`,
+    );
+    console.log(
+      `  plugin adds ${(med("plugin") - med("without")).toFixed(0)} ms (median of round differences ${median(pairDiffs).toFixed(0)} ms); over an empty extension ${(med("plugin") - med("empty")).toFixed(0)} ms`,
     );
   }
   console.log(
@@ -118,4 +122,5 @@ try {
   );
 } finally {
   await server.close();
+  rmSync(scratch, { recursive: true, force: true });
 }
