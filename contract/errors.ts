@@ -23,6 +23,12 @@ const TRPC_CODE: Record<ErrorCode, TrpcCode> = {
   RATE_LIMITED: "TOO_MANY_REQUESTS",
 };
 
+/**
+ * Both transports refuse a message to oneself (BAD_INPUT, this text): an
+ * agent waiting for its own prompt would only interrupt itself.
+ */
+export const SELF_MESSAGE = "an agent cannot message itself";
+
 export class ComsError extends Error {
   readonly code: ErrorCode;
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {

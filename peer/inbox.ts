@@ -4,7 +4,7 @@
  * sender of a message may read or watch its outcome.
  */
 import type { z } from "zod";
-import { ComsError, comsError } from "../contract/errors.ts";
+import { ComsError, comsError, SELF_MESSAGE } from "../contract/errors.ts";
 import { ulid } from "../contract/ids.ts";
 import type { Caller, OutcomeEvent } from "../contract/router.ts";
 import {
@@ -74,6 +74,7 @@ export class Inbox {
     if (input.to !== self.name) {
       throw comsError("UNKNOWN_PEER", `this socket serves ${self.name}, not ${input.to}`);
     }
+    if (caller.id === self.id) throw comsError("BAD_INPUT", SELF_MESSAGE);
     const msgId = input.msg_id ?? ulid();
     const known = this.received.get(msgId);
     if (known) {

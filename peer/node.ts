@@ -10,7 +10,7 @@
 import { type FSWatcher, rmSync, watch } from "node:fs";
 import { createTRPCClient, type TRPCClient } from "@trpc/client";
 import type { AwaitOptions, ComsClient } from "../contract/client.ts";
-import { ComsError, comsError, toComsError } from "../contract/errors.ts";
+import { ComsError, comsError, SELF_MESSAGE, toComsError } from "../contract/errors.ts";
 import { ulid } from "../contract/ids.ts";
 import type { Caller, ComsBackend, ComsRouter } from "../contract/router.ts";
 import {
@@ -227,6 +227,7 @@ export class P2PNode implements ComsClient {
         if (attempt > 0) throw new ComsError("PEER_GONE", `${input.to} is gone`);
         throw new ComsError("UNKNOWN_PEER", `no agent named ${input.to} in project ${this.registry.project}`);
       }
+      if (entry.id === this.entry.id) throw new ComsError("BAD_INPUT", SELF_MESSAGE);
       peer = this.peerFor(entry);
       if (!resend) {
         this.outbox.forget(input.msg_id);

@@ -1,23 +1,15 @@
 /**
  * `/coms`, `/coms-net` and `/create-coms-feature-manager`: parse, act,
  * report. Every failure becomes a clear notification and changes nothing.
+ * What a handler needs (parser, systems, generator) loads when it runs.
  */
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { ExtensionCommandContext } from "@earendil-works/pi-coding-agent";
-import { detectProject, FEATURE_MANAGER_PATH, renderFeatureManager } from "./feature-manager.ts";
-import {
-  completeArgs,
-  FlagError,
-  type IdentityFlags,
-  type NetFlags,
-  parseComs,
-  parseComsNet,
-  withDefaults,
-} from "./flags.ts";
+import { completeArgs } from "./completion.ts";
+import type { IdentityFlags, NetFlags } from "./flags.ts";
 import type { ComsRuntime } from "./runtime.ts";
 import type { SystemSlot } from "./state.ts";
-import { startHubSystem, startP2PSystem, stopHostedHub, stopSystem } from "./systems.ts";
 
 function peerSummary(slot: SystemSlot): string {
   const others = slot.peers.filter(
@@ -52,20 +44,37 @@ async function refresh(slot: SystemSlot | null): Promise<void> {
   slot.peers = await slot.client.list({ include_explicit: true });
 }
 
-function identity(rt: ComsRuntime, ctx: ExtensionCommandContext, typed: IdentityFlags): IdentityFlags | null {
-  const { flags, errors } = rt.cliDefaults();
+/** The identity flags that carry over from one system's start to the other's. */
+const CARRIED = ["name", "purpose", "color", "explicit"] as const;
+
+/**
+ * The flags a start uses: typed in this command, else chosen for this
+ * session in an earlier start (on either system), else the pi command line.
+ */
+async function identity<T extends IdentityFlags>(
+  rt: ComsRuntime,
+  ctx: ExtensionCommandContext,
+  typed: T,
+): Promise<T> {
+  const { withDefaults } = await import("./flags.ts");
+  const { flags, errors } = await rt.cliDefaults();
   if (errors.length) {
     ctx.ui.notify(`pi-coms: ignoring command-line flags: ${errors.join("; ")}`, "warning");
   }
-  return withDefaults(typed, flags);
+  return withDefaults(typed, withDefaults(rt.state.chosen, flags));
+}
+
+/** Remember the identity typed in a successful start for the other system. */
+function remember(rt: ComsRuntime, typed: IdentityFlags): void {
+  for (const key of CARRIED)
+    if (typed[key] !== undefined) (rt.state.chosen as Record<string, unknown>)[key] = typed[key];
 }
 
 async function run(ctx: ExtensionCommandContext, what: string, fn: () => Promise<void>): Promise<void> {
   try {
     await fn();
   } catch (error) {
-    const message = error instanceof FlagError ? error.message : (error as Error).message;
-    ctx.ui.notify(`${what}: ${message}`, "error");
+    ctx.ui.notify(`${what}: ${(error as Error).message}`, "error");
   }
 }
 
@@ -78,13 +87,15 @@ export function registerCommands(rt: ComsRuntime): void {
     handler: (args, ctx) =>
       run(ctx, "coms", async () => {
         rt.useContext(ctx);
-        const cmd = parseComs(args);
+        const cmd = (await import("./flags.ts")).parseComs(args);
+        const { startP2PSystem, stopSystem } = await import("./systems.ts");
         const state = rt.state;
         switch (cmd.action) {
           case "start": {
-            const flags = identity(rt, ctx, cmd.flags) as IdentityFlags;
+            const flags = await identity(rt, ctx, cmd.flags);
             const slot = await startP2PSystem(state, flags, { cwd: ctx.cwd, model: rt.modelName() });
-            rt.syncTools();
+            remember(rt, cmd.flags);
+            await rt.syncTools();
             rt.publishCard();
             rt.redraw();
             ctx.ui.notify(
@@ -99,7 +110,7 @@ export function registerCommands(rt: ComsRuntime): void {
               return;
             }
             const notes = await stopSystem(state, "p2p");
-            rt.syncTools();
+            await rt.syncTools();
             rt.redraw();
             ctx.ui.notify(["coms stopped.", ...notes].join(" "), "info");
             return;
@@ -129,17 +140,19 @@ export function registerCommands(rt: ComsRuntime): void {
     handler: (args, ctx) =>
       run(ctx, "coms-net", async () => {
         rt.useContext(ctx);
-        const cmd = parseComsNet(args);
+        const cmd = (await import("./flags.ts")).parseComsNet(args);
+        const { startHubSystem, stopHostedHub, stopSystem } = await import("./systems.ts");
         const state = rt.state;
         switch (cmd.action) {
           case "start":
           case "connect": {
-            const flags = identity(rt, ctx, cmd.flags) as NetFlags;
+            const flags: NetFlags = await identity(rt, ctx, cmd.flags);
             const slot = await startHubSystem(state, cmd.action, flags, {
               cwd: ctx.cwd,
               model: rt.modelName(),
             });
-            rt.syncTools();
+            remember(rt, cmd.flags);
+            await rt.syncTools();
             rt.publishCard();
             rt.redraw();
             const how = slot.startedHub ? "started the hub at" : "joined the hub at";
@@ -155,7 +168,7 @@ export function registerCommands(rt: ComsRuntime): void {
               return;
             }
             const notes = await stopSystem(state, "hub");
-            rt.syncTools();
+            await rt.syncTools();
             rt.redraw();
             ctx.ui.notify(["coms-net disconnected; the hub keeps running.", ...notes].join(" "), "info");
             return;
@@ -167,7 +180,7 @@ export function registerCommands(rt: ComsRuntime): void {
             }
             const notes = await stopSystem(state, "hub");
             notes.push(await stopHostedHub(state));
-            rt.syncTools();
+            await rt.syncTools();
             rt.redraw();
             ctx.ui.notify(["coms-net stopped:", ...notes].join(" "), "info");
             return;
@@ -195,6 +208,9 @@ export function registerCommands(rt: ComsRuntime): void {
       "Write .pi/prompts/coms-feature-manager.md: a manager/coder review loop over coms for this project",
     handler: (_args, ctx) =>
       run(ctx, "create-coms-feature-manager", async () => {
+        const { detectProject, FEATURE_MANAGER_PATH, renderFeatureManager } = await import(
+          "./feature-manager.ts"
+        );
         const path = join(ctx.cwd, FEATURE_MANAGER_PATH);
         if (existsSync(path)) {
           const overwrite = ctx.hasUI

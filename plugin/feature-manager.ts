@@ -5,7 +5,7 @@
  * review → feedback → fix → re-review loop, stop conditions and budgets.
  * Detection and rendering are pure functions of the directory.
  */
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { type Dirent, existsSync, readdirSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 
 export const FEATURE_MANAGER_PATH = join(".pi", "prompts", "coms-feature-manager.md");
@@ -47,6 +47,33 @@ function readText(path: string): string {
   } catch {
     return "";
   }
+}
+
+const TEST_DIR = /^(tests?|spec|__tests__|e2e)$/;
+const SOURCE_DIR = /^(src|lib|app|pkg|cmd|internal|packages|crates)$/;
+/** Folders with code that is not the product: examples, benchmarks, docs, tooling, fixtures. */
+const AUXILIARY_DIR = /^(examples?|bench(marks?)?|docs?|scripts?|tools?|fixtures|assets|static|public)$/;
+const CODE_FILE = /\.(ts|tsx|mts|js|jsx|mjs|py|rs|go|java|kt|rb|c|cc|cpp|h|hpp|cs|swift|php|ex|exs)$/;
+
+/** Whether a folder has code files at its top or one level down (bounded: a quick look, not a crawl). */
+function holdsCode(path: string, depth = 1): boolean {
+  let entries: Dirent[];
+  try {
+    entries = readdirSync(path, { withFileTypes: true }).slice(0, 200);
+  } catch {
+    return false;
+  }
+  if (entries.some((e) => e.isFile() && CODE_FILE.test(e.name) && !/\.d\.ts$/.test(e.name))) return true;
+  return (
+    depth > 0 &&
+    entries.some(
+      (e) =>
+        e.isDirectory() &&
+        !e.name.startsWith(".") &&
+        !SKIP_DIRS.has(e.name) &&
+        holdsCode(join(path, e.name), depth - 1),
+    )
+  );
 }
 
 function makeTargets(dir: string): Set<string> {
@@ -147,8 +174,11 @@ export function detectProject(dir: string): ProjectInfo {
   } catch {
     // an unreadable directory: no layout to report
   }
-  const testDirs = layout.filter((d) => /^(tests?|spec|__tests__|e2e)$/.test(d));
-  const sourceDirs = layout.filter((d) => /^(src|lib|app|pkg|cmd|internal|packages|crates)$/.test(d));
+  const testDirs = layout.filter((d) => TEST_DIR.test(d));
+  // A conventional name, or any other folder that holds code (a project may spread its sources over many).
+  const sourceDirs = layout.filter(
+    (d) => SOURCE_DIR.test(d) || (!TEST_DIR.test(d) && !AUXILIARY_DIR.test(d) && holdsCode(join(dir, d))),
+  );
   return { name, languages, packageManager, testCommand, lintCommand, layout, sourceDirs, testDirs };
 }
 

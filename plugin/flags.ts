@@ -2,10 +2,12 @@
  * Parsing `/coms` and `/coms-net` arguments: a shell-like tokenizer (quotes,
  * `--flag=value`), the subcommands and flags each accepts, and checks that
  * turn a bad colour, port, URL or name into a clear message before anything
- * starts. Also the identity flags on the pi command line.
+ * starts. Also the checks of the identity flags given on the pi command line.
+ * Loaded when a command runs, not with the plugin (it needs the contract).
  */
 import type { ExtensionAPI } from "@earendil-works/pi-coding-agent";
 import { AgentName, Color, ProjectName } from "../contract/schemas.ts";
+import { COMS_NET_SUBCOMMANDS, COMS_SUBCOMMANDS, FLAGS_FOR, type FlagName } from "./completion.ts";
 
 export class FlagError extends Error {
   override name = "FlagError";
@@ -35,19 +37,6 @@ export type ComsCommand =
 export type ComsNetCommand =
   | { system: "hub"; action: "refresh" | "disconnect" | "stop" | "status" }
   | { system: "hub"; action: "start" | "connect"; flags: NetFlags };
-
-export const COMS_SUBCOMMANDS = ["start", "stop", "status"] as const;
-export const COMS_NET_SUBCOMMANDS = ["start", "connect", "disconnect", "stop", "status"] as const;
-
-const IDENTITY = ["name", "purpose", "project", "color", "explicit"] as const;
-type FlagName = (typeof IDENTITY)[number] | "port" | "host" | "url" | "auth-token";
-
-/** Flags each subcommand accepts, in the order completion offers them. */
-export const FLAGS_FOR: Record<string, readonly FlagName[]> = {
-  "coms start": IDENTITY,
-  "coms-net start": [...IDENTITY, "port", "host", "auth-token"],
-  "coms-net connect": [...IDENTITY, "url", "auth-token"],
-};
 
 const BOOLEAN_FLAGS = new Set<FlagName>(["explicit"]);
 
@@ -236,60 +225,6 @@ export function parseComsNet(args: string): ComsNetCommand {
   }
   parseFlags(tokens.slice(1), [], `/coms-net ${sub}`);
   return { system: "hub", action: sub as "disconnect" | "stop" | "status" };
-}
-
-/** Completion for `/coms …` and `/coms-net …`: subcommands first, then the flags that subcommand takes. */
-export function completeArgs(
-  command: "coms" | "coms-net",
-  prefix: string,
-): Array<{ value: string; label: string }> | null {
-  const subs = command === "coms" ? COMS_SUBCOMMANDS : COMS_NET_SUBCOMMANDS;
-  const endsWithSpace = /\s$/.test(prefix);
-  const words = prefix.trim() === "" ? [] : prefix.trim().split(/\s+/);
-  if (words.length === 0 || (words.length === 1 && !endsWithSpace)) {
-    const start = words[0] ?? "";
-    const hits = subs.filter((s) => s.startsWith(start));
-    return hits.length ? hits.map((s) => ({ value: `${s} `, label: s })) : null;
-  }
-  const allowed = FLAGS_FOR[`${command} ${words[0]}`];
-  if (!allowed) return null;
-  const last = endsWithSpace ? "" : (words[words.length - 1] ?? "");
-  if (last !== "" && !last.startsWith("-")) return null;
-  const used = new Set(words.filter((w) => w.startsWith("--")).map((w) => w.slice(2).split("=")[0]));
-  const base = endsWithSpace ? prefix : prefix.slice(0, prefix.length - last.length);
-  const hits = allowed.filter((f) => !used.has(f) && `--${f}`.startsWith(last));
-  return hits.length ? hits.map((f) => ({ value: `${base}--${f} `, label: `--${f}` })) : null;
-}
-
-/**
- * pi already owns `--name` (the session's display name), so the agent name
- * on the command line is `--coms-name`; without it a valid session name is
- * used, which makes `pi --name coder` name the agent too.
- */
-export const CLI_FLAGS = {
-  "coms-name": {
-    type: "string",
-    description: "pi-coms agent name (default: the session name given with --name)",
-  },
-  purpose: { type: "string", description: "pi-coms: this agent's purpose, shown to peers" },
-  project: {
-    type: "string",
-    description: "pi-coms: project namespace for discovery (default: derived from cwd)",
-  },
-  color: { type: "string", description: "pi-coms: colour for the pool widget, #RRGGBB" },
-  explicit: {
-    type: "boolean",
-    description: "pi-coms: hide this agent from listings (reachable by exact name)",
-  },
-  coms: { type: "boolean", description: "pi-coms: run /coms start at session start" },
-  "coms-net": { type: "boolean", description: "pi-coms: run /coms-net start at session start" },
-} as const;
-
-export function registerCliFlags(pi: ExtensionAPI): void {
-  for (const [name, spec] of Object.entries(CLI_FLAGS)) {
-    if (spec.type === "boolean") pi.registerFlag(name, { type: "boolean", description: spec.description });
-    else pi.registerFlag(name, { type: "string", description: spec.description });
-  }
 }
 
 /** Identity defaults from the pi command line; bad values are reported, not silently dropped. */

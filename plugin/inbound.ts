@@ -6,30 +6,36 @@
  *                    │                             the await returns    │
  *                    └─ agent busy otherwise ───► wait for settle       │
  *   agent settled ◄─────────────────────────────────────────────────────┘
- *     └─► reply = last assistant text after the injected entry
- *         (schema-checked; aborted / failed turn → error), then the
- *         next batch, then a reminder for interrupted awaits.
+ *     └─► one prompt: reply = last assistant text after the injected entry
+ *         (schema-checked; aborted / failed turn → error);
+ *         several: each was answered with the reply tool, and any left
+ *         unanswered is shown again on its own; then the next batch, then
+ *         a reminder for interrupted awaits.
  *
  * Queued prompts without a response_schema go in together, one turn for
- * all; a prompt with a schema goes alone since its reply must be exactly
+ * all, but a sender only ever receives the text given for its own msg_id:
+ * the final text of a turn is captured only when that turn had a single
+ * prompt. A prompt with a schema goes alone since its reply must be exactly
  * one JSON value. Everything that must survive /reload lives in ComsState.
  */
 import { randomUUID } from "node:crypto";
 import type { ExtensionAPI, ExtensionContext } from "@earendil-works/pi-coding-agent";
-import { checkReply } from "../contract/response-schema.ts";
-import { MAX_TEXT_LENGTH, type ReplyResult } from "../contract/schemas.ts";
+import type { ReplyResult } from "../contract/schemas.ts";
 import {
   INBOUND_TYPE,
   type InboundDetails,
   type InboundView,
   inboundText,
+  NOTICE_TYPE,
   REPLY_ENTRY_TYPE,
   RESUME_TYPE,
   type ReplyEntry,
   resumeText,
+  systemLabel,
+  toolPrefix,
   viewOf,
 } from "./messages.ts";
-import { type ComsState, type InboundItem, type InFlightBatch, slotOf } from "./state.ts";
+import { type ComsState, type InboundItem, type InFlightBatch, type SystemKind, slotOf } from "./state.ts";
 
 type Waiter = (items: InboundView[]) => void;
 
@@ -86,10 +92,14 @@ export class InboundDelivery {
     return () => this.waiters.delete(waiter);
   }
 
-  /** Pick the next batch: every schema-less prompt together, or one prompt with a schema. */
+  /**
+   * Pick the next batch: a prompt shown before without an answer goes alone;
+   * otherwise every schema-less prompt together, or one prompt with a schema.
+   */
   private takeBatch(): InboundItem[] {
-    const plain = this.state.queue.filter((item) => !item.message.response_schema);
-    const batch = plain.length > 0 ? plain : this.state.queue.slice(0, 1);
+    const first = this.state.queue[0];
+    const plain = this.state.queue.filter((item) => !item.message.response_schema && !item.alone);
+    const batch = first?.alone || plain.length === 0 ? this.state.queue.slice(0, 1) : plain;
     const taken = new Set(batch);
     this.state.queue = this.state.queue.filter((item) => !taken.has(item));
     return batch;
@@ -101,7 +111,13 @@ export class InboundDelivery {
 
   private inject(via: InFlightBatch["via"]): InboundView[] {
     const items = this.takeBatch();
-    const batch: InFlightBatch = { id: randomUUID(), items, via, injectedAt: Date.now() };
+    const batch: InFlightBatch = {
+      id: randomUUID(),
+      items,
+      via,
+      answerBy: items.length === 1 ? "final" : "tool",
+      injectedAt: Date.now(),
+    };
     const views = this.views(items);
     this.state.inFlight.push(batch);
     const details: InboundDetails = { batchId: batch.id, items: views };
@@ -150,7 +166,9 @@ export class InboundDelivery {
   async messageEnded(ctx: ExtensionContext, message: BranchEntry["message"]): Promise<void> {
     this.ctx = ctx;
     if (message?.role !== "assistant") return;
-    const steered = this.state.inFlight.filter((batch) => batch.via === "steer");
+    const steered = this.state.inFlight.filter(
+      (batch) => batch.via === "steer" && batch.answerBy === "final",
+    );
     if (steered.length === 0) return;
     const branch = branchOf(ctx);
     if (!branch) return;
@@ -180,8 +198,14 @@ export class InboundDelivery {
         continue;
       }
       this.state.inFlight = this.state.inFlight.filter((b) => b !== batch);
-      const outcome = replyAfter(branch.slice(at + 1));
-      await this.answer(batch, outcome);
+      const after = branch.slice(at + 1);
+      const failed = turnFailed(after);
+      if (batch.answerBy === "tool" && !failed) {
+        // Not answered with the reply tool: never guess from shared text; show each again on its own.
+        this.state.queue.unshift(...batch.items.map((item) => ({ ...item, alone: true })));
+        continue;
+      }
+      await this.answer(batch, failed ?? replyAfter(after));
     }
     this.onChange();
     if (this.state.queue.length > 0) {
@@ -195,9 +219,49 @@ export class InboundDelivery {
     }
   }
 
+  /**
+   * The reply tool: answer one prompt that is in front of the agent. Throws,
+   * and sends nothing, when there is no such prompt or the text does not
+   * match the sender's response_schema (the agent can fix it and call again).
+   */
+  async replyTo(system: SystemKind, msgId: string, text: string): Promise<ReplyEntry> {
+    const { checkReply, MAX_TEXT_LENGTH } = await contractChecks();
+    const batch = this.state.inFlight.find((b) => b.items.some((i) => i.message.msg_id === msgId));
+    const item = batch?.items.find((i) => i.message.msg_id === msgId);
+    if (!batch || !item) {
+      const queued = this.state.queue.some((i) => i.message.msg_id === msgId);
+      throw new Error(
+        queued
+          ? `the prompt ${msgId} has not been shown to you yet; it comes in a later message`
+          : `no open peer prompt has msg_id ${msgId} (already answered, or not a prompt to you)`,
+      );
+    }
+    if (item.system !== system)
+      throw new Error(
+        `${msgId} came over ${systemLabel(item.system)}: answer it with ${toolPrefix(item.system)}_reply`,
+      );
+    let result: ReplyResult = { ok: true, text: text.slice(0, MAX_TEXT_LENGTH) };
+    const schema = item.message.response_schema;
+    if (schema) {
+      const check = checkReply(text, schema);
+      if (!check.ok)
+        throw new Error(
+          `SCHEMA_MISMATCH: ${check.message}. Nothing was sent; call ${toolPrefix(system)}_reply again with JSON that matches.`,
+        );
+      result = { ...result, value: check.value };
+    }
+    // Taken out before the first await, so a second call for the same msg_id finds nothing.
+    batch.items = batch.items.filter((i) => i !== item);
+    if (batch.items.length === 0) this.state.inFlight = this.state.inFlight.filter((b) => b !== batch);
+    const entry = await this.deliver(item, result);
+    this.onChange();
+    return entry;
+  }
+
   private async answer(batch: InFlightBatch, outcome: TurnOutcome): Promise<void> {
+    // Loaded here, not with the plugin: only a session with an active system gets this far.
+    const { checkReply, MAX_TEXT_LENGTH } = await contractChecks();
     for (const item of batch.items) {
-      const slot = slotOf(this.state, item.system);
       let result: ReplyResult;
       if (!outcome.ok) result = { ok: false, code: outcome.code, message: outcome.message };
       else if (item.message.response_schema) {
@@ -206,34 +270,64 @@ export class InboundDelivery {
           ? { ok: true, text: outcome.text.slice(0, MAX_TEXT_LENGTH), value: check.value }
           : { ok: false, code: "SCHEMA_MISMATCH", message: check.message };
       } else result = { ok: true, text: outcome.text.slice(0, MAX_TEXT_LENGTH) };
-      const card = slot?.peers.find((p) => p.id === item.message.from_id);
-      const entry: ReplyEntry = {
-        system: item.system,
-        msg_id: item.message.msg_id,
-        to: item.message.from,
-        color: card?.color,
-        ok: result.ok,
-        text: result.ok ? result.text : `${result.code}: ${result.message}`,
-      };
-      if (!slot) {
-        entry.ok = false;
-        entry.text = `not sent: ${item.system === "p2p" ? "/coms" : "/coms-net"} is no longer active`;
-      } else {
-        try {
-          await slot.client.settle(item.message.msg_id, result);
-        } catch (error) {
-          entry.ok = false;
-          entry.text = `not sent: ${(error as Error).message}`;
-        }
-      }
+      const entry = await this.deliver(item, result);
+      if (!result.ok && result.code === "SCHEMA_MISMATCH") this.noticeRejected(entry, result.message);
+    }
+  }
+
+  /** Settle one prompt with its sender and record what was sent in the transcript. */
+  private async deliver(item: InboundItem, result: ReplyResult): Promise<ReplyEntry> {
+    const slot = slotOf(this.state, item.system);
+    const card = slot?.peers.find((p) => p.id === item.message.from_id);
+    const entry: ReplyEntry = {
+      system: item.system,
+      msg_id: item.message.msg_id,
+      to: item.message.from,
+      color: card?.color,
+      ok: result.ok,
+      text: result.ok ? result.text : `${result.code}: ${result.message}`,
+    };
+    if (!slot) {
+      entry.ok = false;
+      entry.text = `not sent: ${item.system === "p2p" ? "/coms" : "/coms-net"} is no longer active`;
+    } else {
       try {
-        this.pi.appendEntry(REPLY_ENTRY_TYPE, entry);
-      } catch {
-        // the runtime was replaced while settling; the reply itself went out
+        await slot.client.settle(item.message.msg_id, result);
+      } catch (error) {
+        entry.ok = false;
+        entry.text = `not sent: ${(error as Error).message}`;
       }
+    }
+    try {
+      this.pi.appendEntry(REPLY_ENTRY_TYPE, entry);
+    } catch {
+      // the runtime was replaced while settling; the reply itself went out
+    }
+    return entry;
+  }
+
+  /** The responder's reply broke the sender's response_schema: tell the user now and the agent next turn. */
+  private noticeRejected(entry: ReplyEntry, why: string): void {
+    const text = `[pi-coms] Your reply to "${entry.to}" (msg_id ${entry.msg_id}) was rejected: ${why}. "${entry.to}" received a SCHEMA_MISMATCH error instead of your text.`;
+    try {
+      this.ctx?.ui.notify(`coms: reply to ${entry.to} rejected (SCHEMA_MISMATCH): ${why}`, "warning");
+      this.pi.sendMessage(
+        { customType: NOTICE_TYPE, content: text, display: true, details: entry },
+        { triggerTurn: false },
+      );
+    } catch {
+      // a context of an unloaded runtime; the reply entry in the transcript still shows it
     }
   }
 }
+
+const contractChecks = async () => {
+  const [{ checkReply }, { MAX_TEXT_LENGTH }] = await Promise.all([
+    import("../contract/response-schema.ts"),
+    import("../contract/schemas.ts"),
+  ]);
+  return { checkReply, MAX_TEXT_LENGTH };
+};
 
 function branchOf(ctx: ExtensionContext): BranchEntry[] | undefined {
   try {
@@ -268,8 +362,8 @@ function textOf(content: unknown): string {
     .join("");
 }
 
-/** The reply is the last assistant message after the injected prompt; older text is never used. */
-export function replyAfter(entries: BranchEntry[]): TurnOutcome {
+/** Whether the turn after the injected prompt was aborted, failed or never answered (then: the error for its senders). */
+function turnFailed(entries: BranchEntry[]): Extract<TurnOutcome, { ok: false }> | undefined {
   const assistants = entries.filter((e) => e.type === "message" && e.message?.role === "assistant");
   const last = assistants[assistants.length - 1]?.message;
   if (!last)
@@ -282,7 +376,15 @@ export function replyAfter(entries: BranchEntry[]): TurnOutcome {
       code: "PEER_GONE",
       message: `the recipient's turn failed: ${last.errorMessage ?? "unknown error"}`,
     };
-  const text = textOf(last.content).trim();
+  return undefined;
+}
+
+/** The reply is the last assistant message after the injected prompt; older text is never used. */
+export function replyAfter(entries: BranchEntry[]): TurnOutcome {
+  const failed = turnFailed(entries);
+  if (failed) return failed;
+  const assistants = entries.filter((e) => e.type === "message" && e.message?.role === "assistant");
+  const text = textOf(assistants[assistants.length - 1]?.message?.content).trim();
   if (!text)
     return { ok: false, code: "PEER_GONE", message: "the recipient ended its turn without a text answer" };
   return { ok: true, text };

@@ -1,30 +1,27 @@
 /**
  * pi-coms: let pi sessions message each other over P2P sockets (/coms) and
  * a networked hub (/coms-net). This file only wires pi's events to the
- * modules that do the work.
+ * modules that do the work. What it imports here is kept small (no contract,
+ * zod, tRPC or transport): tools, parsers and transports load when a system
+ * starts or a command runs, so a session that never uses coms barely pays.
  */
 import type { ExtensionAPI } from "@earendil-works/pi-coding-agent";
+import { registerCliFlags } from "./cli-flags.ts";
 import { registerCommands } from "./commands.ts";
-import { registerCliFlags } from "./flags.ts";
 import { registerRenderers } from "./renderer.ts";
 import { ComsRuntime } from "./runtime.ts";
-import { startHubSystem, startP2PSystem, stopSystem } from "./systems.ts";
-import { toolsFor } from "./tools.ts";
 
 export default function piComs(pi: ExtensionAPI): void {
   const rt = new ComsRuntime(pi);
   registerCliFlags(pi);
   registerCommands(rt);
   registerRenderers(pi);
-  const env = { state: rt.state, delivery: () => rt.delivery };
-  for (const tool of [...toolsFor("p2p", env), ...toolsFor("hub", env)]) pi.registerTool(tool);
 
   pi.on("session_start", async (event, ctx) => {
     rt.useContext(ctx);
     rt.adopt();
-    rt.syncTools();
     if (event.reason === "startup") await autoStart(rt, ctx.cwd, (msg) => ctx.ui.notify(msg, "error"));
-    rt.syncTools();
+    await rt.syncTools();
     rt.publishCard();
     rt.redraw();
     // Prompts that arrived while the previous instance was unloading.
@@ -35,6 +32,8 @@ export default function piComs(pi: ExtensionAPI): void {
     rt.release();
     // Reload and session switches keep the systems (same process, same identity); only quitting leaves.
     if (event.reason !== "quit") return;
+    if (!rt.state.p2p && !rt.state.hub) return;
+    const { stopSystem } = await import("./systems.ts");
     await Promise.all([stopSystem(rt.state, "p2p"), stopSystem(rt.state, "hub")]);
   });
 
@@ -69,9 +68,10 @@ async function autoStart(rt: ComsRuntime, cwd: string, report: (message: string)
   const wantP2P = rt.pi.getFlag("coms") === true && !rt.state.p2p;
   const wantHub = rt.pi.getFlag("coms-net") === true && !rt.state.hub;
   if (!wantP2P && !wantHub) return;
-  const { flags, errors } = rt.cliDefaults();
+  const { flags, errors } = await rt.cliDefaults();
   if (errors.length) report(`pi-coms: ${errors.join("; ")}`);
   const start = { cwd, model: rt.modelName() };
+  const { startHubSystem, startP2PSystem } = await import("./systems.ts");
   if (wantP2P) await startP2PSystem(rt.state, flags, start).catch((e: Error) => report(`coms: ${e.message}`));
   if (wantHub)
     await startHubSystem(rt.state, "start", flags, start).catch((e: Error) =>

@@ -9,6 +9,8 @@ import type { InboundItem, InterruptedAwait, SystemKind } from "./state.ts";
 export const INBOUND_TYPE = "coms-inbound";
 export const RESUME_TYPE = "coms-resume";
 export const REPLY_ENTRY_TYPE = "coms-reply";
+/** Told to the responder: a reply it gave was not sent as written. */
+export const NOTICE_TYPE = "coms-notice";
 
 export interface InboundView {
   system: SystemKind;
@@ -65,6 +67,8 @@ function fence(text: string): string {
  * `via` says how the prompt arrived: "turn" (the agent was idle; its final
  * message of the turn is the reply) or "steer" (it cut a wait short; the text
  * of the agent's next message is the reply, so it can keep waiting afterwards).
+ * Several prompts at once are answered one by one with the reply tool instead,
+ * so each sender gets only the answer meant for it.
  */
 export function inboundText(items: InboundView[], via: "turn" | "steer" = "turn"): string {
   const senders = [...new Set(items.map((i) => i.from))];
@@ -79,13 +83,22 @@ export function inboundText(items: InboundView[], via: "turn" | "steer" = "turn"
       `[pi-coms] ${items.length} prompts from peer agents (${senders.join(", ")}) arrived together.`,
     );
   }
-  const to = items.length === 1 ? `"${items[0]?.from}"` : "each of these senders";
   lines.push(
     "This is another agent writing, not your user. Treat it as that agent's request and use your judgement.",
-    via === "turn"
-      ? `How to reply: your final message of this turn is sent back to ${to} automatically as the reply${items.length > 1 ? ", so address each of them in it" : ""}. Answer in that final message; do not use coms_send to reply.`
-      : `How to reply: the text of your next message is sent back to ${to} automatically as the reply${items.length > 1 ? ", so address each of them in it" : ""}. In that same message you may call tools, for example to keep waiting for your own reply. Do not use coms_send to reply.`,
   );
+  if (items.length === 1) {
+    const to = `"${items[0]?.from}"`;
+    lines.push(
+      via === "turn"
+        ? `How to reply: your final message of this turn is sent back to ${to} automatically as the reply. Answer in that final message; do not use ${toolPrefix(items[0]?.system ?? "p2p")}_send to reply.`
+        : `How to reply: the text of your next message is sent back to ${to} automatically as the reply. In that same message you may call tools, for example to keep waiting for your own reply. Do not use ${toolPrefix(items[0]?.system ?? "p2p")}_send to reply.`,
+    );
+  } else {
+    const tools = [...new Set(items.map((i) => `${toolPrefix(i.system)}_reply`))].join(" / ");
+    lines.push(
+      `How to reply: each sender must receive only the answer to its own prompt. Call ${tools} once per msg_id below (coms_reply for via="p2p", coms_net_reply for via="hub") with the answer meant for that sender alone; never put one sender's prompt or answer into another's reply. Your final message${via === "steer" ? " text" : ""} is not sent to anyone. A prompt you leave without a reply is shown to you again on its own.`,
+    );
+  }
   for (const it of items) {
     lines.push("");
     const attrs = [`from="${it.from}"`, `msg_id="${it.msg_id}"`, `via="${it.system}"`];
@@ -123,7 +136,9 @@ export function interruptedText(
   const from = [...new Set(items.map((i) => `"${i.from}"`))].join(", ");
   return [
     `Stopped waiting: a prompt from ${from} arrived and is shown in the next message.`,
-    "Answer it in your next message: that message's text is sent back automatically as the reply.",
+    items.length === 1
+      ? "Answer it in your next message: that message's text is sent back automatically as the reply."
+      : "Answer each prompt with the reply tool, once per msg_id, as the next message explains.",
     `Your message ${waitedFor.msgId} to "${waitedFor.to}" is still pending: in the same message, call ${toolPrefix(waitedFor.system)}_await with msg_id ${waitedFor.msgId} to keep waiting.`,
   ].join(" ");
 }

@@ -7,6 +7,7 @@ import { Box, Text } from "@earendil-works/pi-tui";
 import {
   INBOUND_TYPE,
   type InboundDetails,
+  NOTICE_TYPE,
   REPLY_ENTRY_TYPE,
   RESUME_TYPE,
   type ReplyEntry,
@@ -43,6 +44,12 @@ export function registerRenderers(pi: ExtensionAPI): void {
     box.addChild(
       new Text(theme.fg("dim", "coms: peer prompt answered; resuming the interrupted wait"), 0, 0),
     );
+    return box;
+  });
+
+  pi.registerMessageRenderer(NOTICE_TYPE, (message, { outputPad }, theme) => {
+    const box = new Box(outputPad, 0, (t) => theme.bg("customMessageBg", t));
+    box.addChild(new Text(theme.fg("warning", String(message.content)), 0, 0));
     return box;
   });
 

@@ -4,10 +4,10 @@
  * needs (redraw, active tools, the card peers see).
  */
 import type { ExtensionAPI, ExtensionContext } from "@earendil-works/pi-coding-agent";
-import { cliIdentity, type IdentityFlags } from "./flags.ts";
+import type { IdentityFlags } from "./flags.ts";
 import { InboundDelivery } from "./inbound.ts";
-import { type ComsState, comsState } from "./state.ts";
-import { toolNames } from "./tools.ts";
+import { type ComsState, comsState, type SystemKind } from "./state.ts";
+import { toolNames } from "./tool-names.ts";
 import { render } from "./widget.ts";
 
 export class ComsRuntime {
@@ -15,6 +15,8 @@ export class ComsRuntime {
   readonly state: ComsState;
   readonly delivery: InboundDelivery;
   ctx: ExtensionContext | undefined;
+  /** Systems whose tools this module instance has registered with pi. */
+  private readonly registered = new Set<SystemKind>();
 
   constructor(pi: ExtensionAPI) {
     this.pi = pi;
@@ -46,8 +48,24 @@ export class ComsRuntime {
     render(this.state, this.ctx, this.delivery.depth);
   }
 
-  /** Tools exist for the model only while their system is active. */
-  syncTools(): void {
+  /**
+   * Tools exist for the model only while their system is active. Their
+   * definitions (and the zod schemas they derive from) load with the first
+   * system, so a session that never starts coms never pays for them.
+   */
+  async syncTools(): Promise<void> {
+    const active: SystemKind[] = [];
+    if (this.state.p2p) active.push("p2p");
+    if (this.state.hub) active.push("hub");
+    const missing = active.filter((kind) => !this.registered.has(kind));
+    if (missing.length) {
+      const { toolsFor } = await import("./tools.ts");
+      const env = { state: this.state, delivery: () => this.delivery };
+      for (const kind of missing) {
+        for (const tool of toolsFor(kind, env)) this.pi.registerTool(tool);
+        this.registered.add(kind);
+      }
+    }
     const mine = new Set([...toolNames("p2p"), ...toolNames("hub")]);
     const wanted = [...(this.state.p2p ? toolNames("p2p") : []), ...(this.state.hub ? toolNames("hub") : [])];
     try {
@@ -94,8 +112,9 @@ export class ComsRuntime {
   }
 
   /** Identity defaults from the pi command line; errors are reported once per use. */
-  cliDefaults(): { flags: IdentityFlags; errors: string[] } {
+  async cliDefaults(): Promise<{ flags: IdentityFlags; errors: string[] }> {
     try {
+      const { cliIdentity } = await import("./flags.ts");
       return cliIdentity(this.pi);
     } catch (error) {
       return { flags: {}, errors: [(error as Error).message] };

@@ -30,6 +30,8 @@ export interface InboundItem {
   system: SystemKind;
   message: Message;
   arrivedAt: number;
+  /** Shown before in a batch and left without a reply tool call: goes again on its own. */
+  alone?: boolean;
 }
 
 export interface InFlightBatch {
@@ -37,6 +39,12 @@ export interface InFlightBatch {
   items: InboundItem[];
   /** "turn": started a turn while idle; "steer": slipped into a running turn after an interrupted await. */
   via: "turn" | "steer";
+  /**
+   * "final": one prompt, answered by the agent's final text (or the reply tool);
+   * "tool": several prompts, each answered only through the reply tool, so no
+   * sender ever receives text meant for another.
+   */
+  answerBy: "final" | "tool";
   injectedAt: number;
 }
 
@@ -63,6 +71,8 @@ export interface ComsState {
   interrupted: InterruptedAwait[];
   /** Recipient of each message this session sent, for messages about waits (bounded). */
   sent: Map<string, { to: string; system: SystemKind }>;
+  /** Identity typed in an earlier `start` (either system); the other system's start uses it unless given again. */
+  chosen: IdentityFlags;
   /** Project of a hub this session started and has not stopped (it may outlive a disconnect). */
   hostedHub: string | null;
   hooks: Hooks | null;
@@ -82,6 +92,7 @@ export function comsState(): ComsState {
       inFlight: [],
       interrupted: [],
       sent: new Map(),
+      chosen: {},
       hostedHub: null,
       hooks: null,
     };

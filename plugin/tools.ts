@@ -11,6 +11,7 @@ import { ListInput, MsgRef, type Outcome, SendInput } from "../contract/schemas.
 import type { InboundDelivery } from "./inbound.ts";
 import { interruptedText, systemLabel, toolPrefix } from "./messages.ts";
 import { type ComsState, type SystemKind, type SystemSlot, slotOf } from "./state.ts";
+import type { ToolSuffix } from "./tool-names.ts";
 
 type ToolDefinition = Parameters<ExtensionAPI["registerTool"]>[0];
 
@@ -32,6 +33,15 @@ const SendParams = z.object({
 });
 
 const GetParams = z.object({ msg_id: MsgRef.shape.msg_id.describe("The msg_id returned by the send tool.") });
+
+const ReplyParams = z.object({
+  msg_id: MsgRef.shape.msg_id.describe(
+    "The msg_id of the peer prompt you answer (from its <peer-prompt> tag).",
+  ),
+  text: SendInput.shape.prompt.describe(
+    "Your answer for that sender only. When its prompt carries a response_schema: only JSON valid against it.",
+  ),
+});
 
 const AwaitParams = GetParams.extend({
   timeout_ms: z
@@ -58,10 +68,12 @@ export interface ToolEnv {
 interface Result {
   text: string;
   details: Record<string, unknown>;
+  /** The model sees an error result (the message ended badly, or nothing was sent). */
+  isError?: boolean;
 }
 
 interface ToolSpec {
-  suffix: "list" | "send" | "get" | "await";
+  suffix: ToolSuffix;
   label: string;
   description: (system: SystemKind) => string;
   schema: z.ZodType;
@@ -90,6 +102,7 @@ function describeOutcome(outcome: Outcome, slot: SystemSlot, env: ToolEnv): Resu
       };
     case "error":
       return {
+        isError: true,
         text: `Message ${outcome.msg_id}${to ? ` to ${to}` : ""} ended with an error: ${outcome.code}: ${outcome.message}`,
         details: { ...outcome, system: slot.kind },
       };
@@ -216,7 +229,10 @@ const SPECS: ToolSpec[] = [
           const from = [
             ...new Set((cutShort as Parameters<typeof interruptedText>[0]).map((v) => `"${v.from}"`)),
           ];
-          described.text += `\n\nMeanwhile a prompt from ${from.join(", ")} arrived and is shown next; the text of your next message is sent back to it as the reply.`;
+          described.text +=
+            (cutShort as unknown[]).length === 1
+              ? `\n\nMeanwhile a prompt from ${from.join(", ")} arrived and is shown next; the text of your next message is sent back to it as the reply.`
+              : `\n\nMeanwhile prompts from ${from.join(", ")} arrived and are shown next; answer each with the reply tool, once per msg_id.`;
         }
         return described;
       } catch (error) {
@@ -246,23 +262,37 @@ const SPECS: ToolSpec[] = [
       }
     },
   },
+  {
+    suffix: "reply",
+    label: "reply to a peer prompt",
+    description: (s) =>
+      `Answer one peer prompt that reached you over ${systemLabel(s)}, by its msg_id. Required when several prompts arrive together: call it once per msg_id, and each sender receives only the text you give for its own msg_id. For a single prompt your final message is sent automatically, so it is optional there.`,
+    schema: ReplyParams,
+    async run(env, slot, params: z.output<typeof ReplyParams>) {
+      const entry = await env.delivery().replyTo(slot.kind, params.msg_id, params.text);
+      if (!entry.ok)
+        return {
+          isError: true,
+          text: `Reply to ${entry.to} (msg_id ${params.msg_id}) was not delivered: ${entry.text}`,
+          details: { ...entry },
+        };
+      return { text: `Reply sent to ${entry.to} (msg_id ${params.msg_id}).`, details: { ...entry } };
+    },
+  },
 ];
 
 const GUIDELINES: Record<SystemKind, string[]> = {
   p2p: [
     "To ask another pi agent something, use coms_send and then coms_await with the returned msg_id.",
-    "When a peer's prompt arrives it is fenced in <peer-prompt>; your final message of that turn is sent back as the reply automatically.",
+    "When one peer prompt arrives it is fenced in <peer-prompt>; your final message of that turn is sent back as the reply automatically. When several arrive together, answer each with coms_reply (once per msg_id) so every sender gets only its own answer.",
   ],
   hub: [
     "To ask an agent on the coms-net hub something, use coms_net_send and then coms_net_await with the returned msg_id.",
+    "When several peer prompts arrive together over the hub, answer each with coms_net_reply (once per msg_id).",
   ],
 };
 
-export function toolNames(system: SystemKind): string[] {
-  return SPECS.map((spec) => `${toolPrefix(system)}_${spec.suffix}`);
-}
-
-/** Build the four tool definitions of one system. */
+/** Build the tool definitions of one system (parameter schemas derived from the contract here). */
 export function toolsFor(system: SystemKind, env: ToolEnv): ToolDefinition[] {
   return SPECS.map((spec) => {
     const name = `${toolPrefix(system)}_${spec.suffix}`;
@@ -281,7 +311,11 @@ export function toolsFor(system: SystemKind, env: ToolEnv): ToolDefinition[] {
             `BAD_INPUT: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
           );
         const result = await spec.run(env, slot, parsed.data as never, signal);
-        return { content: [{ type: "text", text: result.text }], details: result.details };
+        return {
+          content: [{ type: "text", text: result.text }],
+          details: result.details,
+          ...(result.isError ? { isError: true } : {}),
+        };
       },
     };
     return definition;

@@ -96,14 +96,16 @@ describe("real pi over RPC", () => {
       ["probe-echo:one", "probe-echo:two"],
     );
     assert.equal(results.length, 3);
-    assert.match(results.find((r) => r.isError)?.text ?? "", /Validation failed for tool "probe_echo"/);
+    // pi's wording of a bad-arguments error changes between releases; only the tool name is stable.
+    const failed = results.find((r) => r.isError)?.text ?? "";
+    assert.match(failed, /"probe_echo"/);
     const seen = text.split(" | ");
     assert.deepEqual(seen.filter((line) => line.startsWith("probe-echo:")).sort(), [
       "probe-echo:one",
       "probe-echo:two",
     ]);
     assert.ok(
-      seen.some((line) => line.startsWith("Validation failed")),
+      seen.some((line) => line === failed.split("\n")[0]),
       "the failed call's error reached the model",
     );
   });

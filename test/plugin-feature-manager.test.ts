@@ -81,6 +81,24 @@ describe("feature manager generator", () => {
     assert.deepEqual([make.languages, make.testCommand, make.lintCommand], [[], "make test", "make lint"]);
   });
 
+  it("names every folder that holds code as a source folder, e.g. all six of this repository", () => {
+    const repo = join(import.meta.dirname, "..");
+    const info = detectProject(repo);
+    for (const dir of ["client", "contract", "hub", "lib", "peer", "plugin"])
+      assert.ok(info.sourceDirs.includes(dir), `${dir} in ${info.sourceDirs.join(",")}`);
+    for (const dir of ["test", "bench", "examples", "scripts", "node_modules", "dist"])
+      assert.ok(!info.sourceDirs.includes(dir), `${dir} is not a source folder`);
+    assert.deepEqual(info.testDirs, ["test"]);
+    assert.match(
+      renderFeatureManager(info),
+      /sources in `client\/`, `contract\/`, `hub\/`, `lib\/`, `peer\/`, `plugin\/`; tests in `test\/`/,
+    );
+    const nested = mk({ "package.json": "{}" }, ["api/routes", "web", "docs"]);
+    writeFileSync(join(nested, "api", "routes", "users.ts"), "export {};");
+    writeFileSync(join(nested, "docs", "build.js"), "");
+    assert.deepEqual(detectProject(nested).sourceDirs, ["api"]);
+  });
+
   it("renders roles, the loop, stop conditions and budgets with the project's commands", () => {
     const text = renderFeatureManager({
       name: "shop",

@@ -2,7 +2,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { checkReply, compileResponseSchema } from "../contract/response-schema.ts";
-import { completeArgs, FlagError, parseComs, parseComsNet, tokenize, withDefaults } from "../plugin/flags.ts";
+import { COMS_NET_SUBCOMMANDS, COMS_SUBCOMMANDS, completeArgs, FLAGS_FOR } from "../plugin/completion.ts";
+import { FlagError, parseComs, parseComsNet, tokenize, withDefaults } from "../plugin/flags.ts";
 
 describe("flag parsing", () => {
   it("tokenizes quotes, escapes and --flag=value", () => {
@@ -110,6 +111,31 @@ describe("flag parsing", () => {
     assert.equal(completeArgs("coms-net", "connect --u")?.[0]?.value, "connect --url ");
     assert.equal(completeArgs("coms", "status "), null);
     assert.equal(completeArgs("coms", "zzz"), null);
+  });
+
+  it("offers nothing for a word that is already complete, so one Enter runs the command", () => {
+    for (const [command, subs] of [
+      ["coms", COMS_SUBCOMMANDS],
+      ["coms-net", COMS_NET_SUBCOMMANDS],
+    ] as const) {
+      for (const sub of subs) assert.equal(completeArgs(command, sub), null, `/${command} ${sub}`);
+    }
+    for (const [key, flags] of Object.entries(FLAGS_FOR)) {
+      const [command, sub] = key.split(" ") as ["coms" | "coms-net", string];
+      for (const flag of flags) {
+        assert.equal(completeArgs(command, `${sub} --${flag}`), null, `/${key} --${flag}`);
+        assert.equal(completeArgs(command, `${sub} --${flag}=x`), null, `/${key} --${flag}=x`);
+      }
+    }
+    // A prefix still completes, to the longer word as well.
+    assert.deepEqual(
+      completeArgs("coms-net", "st")?.map((c) => c.label),
+      ["start", "stop", "status"],
+    );
+    assert.deepEqual(
+      completeArgs("coms-net", "start --p")?.map((c) => c.label),
+      ["--purpose", "--project", "--port"],
+    );
   });
 
   it("typed flags win over command-line defaults", () => {

@@ -142,7 +142,7 @@ describe("plugin over P2P in real pi", () => {
     assert.match(notes[2]?.message ?? "", /only http:\/\/ and https:\/\//);
     assert.match(notes[3]?.message ?? "", /\/coms is already active/);
   });
-  it("a busy recipient queues prompts and answers them together in one turn", async () => {
+  it("a busy recipient queues prompts and answers each in one turn with the reply tool", async () => {
     const server = world.modelServer;
     const busy = gate();
     const coderBefore = server.requestsFor("coder").length;
@@ -171,15 +171,24 @@ describe("plugin over P2P in real pi", () => {
     assert.equal(ids.length, 2);
     assert.equal(server.requestsFor("coder").length, coderBefore + 1, "nothing delivered while busy");
 
-    server.reply("coder", (req) => {
-      const blocks = req.lastUserText.match(/<peer-prompt /g) ?? [];
-      assert.equal(blocks.length, 2, req.lastUserText);
-      assert.match(req.lastUserText, /2 prompts from peer agents/);
-      return "Answers: branch main; tests unit and e2e.";
-    });
+    server.reply(
+      "coder",
+      (req) => {
+        const blocks = [...req.lastUserText.matchAll(/<peer-prompt [^>]*msg_id="([0-9A-Z]{26})"/g)];
+        assert.equal(blocks.length, 2, req.lastUserText);
+        assert.match(req.lastUserText, /2 prompts from peer agents/);
+        return {
+          toolCalls: blocks.map((b, i) => ({
+            name: "coms_reply",
+            arguments: { msg_id: b[1], text: i === 0 ? "Answer one." : "Answer two." },
+          })),
+        };
+      },
+      "Both answered.",
+    );
     busy.open();
-    await assistantText(coder, /Answers: branch main/, coderSince);
-    assert.equal(server.requestsFor("coder").length, coderBefore + 2, "one turn for both prompts");
+    await assistantText(coder, /Both answered/, coderSince);
+    assert.equal(server.requestsFor("coder").length, coderBefore + 3, "one turn for both prompts");
 
     server.reply(
       "manager",
@@ -188,9 +197,8 @@ describe("plugin over P2P in real pi", () => {
     );
     const since = manager.mark();
     await manager.promptAndWait("collect both replies");
-    const texts = manager.toolResults({ since, toolName: "coms_await" }).map((r) => r.text);
-    assert.equal(texts.length, 2);
-    for (const text of texts) assert.match(text, /Reply from coder .*\n.*Answers: branch main/);
+    const texts = manager.toolResults({ since, toolName: "coms_await" }).map((r) => r.text.split("\n")[1]);
+    assert.deepEqual(texts.sort(), ["Answer one.", "Answer two."], "each message gets its own answer");
   });
 
   it("abort (ESC) ends a blocked await with a clear message", async () => {

@@ -1,6 +1,7 @@
 /**
- * The pool widget in a real terminal: interactive pi in tmux types
- * `/coms start`, an RPC session is its peer, and the screen shows both.
+ * The plugin in a real terminal: interactive pi in tmux types `/coms start`,
+ * an RPC session is its peer, and the screen shows both; every complete
+ * subcommand runs with a single Enter.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -68,6 +69,61 @@ describe("pool widget in a real terminal (tmux)", { skip: tmuxSkipReason() }, ()
     } catch (error) {
       t.diagnostic(`last screen:\n${await tui?.capturePane().catch(() => "")}`);
       throw error;
+    }
+  });
+
+  it("runs each complete subcommand with one Enter", async (t) => {
+    const enterWorld = await createPiWorld({ extensions: [PLUGIN] });
+    let tui: TmuxPi | undefined;
+    try {
+      tui = await startPiInTmux({ world: enterWorld, name: "typist", cols: 120, rows: 32 });
+      // pi takes no input until its start-up is done: retry a harmless command until it runs.
+      await tui.waitForScreen(/typist/, { timeoutMs: 30_000 });
+      await tui.submit("/coms");
+      for (let attempt = 0; attempt < 30; attempt++) {
+        const ran = await tui
+          .waitForScreen(/coms is not active/, { timeoutMs: 1000 })
+          .then(() => true)
+          .catch(() => false);
+        if (ran) break;
+        if (/^\s*\/coms\s*$/m.test(await tui.capturePane())) await tui.sendKeys("Enter");
+      }
+      await tui.waitForScreen(/coms is not active/);
+      const steps: Array<[string, RegExp]> = [
+        ["/coms status", /coms \(P2P\): inactive/],
+        ["/coms start", /coms active as /],
+        ["/coms status", /coms \(P2P\): active as /],
+        ["/coms stop", /coms stopped/],
+        ["/coms-net status", /coms-net: inactive/],
+        ["/coms-net start", /coms-net active as \S+; started the hub/],
+        ["/coms-net disconnect", /coms-net disconnected/],
+        ["/coms-net connect", /coms-net active as \S+; joined the hub/],
+        ["/coms-net status", /coms-net: active as /],
+        ["/coms-net stop", /coms-net stopped/],
+      ];
+      const count = (screen: string, pattern: RegExp) =>
+        screen.match(new RegExp(pattern.source, "g"))?.length ?? 0;
+      for (const [line, ran] of steps) {
+        const before = count(await tui.capturePane(), ran);
+        await tui.type(line);
+        // The text is in the editor and any completion popup has had time to open.
+        const inEditor = new RegExp(`^\\s*${line.replace(/[-/]/g, "\\$&")}\\s*$`, "m");
+        await tui.waitForScreen(inEditor);
+        await new Promise((r) => setTimeout(r, 400));
+        await tui.sendKeys("Enter");
+        let screen = "";
+        for (let i = 0; i < 300 && count(screen, ran) <= before; i++) {
+          await new Promise((r) => setTimeout(r, 100));
+          screen = await tui.capturePane();
+        }
+        assert.ok(count(screen, ran) > before, `${line}: one Enter did not run it:\n${screen}`);
+        assert.ok(!inEditor.test(screen), `${line} is still in the editor:\n${screen}`);
+      }
+    } catch (error) {
+      t.diagnostic(`last screen:\n${await tui?.capturePane().catch(() => "")}`);
+      throw error;
+    } finally {
+      await enterWorld.close();
     }
   });
 });
