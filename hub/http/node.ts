@@ -131,6 +131,18 @@ export function serveNode(opts: ServeOptions): Promise<ServedHub> {
     );
   };
 
+  return listenNode(opts, handle, () => streams.closeAll());
+}
+
+/**
+ * Listen on node:http or node:https with the hub's deadlines; `close` runs
+ * `beforeClose`, then drops every open connection (streams included).
+ */
+export function listenNode(
+  opts: Pick<ServeOptions, "host" | "port" | "tls">,
+  handle: RequestListener,
+  beforeClose: () => void = () => {},
+): Promise<ServedHub> {
   const server = opts.tls ? createHttpsServer({ ...opts.tls }, handle) : createServer(handle);
   // SSE streams stay open indefinitely; only the request head has a deadline.
   server.requestTimeout = 30_000;
@@ -145,7 +157,7 @@ export function serveNode(opts: ServeOptions): Promise<ServedHub> {
         port,
         close: () =>
           new Promise<void>((done) => {
-            streams.closeAll();
+            beforeClose();
             server.close(() => done());
             server.closeAllConnections();
           }),

@@ -3,13 +3,12 @@
  * handler behind the same auth check. Kept only so that
  * test/hub-wire-compat.test.ts can compare the lean adapter's bytes with it.
  */
-import { createServer, type IncomingMessage, type RequestListener } from "node:http";
-import { createServer as createHttpsServer } from "node:https";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage, RequestListener } from "node:http";
 import { createHTTPHandler } from "@trpc/server/adapters/standalone";
 import type { Caller } from "../../contract/router.ts";
 import { comsRouter } from "../../contract/router.ts";
 import { trpcErrorBody } from "../../hub/http/auth.ts";
+import { listenNode } from "../../hub/http/node.ts";
 import {
   HEALTH_BODY,
   HEALTH_PATH,
@@ -63,24 +62,5 @@ export function serveNodeStock(opts: ServeOptions): Promise<ServedHub> {
     callers.set(req, auth.caller);
     trpc(req, res);
   };
-  const server = opts.tls ? createHttpsServer({ ...opts.tls }, handle) : createServer(handle);
-  // SSE streams stay open indefinitely; only the request head has a deadline.
-  server.requestTimeout = 30_000;
-  server.headersTimeout = 15_000;
-  server.keepAliveTimeout = 30_000;
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.port, opts.host, () => {
-      server.off("error", reject);
-      const port = (server.address() as AddressInfo).port;
-      resolve({
-        port,
-        close: () =>
-          new Promise<void>((done) => {
-            server.close(() => done());
-            server.closeAllConnections();
-          }),
-      });
-    });
-  });
+  return listenNode(opts, handle);
 }
