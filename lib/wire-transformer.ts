@@ -10,6 +10,8 @@
  * so the wire format is the same for every client.
  */
 import superjson from "superjson";
+import { ComsError } from "../contract/errors.ts";
+import { checkJsonBounds, MAX_INPUT_DEPTH } from "../contract/json-bounds.ts";
 
 /** Deeper trees take superjson's path. */
 const MAX_FAST_DEPTH = 32;
@@ -48,18 +50,38 @@ function isPlainJson(value: unknown, depth: number, seen: Set<object>): boolean 
   }
 }
 
+/**
+ * Refuse (BAD_INPUT) a value nested past MAX_INPUT_DEPTH before superjson's
+ * recursive walks see it: a deep enough tree overflows the stack there, and a
+ * stack overflow must never be what answers a request or ends a stream.
+ */
+function assertBounded(value: unknown, what: string, maxDepth = MAX_INPUT_DEPTH): void {
+  const check = checkJsonBounds(value, what, maxDepth);
+  if (!check.ok) throw new ComsError("BAD_INPUT", check.message);
+}
+
+/** superjson's annotations mirror the value's tree, two levels per level of the value. */
+const MAX_META_DEPTH = 2 * MAX_INPUT_DEPTH + 8;
+
 export function serializeWire(value: unknown): unknown {
   if (isPlainJson(value, 0, new Set())) return { json: value };
+  assertBounded(value, "input");
   return superjson.serialize(value);
 }
 
 /** `JSON.stringify(serializeWire(value))`, without building the wrapper for plain JSON. */
 export function wireJson(value: unknown): string {
   if (isPlainJson(value, 0, new Set())) return `{"json":${JSON.stringify(value)}}`;
+  assertBounded(value, "input");
   return JSON.stringify(superjson.serialize(value));
 }
 
 export function deserializeWire(payload: unknown): unknown {
+  if (typeof payload === "object" && payload !== null && Object.hasOwn(payload, "json")) {
+    const { json, meta } = payload as { json: unknown; meta?: unknown };
+    assertBounded(json, "input");
+    if (meta !== undefined) assertBounded(meta, "input annotations", MAX_META_DEPTH);
+  } else assertBounded(payload, "input");
   if (
     typeof payload === "object" &&
     payload !== null &&
