@@ -81,6 +81,7 @@ const ERRORS = {
   UNAUTHORIZED: { code: -32001, httpStatus: 401, coms_code: "UNAUTHORIZED" },
   PAYLOAD_TOO_LARGE: { code: -32413, httpStatus: 413, coms_code: "TOO_LARGE" },
   NOT_FOUND: { code: -32004, httpStatus: 404, coms_code: "BAD_INPUT" },
+  METHOD_NOT_SUPPORTED: { code: -32005, httpStatus: 405, coms_code: "BAD_INPUT" },
   TOO_MANY_REQUESTS: { code: -32029, httpStatus: 429, coms_code: "RATE_LIMITED" },
 } as const;
 
