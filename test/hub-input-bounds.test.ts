@@ -66,6 +66,13 @@ for (const runtime of ["node", "bun"] as Runtime[]) {
           JSON.stringify(reply),
         );
       }
+      // Wide instead of deep: more than 100,000 values in one schema.
+      const wide = await send(
+        `{"json":{"to":"b","prompt":"wide","response_schema":{"enum":[${Array(100_001).fill("0").join(",")}]}}}`,
+      );
+      const wideBody = await wide.text();
+      assert.equal(wide.status, 400, wideBody.slice(0, 300));
+      assert.match(wideBody, /more than 100000 values/);
       // Within the limits a schema is accepted and delivered as usual.
       const response = await send(
         `{"json":{"to":"b","prompt":"deep 60","response_schema":${deepSchema(60)}}}`,
