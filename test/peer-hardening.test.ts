@@ -12,7 +12,7 @@ import { runInNewContext } from "node:vm";
 import type { Message } from "../contract/schemas.ts";
 import { type P2PNode, startP2P } from "../peer/node.ts";
 import { Registry } from "../peer/registry.ts";
-import { Sandbox, until } from "./support/p2p-harness.ts";
+import { Sandbox } from "./support/p2p-harness.ts";
 import { comsCode, RawConnection } from "./support/p2p-raw.ts";
 
 const sandboxes: Sandbox[] = [];

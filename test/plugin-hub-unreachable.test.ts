@@ -21,8 +21,7 @@ describe("plugin: a hub that stops answering", () => {
   let pi: PiProcess;
   let hub: HubProcess;
   let project: string;
-  const startHub = (port: number) =>
-    hubs.startHub({ project, args: ["--port", String(port)] });
+  const startHub = (port: number) => hubs.startHub({ project, args: ["--port", String(port)] });
 
   before(async () => {
     world = await createPiWorld({ extensions: [PLUGIN], env: { PI_COMS_NET_HEARTBEAT_MS: "300" } });
