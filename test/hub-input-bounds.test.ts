@@ -98,6 +98,22 @@ for (const runtime of ["node", "bun"] as Runtime[]) {
       }
     });
 
+    it("a reply value nested right at the input bound reaches its sender", async () => {
+      const world = new HubWorld();
+      worlds.push(world);
+      const hub = await world.startHub({ runtime });
+      const b = await world.connect(hub, "b");
+      // 254 levels: the settle input is then exactly 256 deep; the inbox event around it is deeper.
+      let value: Record<string, unknown> = { type: "string" };
+      for (let i = 0; i < 253; i++) value = { a: value };
+      b.onInbound((message) => void b.settle(message.msg_id, { ok: true, text: "deep", value }));
+      const a = await world.connect(hub, "a");
+      const ack = await a.send({ to: "b", prompt: "deep value please" });
+      const outcome = await a.await(ack.msg_id, { timeoutMs: 15_000 });
+      assert.equal(outcome.state, "reply", JSON.stringify(outcome).slice(0, 300));
+      assert.deepEqual(outcome.state === "reply" && outcome.value, value);
+    });
+
     it("a typed client is told BAD_INPUT for a deep schema (no stack overflow on its side either)", async () => {
       const world = new HubWorld();
       worlds.push(world);

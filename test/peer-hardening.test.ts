@@ -108,6 +108,18 @@ describe("p2p poison messages", () => {
     });
   });
 
+  it("a reply value nested right at the input bound reaches its sender (answers get a few levels more)", async () => {
+    await withPair("deep-value", {}, async (a, b) => {
+      // 254 levels: the settle input is then exactly 256 deep; the outcome batch around it is deeper.
+      const value = nested(253);
+      b.onInbound((message) => void b.settle(message.msg_id, { ok: true, text: "deep", value }));
+      const ack = await a.send({ to: "b", prompt: "deep value please" });
+      const outcome = await a.await(ack.msg_id, { timeoutMs: 15_000 });
+      assert.equal(outcome.state, "reply", JSON.stringify(outcome).slice(0, 300));
+      assert.deepEqual(outcome.state === "reply" && outcome.value, value);
+    });
+  });
+
   it("a reply whose value cannot be serialized or is too large: that message ends with an error, the others are answered", async () => {
     await withPair("bad-reply", {}, async (a, b) => {
       const held: Message[] = [];

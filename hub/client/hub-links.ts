@@ -16,7 +16,7 @@ import {
 } from "@trpc/client";
 import { observable } from "@trpc/server/observable";
 import type { ComsRouter } from "../../contract/router.ts";
-import { wireTransformer } from "../../lib/wire-transformer.ts";
+import { clientWireTransformer as wireTransformer } from "../../lib/wire-transformer.ts";
 import { TRPC_PATH } from "../http/routes.ts";
 import { isUnreachable } from "./connection.ts";
 import { FetchEventSource } from "./event-source.ts";

@@ -7,7 +7,7 @@
  * message than everything else the client does.
  */
 import type { InboxEvent } from "../../contract/schemas.ts";
-import { deserializeWire } from "../../lib/wire-transformer.ts";
+import { deserializeAnswer } from "../../lib/wire-transformer.ts";
 import { FetchEventSource, type SseMessageEvent } from "./event-source.ts";
 
 export interface InboxStreamOptions {
@@ -48,7 +48,7 @@ export function openInbox(opts: InboxStreamOptions): InboxStream {
     if (over) return;
     let data: InboxEvent;
     try {
-      data = deserializeWire(JSON.parse(event.data)) as InboxEvent;
+      data = deserializeAnswer(JSON.parse(event.data)) as InboxEvent;
     } catch {
       end();
       return;
