@@ -280,6 +280,7 @@ export class HubClient implements ComsClient {
       this.card = await this.trpc.agents.heartbeat.mutate(this.patch);
       if (this.acks.size > 0) void this.acks.flush();
     } catch (error) {
+      // An unreachable hub has already been recorded by the links (connection → unreachable).
       if (toComsError(error).code === "UNAUTHORIZED" || (isUnreachable(error) && this.rediscover())) {
         void this.recover();
       }
