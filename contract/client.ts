@@ -14,6 +14,21 @@ export interface AwaitOptions {
   signal?: AbortSignal;
 }
 
+/** How a client's link to its server stands (the hub client reports it; a P2P node has none). */
+export type ConnectionState = "connecting" | "connected" | "unreachable" | "closed";
+
+export interface ConnectionStatus {
+  state: ConnectionState;
+  /** When the client entered this state (ms since the epoch). */
+  since: number;
+  /** Last time the server answered anything (a call or a stream event); null before the first answer. */
+  lastContactAt: number | null;
+  /** What went wrong last (kept after recovery); null if nothing has yet. */
+  lastError: string | null;
+  /** When lastError happened. */
+  lastErrorAt: number | null;
+}
+
 export interface ComsClient {
   readonly transport: Transport;
   /** This agent as the others see it (name may carry a numeric suffix). */
@@ -39,6 +54,10 @@ export interface ComsClient {
   updateCard(patch: CardPatch): void;
   /** Called when the set of peers or their cards change. Returns an unsubscribe function. */
   onPeers(handler: (peers: AgentCard[]) => void): () => void;
+  /** Hub: whether the hub can be reached now, since when, and the last failure. */
+  readonly connection?: ConnectionStatus;
+  /** Hub: hear each change of `connection`. Returns an unsubscribe function. */
+  onConnection?(listener: (status: ConnectionStatus) => void): () => void;
   /** Leave: remove socket and registry entry (P2P) or deregister (hub). */
   close(): Promise<void>;
 }

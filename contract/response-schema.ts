@@ -4,6 +4,7 @@
  * refuse a schema that cannot be used at all.
  */
 import { z } from "zod";
+import { checkSchemaBounds } from "./json-bounds.ts";
 
 export type SchemaCheck = { ok: true; value: unknown } | { ok: false; message: string };
 
@@ -11,6 +12,8 @@ export type SchemaCheck = { ok: true; value: unknown } | { ok: false; message: s
 export function compileResponseSchema(
   schema: Record<string, unknown>,
 ): { ok: true; validator: z.ZodType } | { ok: false; message: string } {
+  const bounds = checkSchemaBounds(schema);
+  if (!bounds.ok) return { ok: false, message: `response_schema cannot be used: ${bounds.message}` };
   try {
     return { ok: true, validator: z.fromJSONSchema(schema as Parameters<typeof z.fromJSONSchema>[0]) };
   } catch (error) {

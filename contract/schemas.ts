@@ -4,6 +4,7 @@
  * declared twice.
  */
 import { z } from "zod";
+import { checkSchemaBounds } from "./json-bounds.ts";
 
 /** Upper bound on a prompt or reply text, in UTF-16 code units (~256 KiB of ASCII). */
 export const MAX_TEXT_LENGTH = 256 * 1024;
@@ -39,8 +40,15 @@ export const AgentCard = z.object({
 /** The part of a card that its owner updates while running (ping / heartbeat). */
 export const CardPatch = AgentCard.pick({ model: true, context_used_pct: true, queue_depth: true }).partial();
 
-/** A JSON Schema object the reply must satisfy; kept opaque here, checked by the receiver. */
-export const ResponseSchema = z.record(z.string(), z.unknown());
+/**
+ * A JSON Schema object the reply must satisfy; kept opaque here, checked by
+ * the receiver. Bounded in depth and size (contract/json-bounds.ts) so no
+ * recursive reader (serializer, schema compiler) can be overflowed by it.
+ */
+export const ResponseSchema = z.record(z.string(), z.unknown()).superRefine((schema, ctx) => {
+  const check = checkSchemaBounds(schema);
+  if (!check.ok) ctx.addIssue({ code: "custom", message: check.message });
+});
 
 export const SendInput = z.object({
   to: AgentName,

@@ -10,6 +10,8 @@
  * so the wire format is the same for every client.
  */
 import superjson from "superjson";
+import { ComsError } from "../contract/errors.ts";
+import { checkJsonBounds, MAX_INPUT_DEPTH } from "../contract/json-bounds.ts";
 
 /** Deeper trees take superjson's path. */
 const MAX_FAST_DEPTH = 32;
@@ -48,18 +50,46 @@ function isPlainJson(value: unknown, depth: number, seen: Set<object>): boolean 
   }
 }
 
+/**
+ * Refuse (BAD_INPUT) a value nested past MAX_INPUT_DEPTH before superjson's
+ * recursive walks see it: a deep enough tree overflows the stack there, and a
+ * stack overflow must never be what answers a request or ends a stream.
+ */
+function assertBounded(value: unknown, what: string, maxDepth = MAX_INPUT_DEPTH): void {
+  const check = checkJsonBounds(value, what, maxDepth);
+  if (!check.ok) throw new ComsError("BAD_INPUT", check.message);
+}
+
+/**
+ * What a server sends wraps what it was given (an outcome batch holds events
+ * holding outcomes holding a reply value), so answers get a few levels more
+ * than inputs; this bound only keeps superjson's recursion safe.
+ */
+export const MAX_OUTPUT_DEPTH = MAX_INPUT_DEPTH + 16;
+
+/** superjson's annotations mirror the value's tree, two levels per level of the value. */
+const MAX_META_DEPTH = 2 * MAX_OUTPUT_DEPTH + 8;
+
 export function serializeWire(value: unknown): unknown {
   if (isPlainJson(value, 0, new Set())) return { json: value };
+  assertBounded(value, "value", MAX_OUTPUT_DEPTH);
   return superjson.serialize(value);
 }
 
 /** `JSON.stringify(serializeWire(value))`, without building the wrapper for plain JSON. */
 export function wireJson(value: unknown): string {
   if (isPlainJson(value, 0, new Set())) return `{"json":${JSON.stringify(value)}}`;
+  assertBounded(value, "value", MAX_OUTPUT_DEPTH);
   return JSON.stringify(superjson.serialize(value));
 }
 
-export function deserializeWire(payload: unknown): unknown {
+/** Decode a payload: a request input (bounded by MAX_INPUT_DEPTH) unless told it is an answer. */
+export function deserializeWire(payload: unknown, what = "input", maxDepth = MAX_INPUT_DEPTH): unknown {
+  if (typeof payload === "object" && payload !== null && Object.hasOwn(payload, "json")) {
+    const { json, meta } = payload as { json: unknown; meta?: unknown };
+    assertBounded(json, what, maxDepth);
+    if (meta !== undefined) assertBounded(meta, `${what} annotations`, MAX_META_DEPTH);
+  } else assertBounded(payload, what, maxDepth);
   if (
     typeof payload === "object" &&
     payload !== null &&
@@ -74,5 +104,16 @@ export function deserializeWire(payload: unknown): unknown {
   return superjson.deserialize(payload as Parameters<typeof superjson.deserialize>[0]);
 }
 
-/** Shaped for tRPC (links and routers): the same functions both ways. */
-export const wireTransformer = { serialize: serializeWire, deserialize: deserializeWire };
+/** Decode what a server answered (a call's result, a stream event). */
+export function deserializeAnswer(payload: unknown): unknown {
+  return deserializeWire(payload, "answer", MAX_OUTPUT_DEPTH);
+}
+
+/** Shaped for tRPC routers: inputs are decoded under the input bound. */
+export const wireTransformer = {
+  serialize: serializeWire,
+  deserialize: (payload: unknown) => deserializeWire(payload),
+};
+
+/** Shaped for tRPC client links: answers are decoded under the (slightly larger) answer bound. */
+export const clientWireTransformer = { serialize: serializeWire, deserialize: deserializeAnswer };

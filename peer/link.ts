@@ -14,7 +14,7 @@ import type { IPCClient, IPCModule } from "node-ipc";
 import { ErrorShape, FRAME_EVENT, ServerFrame } from "../contract/frames.ts";
 import type { ComsRouter } from "../contract/router.ts";
 import type { ErrorCode } from "../contract/schemas.ts";
-import { deserializeWire, serializeWire } from "../lib/wire-transformer.ts";
+import { deserializeAnswer, serializeWire } from "../lib/wire-transformer.ts";
 import { clientModule } from "./ipc.ts";
 
 export type CallType = "query" | "mutation" | "subscription";
@@ -329,9 +329,18 @@ export class IpcChannel {
     const pending = conn.pending.get(frame.id);
     if (!pending) return;
     switch (frame.k) {
-      case "data":
-        pending.data(deserializeWire(frame.data));
+      case "data": {
+        let value: unknown;
+        try {
+          value = deserializeAnswer(frame.data);
+        } catch (error) {
+          // An answer this side cannot decode ends that one call, never the connection's reader.
+          pending.error(localError("BAD_INPUT", (error as Error).message, error));
+          return;
+        }
+        pending.data(value);
         return;
+      }
       case "started":
         pending.started?.();
         return;
@@ -365,7 +374,7 @@ export class IpcChannel {
 function toClientError(raw: unknown): TRPCClientError<ComsRouter> {
   let decoded: unknown;
   try {
-    decoded = deserializeWire(raw);
+    decoded = deserializeAnswer(raw);
   } catch {
     return localError("PEER_GONE", "the peer sent an unreadable error");
   }

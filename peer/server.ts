@@ -10,6 +10,7 @@ import type { Socket } from "node:net";
 import { dirname } from "node:path";
 import { getTRPCErrorFromUnknown, getTRPCErrorShape, isTrackedEnvelope, TRPCError } from "@trpc/server";
 import type { IPCServer } from "node-ipc";
+import { ComsError } from "../contract/errors.ts";
 import { ClientFrame, FRAME_EVENT, type RequestFrame, type ServerFrame } from "../contract/frames.ts";
 import { type Caller, type ComsBackend, type ComsContext, comsRouter } from "../contract/router.ts";
 import { ensurePrivateDir } from "../lib/private-fs.ts";
@@ -294,7 +295,9 @@ function decodeInput(raw: unknown): unknown {
   try {
     return deserializeWire(raw);
   } catch (cause) {
-    throw new TRPCError({ code: "BAD_REQUEST", message: "input cannot be decoded", cause });
+    // A bound crossed names its limit; anything else stays generic.
+    const message = cause instanceof ComsError ? cause.message : "input cannot be decoded";
+    throw new TRPCError({ code: "BAD_REQUEST", message, cause });
   }
 }
 

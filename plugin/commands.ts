@@ -10,6 +10,7 @@ import { completeArgs } from "./completion.ts";
 import type { IdentityFlags, NetFlags } from "./flags.ts";
 import type { ComsRuntime } from "./runtime.ts";
 import type { SystemSlot } from "./state.ts";
+import { connectionSentence } from "./widget.ts";
 
 function peerSummary(slot: SystemSlot): string {
   const others = slot.peers.filter(
@@ -36,7 +37,7 @@ export function comsNetStatus(rt: ComsRuntime): string {
   const self = slot.client.self;
   return `coms-net: active as ${self.name} in project ${slot.project}; hub ${slot.url ?? "(unknown URL)"}; started by this session: ${
     slot.startedHub ? "yes" : "no"
-  }; ${peerSummary(slot)}.`;
+  }; ${peerSummary(slot)}.${connectionSentence(slot)}`;
 }
 
 async function refresh(slot: SystemSlot | null): Promise<void> {

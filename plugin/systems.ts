@@ -47,6 +47,9 @@ function attach(state: ComsState, slot: SystemSlot): void {
       state.hooks?.peers(kind);
     }),
   );
+  // Hub unreachable or back: the same redraw as a change of peers (status line and widget).
+  const onConnection = slot.client.onConnection?.bind(slot.client);
+  if (onConnection) slot.unsubscribe.push(onConnection(() => state.hooks?.peers(kind)));
 }
 
 function busy(state: ComsState, kind: SystemKind): void {

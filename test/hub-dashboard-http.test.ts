@@ -276,5 +276,8 @@ describe("hub dashboard: content off, and the shared lockout", () => {
     assert.equal((await signIn(hub.url, "and-one-more-wrong-one")).status, 429);
     const metrics = await raw(hub.url, "/metrics", { token: "still-a-wrong-token" });
     assert.equal(metrics.status, 429);
+    // Wrong tokens only: the right one still signs in, and still calls the API, from the same address.
+    assert.equal((await signIn(hub.url, hub.token)).status, 303);
+    assert.equal((await raw(hub.url, "/metrics", { token: hub.token })).status, 200);
   });
 });

@@ -86,28 +86,68 @@ describe("hub rate limits", () => {
       assert.deepEqual(statuses.slice(0, 20), Array(20).fill(401));
       assert.deepEqual(statuses.slice(20), Array(5).fill(429));
 
+      // The lockout refuses wrong tokens only: the right one is served at once, from the same address.
+      // Past the token check, a path outside /trpc is a 404 (a refused token would be a 401 or 429).
+      const served = await raw(hub.url, "/no-such-route", { token: hub.token });
+      assert.equal(served.status, 404, `the right token during the lockout: ${served.text}`);
       const limited = await fetch(new URL("/trpc/agents.list", hub.url), {
-        headers: { authorization: `Bearer ${hub.token}` },
+        headers: { authorization: `Bearer ${wrong}` },
       });
       const body = await limited.text();
-      assert.equal(limited.status, 429, "during the lockout even the right token is refused");
+      assert.equal(limited.status, 429, "a wrong token during the lockout");
       assert.match(limited.headers.get("retry-after") ?? "", /^\d+$/);
       assert.match(body, /too many wrong hub tokens/);
       assert.match(body, /RATE_LIMITED/);
 
       const after = await waitFor(
         async () => {
-          // Past the token check, a path outside /trpc is a 404 (a wrong token would be a 401).
-          const { status } = await raw(hub.url, "/no-such-route", { token: hub.token });
+          const { status } = await raw(hub.url, "/trpc/agents.list", { token: wrong });
           return status === 429 ? undefined : status;
         },
         { what: "the lockout to end", timeoutMs: 20_000, intervalMs: 250 },
       );
-      assert.equal(after, 404, "the right token is accepted after the cool-down");
+      assert.equal(after, 401, "after the cool-down a wrong token is a plain 401 again");
       // A typed client gets in too, and the wrong token never reached the hub's output.
       const client = await world.connect(hub, "after-lockout");
       assert.ok(Array.isArray(await client.list()), "a registered client can call the hub");
       assert.doesNotMatch(hub.output(), new RegExp(wrong));
+    });
+
+    it(`a wrong token every ~50 ms from the same address never keeps the right token out (${runtime})`, async () => {
+      const world = new HubWorld();
+      worlds.push(world);
+      const hub = await world.startHub({ runtime });
+      const client = await world.connect(hub, "steady");
+      const wrong = "wrong-token-do-not-log-0123456789";
+      const attacker: number[] = [];
+      let attacking = true;
+      const attack = (async () => {
+        while (attacking) {
+          attacker.push((await raw(hub.url, "/trpc/agents.list", { token: wrong })).status);
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      })();
+      // Let the attacker trip the lockout first, so every call below lands inside it.
+      await waitFor(() => attacker.includes(429), {
+        what: "the attacker to be locked out",
+        timeoutMs: 20_000,
+      });
+      const failures: string[] = [];
+      for (let i = 0; i < 40; i++) {
+        try {
+          await client.list();
+          const { status } = await raw(hub.url, "/no-such-route", { token: hub.token });
+          if (status !== 404) failures.push(`raw call ${i}: ${status}`);
+        } catch (error) {
+          failures.push(`call ${i}: ${toComsError(error).code} ${toComsError(error).message}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      attacking = false;
+      await attack;
+      assert.deepEqual(failures, [], "every right-token call is served");
+      assert.ok(attacker.filter((status) => status === 429).length >= 10, `attacker: ${attacker.join(",")}`);
+      assert.ok(attacker.every((status) => status === 401 || status === 429));
     });
   }
 });

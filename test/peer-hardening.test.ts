@@ -12,7 +12,7 @@ import { runInNewContext } from "node:vm";
 import type { Message } from "../contract/schemas.ts";
 import { type P2PNode, startP2P } from "../peer/node.ts";
 import { Registry } from "../peer/registry.ts";
-import { Sandbox, until } from "./support/p2p-harness.ts";
+import { Sandbox } from "./support/p2p-harness.ts";
 import { comsCode, RawConnection } from "./support/p2p-raw.ts";
 
 const sandboxes: Sandbox[] = [];
@@ -59,10 +59,10 @@ function nested(depth: number, leaf: unknown = { type: "string" }): Record<strin
 }
 
 describe("p2p poison messages", () => {
-  it("a deep response_schema (1,500, 4,000, 5,000 levels) is refused with BAD_INPUT; the next message arrives", async () => {
+  it("a deep response_schema (65 to 20,000 levels) is refused with BAD_INPUT; the next message arrives", async () => {
     await withPair("deep", {}, async (a, b) => {
       answer(b);
-      for (const depth of [1500, 4000, 5000]) {
+      for (const depth of [65, 1500, 4000, 5000, 20_000]) {
         await assert.rejects(
           a.send({ to: "b", prompt: `deep ${depth}`, response_schema: nested(depth) }),
           (error: { code?: string }) => error.code === "BAD_INPUT",
@@ -72,7 +72,7 @@ describe("p2p poison messages", () => {
     });
   });
 
-  it("the same schemas written raw on the wire: each gets an answer, none blocks the inbox", async () => {
+  it("the same schemas written raw on the wire: each is refused with BAD_INPUT naming the limit, none blocks the inbox", async () => {
     await withPair("deep-raw", {}, async (a, b, box) => {
       const inbound: string[] = [];
       b.onInbound((message) => {
@@ -86,7 +86,7 @@ describe("p2p poison messages", () => {
         raw.request(1, "mutation", "agents.hello", { json: { id: self.id, agent_token: self.token } });
         assert.equal((await raw.next((f) => f.data.id === 1)).data.k, "data");
         let id = 10;
-        for (const depth of [1500, 4000, 5000]) {
+        for (const depth of [65, 1500, 4000, 5000, 20_000]) {
           id++;
           // Written as text: JSON.stringify itself overflows the stack on such a value.
           const schema = `${'{"a":'.repeat(depth)}{"type":"string"}${"}".repeat(depth)}`;
@@ -95,18 +95,28 @@ describe("p2p poison messages", () => {
             `{"type":"coms","data":{"k":"req","id":${id},"type":"mutation","path":"messages.send","input":${input}}}\f`,
           );
           const frame = await raw.next((f) => f.data.id === id, 15_000);
-          // Refused at the door, or accepted and then answered like any other message.
-          if (frame.data.k === "error") assert.equal(comsCode(frame), "BAD_INPUT");
-          else {
-            assert.equal(frame.data.k, "data");
-            await until(() => inbound.includes(`raw deep ${depth}`), 15_000, `raw deep ${depth} delivered`);
-          }
+          assert.equal(frame.data.k, "error", `depth ${depth} accepted`);
+          assert.equal(comsCode(frame), "BAD_INPUT");
+          assert.match(frame.data.error?.json?.message ?? "", /limit (64|256)/);
           await roundTrip(a, `after raw ${depth}`);
         }
-        assert.ok(inbound.includes("after raw 5000"));
+        assert.ok(inbound.includes("after raw 20000"));
+        assert.ok(!inbound.some((prompt) => prompt.startsWith("raw deep")));
       } finally {
         raw.close();
       }
+    });
+  });
+
+  it("a reply value nested right at the input bound reaches its sender (answers get a few levels more)", async () => {
+    await withPair("deep-value", {}, async (a, b) => {
+      // 254 levels: the settle input is then exactly 256 deep; the outcome batch around it is deeper.
+      const value = nested(253);
+      b.onInbound((message) => void b.settle(message.msg_id, { ok: true, text: "deep", value }));
+      const ack = await a.send({ to: "b", prompt: "deep value please" });
+      const outcome = await a.await(ack.msg_id, { timeoutMs: 15_000 });
+      assert.equal(outcome.state, "reply", JSON.stringify(outcome).slice(0, 300));
+      assert.deepEqual(outcome.state === "reply" && outcome.value, value);
     });
   });
 

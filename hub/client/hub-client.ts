@@ -1,23 +1,5 @@
-/**
- * The hub side of ComsClient: a typed tRPC client over HTTP (batched calls)
- * and SSE (the inbox stream), carrying the hub token and this agent's
- * credential in headers. It registers, heartbeats, keeps the inbox open,
- * acks what it receives, and after a hub restart or a token rotation it
- * re-registers with the same identity and resumes the stream by itself.
- */
-import { randomBytes } from "node:crypto";
-import {
-  createTRPCClient,
-  httpBatchLink,
-  httpLink,
-  httpSubscriptionLink,
-  splitLink,
-  type TRPCClient,
-  TRPCClientError,
-  type TRPCLink,
-} from "@trpc/client";
-import { observable } from "@trpc/server/observable";
-import type { AwaitOptions, ComsClient } from "../../contract/client.ts";
+import type { TRPCClient } from "@trpc/client";
+import type { AwaitOptions, ComsClient, ConnectionStatus } from "../../contract/client.ts";
 import { ComsError, toComsError } from "../../contract/errors.ts";
 import { ulid } from "../../contract/ids.ts";
 import type { ComsRouter } from "../../contract/router.ts";
@@ -32,110 +14,23 @@ import {
   type SendAck,
   type SendInput,
 } from "../../contract/schemas.ts";
-import { hubSettings } from "../../lib/env.ts";
-import { projectFromCwd } from "../../lib/project.ts";
-import { wireTransformer } from "../../lib/wire-transformer.ts";
 import { AGENT_ID_HEADER, AGENT_TOKEN_HEADER } from "../http/auth.ts";
 import { TRPC_PATH } from "../http/routes.ts";
-import { hubPaths } from "../paths.ts";
 import { readSecret } from "../secret.ts";
 import { AckBatcher, RecentIds } from "./ack-batcher.ts";
-import { readDiscovery } from "./discovery.ts";
-import { FetchEventSource } from "./event-source.ts";
+import { ConnectionTracker, isUnreachable, unreachableReason } from "./connection.ts";
+import { hubFetcher, hubTrpcClient, PLACEHOLDER } from "./hub-links.ts";
 import { openInbox } from "./inbox-stream.ts";
+import { OutcomeBook } from "./outcome-book.ts";
+import { PeerBook } from "./peer-book.ts";
 
-export interface HubConnectOptions {
-  /** Hub base URL (http://host:port or https://…); default PI_COMS_NET_SERVER_URL, else the project's discovery file. */
-  url?: string;
-  /** Hub token; default PI_COMS_NET_AUTH_TOKEN, else the project's server.secret.json. */
-  token?: string;
-  project?: string;
-  cwd?: string;
-  name?: string;
-  purpose?: string;
-  color?: string;
-  explicit?: boolean;
-  model?: string;
-  env?: NodeJS.ProcessEnv;
-}
+export { connectHub, type HubConnectOptions } from "./connect-hub.ts";
 
-const REQUEST_TIMEOUT_MS = 15_000;
 const MAX_RECOVERY_DELAY_MS = 5_000;
-const PLACEHOLDER = "http://pi-coms-hub.invalid";
 
 type Subscription = { unsubscribe(): void };
 
-interface Waiter {
-  resolve(outcome: Outcome): void;
-}
-
-export async function connectHub(opts: HubConnectOptions = {}): Promise<HubClient> {
-  const env = opts.env ?? process.env;
-  const settings = hubSettings(env);
-  const project = opts.project ?? projectFromCwd(opts.cwd);
-  const secretPath = hubPaths(project, env).secret;
-  const url = opts.url ?? settings.serverUrl ?? readDiscovery(project, env)?.url;
-  if (!url) {
-    throw new ComsError(
-      "PEER_GONE",
-      `no hub found for project ${project}: start one (pi-coms-hub, or /coms-net start) or give its URL`,
-    );
-  }
-  const explicitToken = opts.token ?? settings.token;
-  const token = explicitToken ?? readSecret(secretPath);
-  if (!token) {
-    throw new ComsError(
-      "UNAUTHORIZED",
-      `no hub token: set PI_COMS_NET_AUTH_TOKEN, pass a token, or run where ${secretPath} exists`,
-    );
-  }
-  const client = new HubClient({
-    url,
-    token,
-    // A token someone handed us cannot be refreshed from a file; a discovered one can.
-    // A token or URL that is the project's own (from its files, even if passed back in by the caller)
-    // may be refreshed from those files; one given from elsewhere (a remote hub) stays as given.
-    secretPath:
-      explicitToken === undefined || explicitToken === readSecret(secretPath) ? secretPath : undefined,
-    ...(url === readDiscovery(project, env)?.url ? { discover: () => readDiscovery(project, env)?.url } : {}),
-    project,
-    heartbeatMs: settings.heartbeatMs,
-    replyTimeoutMs: settings.messageTtlMs,
-    registration: {
-      name: opts.name ?? `agent-${randomBytes(3).toString("hex")}`,
-      purpose: opts.purpose ?? "",
-      model: opts.model ?? "",
-      explicit: opts.explicit ?? false,
-      ...(opts.color ? { color: opts.color } : {}),
-    },
-  });
-  try {
-    await client.start();
-  } catch (error) {
-    const tls = tlsFailure(error);
-    if (!tls) throw error;
-    throw new ComsError(
-      "PEER_GONE",
-      `cannot verify the TLS certificate of the hub at ${url} (${tls}); for a self-signed hub ` +
-        "certificate, start this process with NODE_EXTRA_CA_CERTS=<path to that certificate>",
-      { cause: error },
-    );
-  }
-  return client;
-}
-
-/** The TLS verification error code somewhere in an error's cause chain (fetch wraps it twice). */
-function tlsFailure(error: unknown): string | undefined {
-  let current: unknown = error;
-  for (let depth = 0; current && depth < 8; depth++) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === "string" && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code)) return code;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return undefined;
-}
-
-interface HubClientOptions {
+export interface HubClientOptions {
   url: string;
   token: string;
   secretPath: string | undefined;
@@ -167,18 +62,12 @@ export class HubClient implements ComsClient {
   private readonly backlog: Message[] = [];
   /** Inbound messages handed out and not settled yet (also the duplicate filter). */
   private readonly inbound = new Map<string, Message>();
-  private readonly peerHandlers = new Set<(peers: AgentCard[]) => void>();
-  private peers: AgentCard[] | undefined;
-  private readonly peerMap = new Map<string, AgentCard>();
-  /** Peers events that arrived while a list() was in flight, re-applied on top of its (older) answer. */
-  private peerEventsDuringList: Array<Extract<InboxEvent, { kind: "peers" }>> | undefined;
-  /** What this agent sent, as far as it knows: pending until an outcome event arrives. */
-  private readonly outcomes = new Map<string, Outcome>();
-  private readonly waiters = new Map<string, Set<Waiter>>();
+  private readonly peerBook = new PeerBook(() => this.agentId);
+  private readonly outcomes = new OutcomeBook();
   private readonly acks = new AckBatcher((ids) => this.trpc.messages.ack.mutate({ msg_ids: ids }));
   /** Settled inbound ids: a late redelivery of one is acked but not handed out again. */
   private readonly settled = new RecentIds();
-  private inflight = 0;
+  private readonly tracker = new ConnectionTracker();
   private headerCache:
     | {
         token: string;
@@ -192,70 +81,22 @@ export class HubClient implements ComsClient {
     this.opts = opts;
     this.url = opts.url.replace(/\/+$/, "");
     this.token = opts.token;
-    // Links get a fixed placeholder; the fetch below points it at the current hub URL.
-    const endpoint = `${PLACEHOLDER}${TRPC_PATH}`;
-    const headers = () => this.headers();
-    const hubFetch = (input: RequestInfo | URL, init?: RequestInit) =>
-      timedFetch(String(input).replace(PLACEHOLDER, this.url), init);
-    this.trpc = createTRPCClient<ComsRouter>({
-      links: [
-        // Calls made while another is in flight are batched (throughput); a lone call goes at once (latency).
-        (() =>
-          ({ op, next }) => {
-            if (op.type === "subscription") return next(op);
-            return observable((observer) => {
-              const batch = this.inflight > 0;
-              this.inflight++;
-              let done = false;
-              const finish = () => {
-                if (!done) this.inflight--;
-                done = true;
-              };
-              const sub = next({ ...op, context: { ...op.context, batch } }).subscribe({
-                next: (value) => observer.next(value),
-                error: (error) => {
-                  finish();
-                  observer.error(error);
-                },
-                complete: () => {
-                  finish();
-                  observer.complete();
-                },
-              });
-              return () => {
-                finish();
-                sub.unsubscribe();
-              };
-            });
-          }) satisfies TRPCLink<ComsRouter>,
-        splitLink({
-          condition: (op) => op.type === "subscription",
-          true: httpSubscriptionLink({
-            url: endpoint,
-            transformer: wireTransformer,
-            EventSource: FetchEventSource,
-            eventSourceOptions: () => ({
-              headers: () => this.headers(),
-              // The hub pings every 15 s: silence for longer means a dead link, so reconnect and resume.
-              inactivityMs: 40_000,
-              fetch: (input: RequestInfo | URL, init?: RequestInit) =>
-                fetch(String(input).replace(PLACEHOLDER, this.url), init),
-            }),
-          }),
-          false: splitLink({
-            condition: (op) => op.context.batch === true,
-            true: httpBatchLink({
-              url: endpoint,
-              transformer: wireTransformer,
-              maxItems: 50,
-              headers,
-              fetch: hubFetch,
-            }),
-            false: httpLink({ url: endpoint, transformer: wireTransformer, headers, fetch: hubFetch }),
-          }),
-        }),
-      ],
+    this.trpc = hubTrpcClient({
+      url: () => this.url,
+      headers: () => this.headers(),
+      onAnswer: () => this.tracker.contact(),
+      onUnreachable: (error) => this.tracker.unreachable(unreachableReason(error)),
     });
+  }
+
+  /** Whether the hub can be reached now, since when, the last contact and the last failure. */
+  get connection(): ConnectionStatus {
+    return this.tracker.status;
+  }
+
+  /** Hear each change of `connection` (connected, unreachable, closed). */
+  onConnection(listener: (status: ConnectionStatus) => void): () => void {
+    return this.tracker.onChange(listener);
   }
 
   get self(): AgentCard {
@@ -339,10 +180,18 @@ export class HubClient implements ComsClient {
       lastEventId: this.lastEventId,
       // The hub pings every 15 s: silence for longer means a dead link, so reconnect and resume.
       inactivityMs: 40_000,
-      fetch: (input: RequestInfo | URL, init?: RequestInit) =>
-        fetch(String(input).replace(PLACEHOLDER, this.url), init),
+      fetch: hubFetcher(() => this.url, false),
       onEvent: (id, event) => {
-        if (this.subscription === subscription) this.onEvent(id, event);
+        if (this.subscription !== subscription) return;
+        this.tracker.contact();
+        this.onEvent(id, event);
+      },
+      onConnected: () => {
+        if (this.subscription === subscription) this.tracker.contact();
+      },
+      // The stream dropped and could not be opened again: the hub is down (or the network is).
+      onLost: (reason) => {
+        if (this.subscription === subscription) this.tracker.unreachable(reason);
       },
       // Refused, failed or ended by the hub (it ends streams when it shuts down): recover and come back.
       onEnd: () => {
@@ -376,7 +225,7 @@ export class HubClient implements ComsClient {
           this.subscribe();
           void this.refreshPeers();
           // Outcomes may have arrived while the stream was down; pending awaits re-check.
-          for (const msgId of this.waiters.keys()) void this.get(msgId).catch(() => {});
+          for (const msgId of this.outcomes.awaited()) void this.get(msgId).catch(() => {});
           return;
         } catch (error) {
           const coms = toComsError(error);
@@ -415,42 +264,14 @@ export class HubClient implements ComsClient {
       else for (const handler of this.inboundHandlers) handler(message);
     } else if (event.kind === "outcome") {
       this.acks.add(event.outcome.msg_id);
-      this.applyOutcome(event.outcome);
+      this.outcomes.apply(event.outcome);
     } else {
-      this.peerEventsDuringList?.push(event);
-      this.applyPeers(event);
+      this.peerBook.event(event);
     }
   }
 
-  private applyOutcome(outcome: Outcome): void {
-    const known = this.outcomes.get(outcome.msg_id);
-    if (known && known.state !== "pending" && outcome.state === "pending") return;
-    this.outcomes.set(outcome.msg_id, outcome);
-    if (outcome.state === "pending") return;
-    for (const waiter of this.waiters.get(outcome.msg_id) ?? []) waiter.resolve(outcome);
-    this.waiters.delete(outcome.msg_id);
-  }
-
-  private applyPeers(event: Extract<InboxEvent, { kind: "peers" }>): void {
-    if (!event.delta) this.peerMap.clear();
-    for (const id of event.removed ?? []) this.peerMap.delete(id);
-    for (const card of event.agents) if (card.id !== this.agentId) this.peerMap.set(card.id, card);
-    this.peers = [...this.peerMap.values()];
-    for (const handler of this.peerHandlers) handler(this.peers);
-  }
-
-  private async refreshPeers(): Promise<void> {
-    this.peerEventsDuringList = [];
-    try {
-      const agents = await this.trpc.agents.list.query({ include_explicit: false });
-      const later = this.peerEventsDuringList;
-      this.peerEventsDuringList = undefined;
-      this.applyPeers({ kind: "peers", agents });
-      for (const event of later) if (event.delta) this.applyPeers(event);
-    } catch {
-      // the next peers event or reconnect will bring them
-      this.peerEventsDuringList = undefined;
-    }
+  private refreshPeers(): Promise<void> {
+    return this.peerBook.refresh(() => this.trpc.agents.list.query({ include_explicit: false }));
   }
 
   private async heartbeat(): Promise<void> {
@@ -459,6 +280,7 @@ export class HubClient implements ComsClient {
       this.card = await this.trpc.agents.heartbeat.mutate(this.patch);
       if (this.acks.size > 0) void this.acks.flush();
     } catch (error) {
+      // An unreachable hub has already been recorded by the links (connection → unreachable).
       if (toComsError(error).code === "UNAUTHORIZED" || (isUnreachable(error) && this.rediscover())) {
         void this.recover();
       }
@@ -516,19 +338,17 @@ export class HubClient implements ComsClient {
     // A client-chosen id makes a retried send idempotent on the hub.
     const withId = { ...input, msg_id: input.msg_id ?? ulid() };
     const ack = await this.rpc(() => this.trpc.messages.send.mutate(withId), 4);
-    if (!this.outcomes.has(ack.msg_id)) {
-      this.outcomes.set(ack.msg_id, { state: "pending", msg_id: ack.msg_id, delivered: false });
-    }
+    this.outcomes.accepted(ack.msg_id);
     return ack;
   }
 
   async get(msgId: string): Promise<Outcome> {
-    const known = this.outcomes.get(msgId);
+    const known = this.outcomes.known(msgId);
     if (known && known.state !== "pending") return known;
     try {
       const outcome = await this.trpc.messages.get.query({ msg_id: msgId });
-      this.applyOutcome(outcome);
-      return this.outcomes.get(msgId) ?? outcome;
+      this.outcomes.apply(outcome);
+      return this.outcomes.known(msgId) ?? outcome;
     } catch (error) {
       // Non-blocking even when the hub is unreachable: answer from what we know.
       if (known && isUnreachable(error)) return known;
@@ -553,41 +373,10 @@ export class HubClient implements ComsClient {
     }
     if (signal?.aborted) throw new ComsError("CANCELLED", "cancelled while waiting for the reply");
     const timeoutMs = opts.timeoutMs ?? this.opts.replyTimeoutMs;
-    return new Promise<Outcome>((resolve, reject) => {
-      const set = this.waiters.get(msgId) ?? new Set<Waiter>();
-      this.waiters.set(msgId, set);
-      const finish = () => {
-        clearTimeout(timer);
-        clearInterval(poll);
-        signal?.removeEventListener("abort", onAbort);
-        set.delete(waiter);
-        if (set.size === 0 && this.waiters.get(msgId) === set) this.waiters.delete(msgId);
-      };
-      const waiter: Waiter = {
-        resolve: (outcome) => {
-          finish();
-          resolve(outcome);
-        },
-      };
-      const onAbort = () => {
-        finish();
-        reject(new ComsError("CANCELLED", "cancelled while waiting for the reply"));
-      };
-      const timer = setTimeout(
-        () =>
-          waiter.resolve({
-            state: "error",
-            msg_id: msgId,
-            code: "TIMEOUT",
-            message: `no reply within ${timeoutMs} ms`,
-          }),
-        timeoutMs,
-      );
-      // The stream brings the outcome; a slow poll covers a stream that is down for a while.
-      const poll = setInterval(() => void this.get(msgId).catch(() => {}), 5_000);
-      poll.unref();
-      signal?.addEventListener("abort", onAbort);
-      set.add(waiter);
+    return this.outcomes.wait(msgId, {
+      timeoutMs,
+      signal,
+      poll: () => void this.get(msgId).catch(() => {}),
     });
   }
 
@@ -616,25 +405,17 @@ export class HubClient implements ComsClient {
   }
 
   onPeers(handler: (peers: AgentCard[]) => void): () => void {
-    this.peerHandlers.add(handler);
-    const current = this.peers;
-    if (current) queueMicrotask(() => this.peerHandlers.has(handler) && handler(current));
-    return () => {
-      this.peerHandlers.delete(handler);
-    };
+    return this.peerBook.onPeers(handler);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     await this.acks.flush().catch(() => {});
     this.closed = true;
+    this.tracker.close();
     clearInterval(this.heartbeatTimer);
     this.unsubscribe();
-    for (const [msgId, set] of this.waiters) {
-      for (const waiter of set)
-        waiter.resolve({ state: "error", msg_id: msgId, code: "CANCELLED", message: "client closed" });
-    }
-    this.waiters.clear();
+    this.outcomes.cancelAll("client closed");
     if (this.agentId) {
       let timer: NodeJS.Timeout | undefined;
       const giveUp = new Promise<void>((resolve) => {
@@ -644,32 +425,6 @@ export class HubClient implements ComsClient {
       clearTimeout(timer);
     }
   }
-}
-
-/** A failure to reach the hub at all (network, timeout, 5xx), as opposed to an answer from it. */
-function isUnreachable(error: unknown): boolean {
-  if (error instanceof ComsError) return false;
-  if (error instanceof TRPCClientError) {
-    const status = (error.data as { httpStatus?: number } | undefined)?.httpStatus;
-    return error.data === undefined || error.data === null || (status !== undefined && status >= 502);
-  }
-  return true;
-}
-
-/** Every call has a deadline: a hub that stops answering must not hang a caller. */
-/** One shared reason: the timer also fires for calls long done, and need not build an error each time. */
-const TIMED_OUT = new DOMException("the hub did not answer in time", "TimeoutError");
-
-function timedFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
-  // One controller and one timer (left to run: it also bounds reading the body), instead of AbortSignal.any.
-  const controller = new AbortController();
-  setTimeout(() => controller.abort(TIMED_OUT), REQUEST_TIMEOUT_MS).unref();
-  const outer = init?.signal;
-  if (outer) {
-    if (outer.aborted) controller.abort(outer.reason);
-    else outer.addEventListener("abort", () => controller.abort(outer.reason), { once: true });
-  }
-  return fetch(input, { ...init, signal: controller.signal });
 }
 
 function sleep(ms: number): Promise<void> {

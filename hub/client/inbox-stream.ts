@@ -7,7 +7,7 @@
  * message than everything else the client does.
  */
 import type { InboxEvent } from "../../contract/schemas.ts";
-import { deserializeWire } from "../../lib/wire-transformer.ts";
+import { deserializeAnswer } from "../../lib/wire-transformer.ts";
 import { FetchEventSource, type SseMessageEvent } from "./event-source.ts";
 
 export interface InboxStreamOptions {
@@ -20,6 +20,8 @@ export interface InboxStreamOptions {
   onEvent(id: string, event: InboxEvent): void;
   /** The hub has taken the subscription (its `connected` event). */
   onConnected?(): void;
+  /** The stream dropped and the attempt to open it again failed too (it keeps trying). */
+  onLost?(reason: string): void;
   /** The stream is over for good: refused (401…), failed inside the procedure, or ended by the hub. */
   onEnd(): void;
 }
@@ -46,7 +48,7 @@ export function openInbox(opts: InboxStreamOptions): InboxStream {
     if (over) return;
     let data: InboxEvent;
     try {
-      data = deserializeWire(JSON.parse(event.data)) as InboxEvent;
+      data = deserializeAnswer(JSON.parse(event.data)) as InboxEvent;
     } catch {
       end();
       return;
@@ -56,9 +58,16 @@ export function openInbox(opts: InboxStreamOptions): InboxStream {
   source.addEventListener("connected", () => opts.onConnected?.());
   source.addEventListener("serialized-error", end);
   source.addEventListener("return", end);
-  source.addEventListener("error", () => {
+  // A single drop (a cut, a restart of a proxy) is not news; a reconnect that fails too is.
+  let opened = true;
+  source.addEventListener("open", () => {
+    opened = true;
+  });
+  source.addEventListener("error", (error: { message?: string }) => {
     // A dropped stream reconnects by itself; only a refusal closes it.
     if (source.readyState === FetchEventSource.CLOSED) end();
+    else if (!opened && !over) opts.onLost?.(error.message ?? "the event stream cannot reconnect");
+    opened = false;
   });
   return {
     unsubscribe() {

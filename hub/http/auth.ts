@@ -27,9 +27,35 @@ export class RequestAuth {
     this.lockout = new AuthLockout(lockout);
   }
 
-  /** `remote` is the peer address: wrong tokens from it are counted, never logged. */
+  /**
+   * `remote` is the peer address: wrong tokens from it are counted, never
+   * logged. The lockout only ever refuses wrong tokens: every local session
+   * of a loopback hub shares one address, so refusing by address alone would
+   * let any local process keep every agent off the hub. A right token is
+   * always served, whatever else comes from its address.
+   */
   check(header: (name: string) => string | null | undefined, remote = "unknown"): AuthResult {
-    // While locked out even the right token is refused, so a guesser learns nothing from the answer.
+    const authorization = header("authorization");
+    if (!authorization) {
+      return {
+        ok: false,
+        status: 401,
+        kind: "UNAUTHORIZED",
+        message: "missing hub token: send 'Authorization: Bearer <token>'",
+      };
+    }
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+    // Constant time: both sides are compared as digests, and every presented token is hashed.
+    if (!sameDigest(hashToken(match?.[1] ?? ""), this.digest)) return this.refuseWrong(remote);
+    const id = header(AGENT_ID_HEADER);
+    const agentToken = header(AGENT_TOKEN_HEADER);
+    // A stale agent credential is not a transport error: the procedure answers UNAUTHORIZED and the client re-registers.
+    const caller = id && agentToken ? this.backend.authenticate(id, agentToken) : null;
+    return { ok: true, caller };
+  }
+
+  /** A wrong token: 429 while its address is locked out, else 401 (counted towards the lockout). */
+  private refuseWrong(remote: string): AuthResult {
     const wait = this.lockout.blockedFor(remote);
     if (wait > 0) {
       const retryAfterSec = Math.ceil(wait / 1000);
@@ -41,30 +67,13 @@ export class RequestAuth {
         retryAfterSec,
       };
     }
-    const authorization = header("authorization");
-    if (!authorization) {
-      return {
-        ok: false,
-        status: 401,
-        kind: "UNAUTHORIZED",
-        message: "missing hub token: send 'Authorization: Bearer <token>'",
-      };
-    }
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-    if (!match?.[1] || !sameDigest(hashToken(match[1]), this.digest)) {
-      this.lockout.fail(remote);
-      return {
-        ok: false,
-        status: 401,
-        kind: "UNAUTHORIZED",
-        message: "wrong hub token (it may have been rotated: re-read the secret)",
-      };
-    }
-    const id = header(AGENT_ID_HEADER);
-    const agentToken = header(AGENT_TOKEN_HEADER);
-    // A stale agent credential is not a transport error: the procedure answers UNAUTHORIZED and the client re-registers.
-    const caller = id && agentToken ? this.backend.authenticate(id, agentToken) : null;
-    return { ok: true, caller };
+    this.lockout.fail(remote);
+    return {
+      ok: false,
+      status: 401,
+      kind: "UNAUTHORIZED",
+      message: "wrong hub token (it may have been rotated: re-read the secret)",
+    };
   }
 }
 
@@ -72,6 +81,7 @@ const ERRORS = {
   UNAUTHORIZED: { code: -32001, httpStatus: 401, coms_code: "UNAUTHORIZED" },
   PAYLOAD_TOO_LARGE: { code: -32413, httpStatus: 413, coms_code: "TOO_LARGE" },
   NOT_FOUND: { code: -32004, httpStatus: 404, coms_code: "BAD_INPUT" },
+  METHOD_NOT_SUPPORTED: { code: -32005, httpStatus: 405, coms_code: "BAD_INPUT" },
   TOO_MANY_REQUESTS: { code: -32029, httpStatus: 429, coms_code: "RATE_LIMITED" },
 } as const;
 

@@ -56,7 +56,12 @@ export async function serveBun(opts: ServeOptions): Promise<ServedHub> {
       if (result.allow) headers.allow = result.allow;
       return new Response(result.body, { status: result.status, headers });
     }
-    if (result.kind === "empty") return new Response(null, { status: result.status });
+    if (result.kind === "empty") {
+      return new Response(null, {
+        status: result.status,
+        headers: result.allow ? { allow: result.allow } : {},
+      });
+    }
     let stop: (() => void) | undefined;
     let drained: (() => void) | undefined;
     const body = new ReadableStream<Uint8Array>(

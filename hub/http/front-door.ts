@@ -8,6 +8,7 @@ import type { Caller } from "../../contract/router.ts";
 import { trpcErrorBody } from "./auth.ts";
 import { isDashboardFeed } from "./dashboard-mount.ts";
 import {
+  allowedMethods,
   findRoute,
   ROUTES,
   type RouteAnswer,
@@ -42,8 +43,20 @@ export function enter(
   remote: string | undefined,
   contentLength: number,
 ): Entry {
-  const route = findRoute(opts.routes ?? ROUTES, req.method, req.path);
+  const routes = opts.routes ?? ROUTES;
+  const route = findRoute(routes, req.method, req.path);
   if (route && !route.auth) return { kind: "answer", answer: route.handle(req, opts) };
+  if (!route) {
+    // A route's path with another method: 405 naming the ones it answers, not a 404.
+    const allow = allowedMethods(routes, req.path);
+    if (allow.length > 0) {
+      return refuse(
+        405,
+        trpcErrorBody("METHOD_NOT_SUPPORTED", `${req.method} is not served at ${req.path}`, urlOf(req)),
+        { allow: allow.join(", ") },
+      );
+    }
+  }
   // The dashboard's live feed may ride on its session cookie instead of the token (admin.watch only).
   if (isDashboardFeed(opts.dashboard, req.path, req.header)) {
     return { kind: "trpc", caller: null, procedurePath: req.path.slice(PREFIX.length) };

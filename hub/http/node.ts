@@ -67,7 +67,7 @@ export function serveNode(opts: ServeOptions): Promise<ServedHub> {
       res.writeHead(result.status, headers);
       res.end(result.body);
     } else if (result.kind === "empty") {
-      res.writeHead(result.status);
+      res.writeHead(result.status, result.allow ? { allow: result.allow } : {});
       res.end();
     } else {
       res.writeHead(200, SSE_HEADERS);
@@ -148,6 +148,12 @@ export function listenNode(
   server.requestTimeout = 30_000;
   server.headersTimeout = 15_000;
   server.keepAliveTimeout = 30_000;
+  // node:http hands CONNECT to this event and, without a listener, drops the socket unanswered.
+  server.on("connect", (_req, socket) => {
+    socket.end(
+      "HTTP/1.1 405 Method Not Allowed\r\nallow: GET, POST, HEAD, OPTIONS\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+    );
+  });
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(opts.port, opts.host, () => {

@@ -72,8 +72,20 @@ export const ROUTES: readonly Route[] = [
   },
 ];
 
-/** The route for a method and path, if any. */
+/** The route for a method and path, if any; HEAD is served by a GET route (the listeners send no body). */
 export function findRoute(routes: readonly Route[], method: string, path: string): Route | undefined {
-  for (const route of routes) if (route.path === path && route.method === method) return route;
+  const wanted = method === "HEAD" ? "GET" : method;
+  for (const route of routes) if (route.path === path && route.method === wanted) return route;
   return undefined;
+}
+
+/** The methods a route path answers (for a 405's Allow header); empty when no route has the path. */
+export function allowedMethods(routes: readonly Route[], path: string): string[] {
+  const methods = new Set<string>();
+  for (const route of routes) {
+    if (route.path !== path) continue;
+    methods.add(route.method);
+    if (route.method === "GET") methods.add("HEAD");
+  }
+  return [...methods];
 }

@@ -30,7 +30,7 @@ export interface TrpcRequest {
 
 export type TrpcAnswer =
   | { kind: "json"; status: number; body: string; allow?: string; contentType?: string }
-  | { kind: "empty"; status: number }
+  | { kind: "empty"; status: number; allow?: string }
   | SseAnswer;
 
 export interface SseAnswer {
@@ -88,6 +88,7 @@ export async function dispatch(router: AnyTRPCRouter, req: TrpcRequest): Promise
         cause,
       });
     }
+    if (req.method !== "GET" && req.method !== "POST") return otherMethod(router, req, path, batch);
     checkContentType(req);
     if (batch && req.header("trpc-accept") === "application/jsonl") {
       throw new TRPCError({
@@ -312,6 +313,30 @@ async function subscribe(
     answer.failure = formatError(cause);
   }
   return answer;
+}
+
+/**
+ * Any method but GET, POST and HEAD: OPTIONS is told what the path answers
+ * (204 + Allow), everything else gets a 405 with the same Allow, in tRPC's
+ * error shape. Known procedures allow their own method; unknown paths both.
+ */
+function otherMethod(router: AnyTRPCRouter, req: TrpcRequest, path: string, batch: boolean): TrpcAnswer {
+  const procedures = router._def.procedures as Record<string, ServedProcedure>;
+  const allowed = new Set<string>();
+  for (const p of batch ? path.split(",") : [path]) {
+    const type = Object.hasOwn(procedures, p) ? (procedures[p]?._def.type as string) : undefined;
+    if (type && ACCEPTED[type]) allowed.add(ACCEPTED[type] as string);
+    else allowed.add("GET").add("POST");
+  }
+  if (allowed.has("GET")) allowed.add("HEAD");
+  const allow = [...allowed].join(", ");
+  if (req.method === "OPTIONS") return { kind: "empty", status: 204, allow: `${allow}, OPTIONS` };
+  const error = new TRPCError({
+    code: "METHOD_NOT_SUPPORTED",
+    message: `${req.method} is not served at /trpc/${path}: use ${allow}`,
+  });
+  const item = errorItem(router, { error, type: "unknown", path, input: undefined, ctx: req.ctx });
+  return { kind: "json", status: 405, body: item.json, allow };
 }
 
 /** JSON bodies only; a GET is read as JSON whatever it says (as tRPC does). */
