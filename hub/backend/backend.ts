@@ -48,7 +48,7 @@ export class HubBackend implements ComsBackend {
     this.project = project;
     this.limits = limits;
     this.state = new HubState(store, project, limits, this.events);
-    this.streams = new InboxStreams(this.state);
+    this.streams = new InboxStreams(this.state, (item, error) => this.messages.undeliverable(item, error));
     this.messages = new Messages(this.state, this.streams);
     this.agents = new Agents(this.state, this.streams, this.messages);
     const tick = Math.max(

@@ -18,6 +18,12 @@ export interface InboxFeedDeps {
   /** An event that became pointless while it waited (its message got answered meanwhile). */
   stale(item: QueueItem): boolean;
   toItem(item: QueueItem): InboxItem;
+  /**
+   * The consumer could not take this event (it threw: e.g. the message cannot
+   * be serialized). The feed skips it and goes on; the backend ends that one
+   * message with an error outcome for its sender.
+   */
+  undeliverable(item: QueueItem, error: unknown): void;
   /** The consumer went away: forget this feed. */
   release(feed: InboxFeed): void;
 }
@@ -44,7 +50,7 @@ export class InboxFeed implements PushFeed<InboxItem> {
     if (this.ended) return;
     const sink = this.sink;
     if (sink && !this.draining && !this.paused && this.pending() === 0 && this.deps.isDurable(item.seq)) {
-      if (!this.deps.stale(item) && sink.next(this.deps.toItem(item)) === false) this.paused = true;
+      if (!this.hand(sink, item)) this.paused = true;
       return;
     }
     this.queue.push(item);
@@ -102,7 +108,7 @@ export class InboxFeed implements PushFeed<InboxItem> {
           this.queue = [];
           this.head = 0;
         }
-        if (!this.deps.stale(item) && this.sink?.next(this.deps.toItem(item)) === false) this.paused = true;
+        if (this.sink && !this.hand(this.sink, item)) this.paused = true;
       }
     } catch {
       // The store failed: end the stream; the client resumes from its last id once the hub is healthy.
@@ -113,6 +119,17 @@ export class InboxFeed implements PushFeed<InboxItem> {
       this.draining = false;
     }
     if (this.ended && this.sink && this.pending() === 0) this.finish();
+  }
+
+  /** Hand one event to the sink; false when it asks to hold the next ones. One bad event never ends the feed. */
+  private hand(sink: FeedSink<InboxItem>, item: QueueItem): boolean {
+    if (this.deps.stale(item)) return true;
+    try {
+      return sink.next(this.deps.toItem(item)) !== false;
+    } catch (error) {
+      this.deps.undeliverable(item, error);
+      return true;
+    }
   }
 
   private finish(): void {

@@ -12,9 +12,12 @@ export class InboxStreams {
   private readonly state: HubState;
   private readonly streams = new Map<string, Set<InboxFeed>>();
   private durableSeq: number;
+  private readonly undeliverable: (item: QueueItem, error: unknown) => void;
 
-  constructor(state: HubState) {
+  /** `undeliverable` hears of an event a stream could not take (the feed has skipped it). */
+  constructor(state: HubState, undeliverable: (item: QueueItem, error: unknown) => void) {
     this.state = state;
+    this.undeliverable = undeliverable;
     this.durableSeq = state.seq;
   }
 
@@ -81,6 +84,7 @@ export class InboxStreams {
       stale: (item) =>
         item.event.kind === "message" && this.state.messages.get(item.msgId ?? "")?.state === "final",
       toItem: (item) => this.itemOf(item),
+      undeliverable: (item, error) => this.undeliverable(item, error),
       release: (feed) => {
         const set = this.streams.get(agentId);
         set?.delete(feed);

@@ -8,9 +8,10 @@ import type { z } from "zod";
 import { comsError } from "../../contract/errors.ts";
 import { ulid } from "../../contract/ids.ts";
 import type { Caller } from "../../contract/router.ts";
-import type { Message, Outcome, SendAck, SendInput, SettleInput } from "../../contract/schemas.ts";
+import type { ErrorCode, Message, Outcome, SendAck, SendInput, SettleInput } from "../../contract/schemas.ts";
 import type { MessageRecord } from "../store/store.ts";
 import { AsyncQueue } from "./async-queue.ts";
+import type { QueueItem } from "./inbox-feed.ts";
 import type { InboxStreams } from "./inbox-streams.ts";
 import { TAKEN_RETENTION_MS } from "./limits.ts";
 import { type HubState, setOf } from "./state.ts";
@@ -30,7 +31,7 @@ export class Messages {
     const { limits } = state;
     state.assertOpen();
     const sender = state.agentOf(caller);
-    const bytes = Buffer.byteLength(input.prompt) + jsonBytes(input.response_schema);
+    const bytes = Buffer.byteLength(input.prompt) + jsonBytes(input.response_schema, "response_schema");
     if (bytes > limits.maxMessageBytes) {
       throw comsError(
         "TOO_LARGE",
@@ -84,7 +85,11 @@ export class Messages {
     state.messages.set(message.msg_id, record);
     setOf(state.queues, recipient.card.id).add(message.msg_id);
     state.store.putMessage(record);
-    this.streams.publish(recipient.card.id, { seq: record.deliver_seq, event: { kind: "message", message } });
+    this.streams.publish(recipient.card.id, {
+      seq: record.deliver_seq,
+      event: { kind: "message", message },
+      msgId: message.msg_id,
+    });
     state.events.emit({ type: "sent", message, bytes });
     await state.store.flush();
     return this.ackOf(record);
@@ -184,7 +189,7 @@ export class Messages {
     }
     const result = input.result;
     if (result.ok) {
-      const bytes = Buffer.byteLength(result.text) + jsonBytes(result.value);
+      const bytes = Buffer.byteLength(result.text) + jsonBytes(result.value, "reply value");
       const max = this.state.limits.maxMessageBytes;
       if (bytes > max) {
         throw comsError("TOO_LARGE", `reply is ${bytes} bytes; this hub accepts at most ${max}`);
@@ -230,6 +235,63 @@ export class Messages {
     state.events.emit({ type: "settled", message: msg, outcome, at: record.done_at });
   }
 
+  /**
+   * A stream could not take this event (it cannot be serialized: a schema
+   * nested too deep for the encoder, a value that throws). The stream has
+   * skipped it and goes on; here the message ends for good so that no
+   * reconnect replays it: a message ends BAD_INPUT for its sender, and a reply
+   * that cannot reach its sender is replaced by that error. Deferred, so that
+   * a send whose own publish failed finishes first (its "sent" comes before
+   * this "settled").
+   */
+  undeliverable(item: QueueItem, error: unknown): void {
+    if (item.event.kind === "peers") return;
+    const msgId = item.event.kind === "message" ? item.event.message.msg_id : item.event.outcome.msg_id;
+    const why = error instanceof Error ? error.message : String(error);
+    const kind = item.event.kind;
+    const outcome = item.event.kind === "outcome" ? item.event.outcome : undefined;
+    queueMicrotask(() => {
+      const record = this.state.messages.get(msgId);
+      if (!record) return;
+      if (kind === "message" && record.state !== "final") {
+        this.finish(
+          record,
+          errorOutcome(
+            msgId,
+            "BAD_INPUT",
+            `undeliverable: the hub cannot encode this message for ${record.message.to}'s inbox (${why}); it was not delivered`,
+          ),
+        );
+      } else if (kind === "outcome" && record.outcome === outcome && outcome?.state === "reply") {
+        this.reroute(
+          record,
+          errorOutcome(
+            msgId,
+            "BAD_INPUT",
+            `undeliverable reply: ${record.message.to} answered, but the hub cannot encode the reply (${why})`,
+          ),
+        );
+      }
+    });
+  }
+
+  /** Replace a final outcome the sender has not been able to take, and send it the new one. */
+  private reroute(record: MessageRecord, outcome: Outcome): void {
+    const { state } = this;
+    const msg = record.message;
+    record.outcome = outcome;
+    record.outcome_seq = state.nextSeq();
+    if (state.untaken.get(msg.from_id)?.has(msg.msg_id)) {
+      this.streams.publish(msg.from_id, {
+        seq: record.outcome_seq,
+        event: { kind: "outcome", outcome },
+        msgId: msg.msg_id,
+      });
+    }
+    state.store.putMessage(record);
+    this.notify(msg.msg_id);
+  }
+
   dropMessage(msgId: string): void {
     const { state } = this;
     const record = state.messages.get(msgId);
@@ -271,10 +333,18 @@ export class Messages {
   }
 }
 
-export function errorOutcome(msgId: string, code: "EXPIRED" | "PEER_GONE", message: string): Outcome {
+export function errorOutcome(msgId: string, code: ErrorCode, message: string): Outcome {
   return { state: "error", msg_id: msgId, code, message };
 }
 
-function jsonBytes(value: unknown): number {
-  return value === undefined ? 0 : Buffer.byteLength(JSON.stringify(value));
+/** The JSON size of `value`; one that cannot be encoded (too deep, throws) is a BAD_INPUT, not a 500. */
+function jsonBytes(value: unknown, what: string): number {
+  if (value === undefined) return 0;
+  let text: string;
+  try {
+    text = JSON.stringify(value);
+  } catch (error) {
+    throw comsError("BAD_INPUT", `the ${what} cannot be encoded as JSON (${(error as Error).message})`);
+  }
+  return Buffer.byteLength(text);
 }
