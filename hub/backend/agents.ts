@@ -74,6 +74,13 @@ export class Agents {
     if (state.agents.size >= state.limits.maxAgents) {
       throw comsError("BAD_INPUT", `the hub is full: it allows ${state.limits.maxAgents} agents`);
     }
+    const maxPending = state.limits.maxPendingRegistrations;
+    if (maxPending > 0 && state.pending.size >= maxPending) {
+      throw comsError(
+        "RATE_LIMITED",
+        `too many registrations waiting to connect: ${state.pending.size} agents have registered and not yet opened their inbox (--max-pending-registrations ${maxPending}); retry once they connect or are reaped`,
+      );
+    }
     const agentToken = input.resume?.agent_token ?? newToken();
     const card: AgentCard = {
       id: input.resume?.id ?? ulid(now),
@@ -92,6 +99,7 @@ export class Agents {
     state.agents.set(card.id, record);
     state.byName.set(card.name, card.id);
     state.lastStatus.set(card.id, "online");
+    state.pending.add(card.id);
     state.store.putAgent(record);
     this.peersChanged(card.id);
     await state.store.flush();
@@ -132,7 +140,9 @@ export class Agents {
     if (patch.context_used_pct !== undefined) card.context_used_pct = patch.context_used_pct;
     if (patch.queue_depth !== undefined) card.queue_depth = patch.queue_depth;
     record.last_seen = Date.now();
+    const wasOffline = this.state.lastStatus.get(card.id) === "offline";
     this.state.lastStatus.set(card.id, "online");
+    if (wasOffline) this.messages.recipientBack(card.id);
     if (changed || before !== "online") this.peersChanged(card.id);
     // last_seen alone is not worth a write: a restarted hub starts every agent's presence from now.
     if (changed) this.state.store.putAgent(record);
@@ -148,6 +158,7 @@ export class Agents {
     state.sendRate.forget(id);
     if (state.byName.get(record.card.name) === id) state.byName.delete(record.card.name);
     state.lastStatus.delete(id);
+    state.pending.delete(id);
     state.store.deleteAgent(id);
     for (const msgId of [...(state.queues.get(id) ?? [])]) {
       const message = state.messages.get(msgId);
@@ -178,22 +189,30 @@ export class Agents {
     return this.cardOf(this.state.agentOf(caller));
   }
 
-  /** Move presence along and remove agents gone for longer than the message TTL with nothing queued. */
+  /**
+   * Move presence along; an agent that just went offline ends what it held
+   * unanswered (PEER_GONE). Reap agents offline for `reapAfterMs`, and those
+   * registered that long ago that never opened their inbox.
+   */
   sweep(now: number): void {
     const { state } = this;
+    const { offlineAfterMs, reapAfterMs } = state.limits;
     for (const record of [...state.agents.values()]) {
+      const id = record.card.id;
       const status = this.statusOf(record, now);
-      if (status !== (state.lastStatus.get(record.card.id) ?? "online")) {
-        state.lastStatus.set(record.card.id, status);
-        this.peersChanged(record.card.id);
+      const was = state.lastStatus.get(id) ?? "online";
+      if (status !== was) {
+        state.lastStatus.set(id, status);
+        if (status === "offline")
+          this.messages.recipientOffline(id, record.card.name, now - record.last_seen);
+        else if (was === "offline") this.messages.recipientBack(id);
+        this.peersChanged(id);
       }
-      const goneFor = now - record.last_seen - state.limits.offlineAfterMs;
-      if (
-        status === "offline" &&
-        goneFor > state.limits.messageTtlMs &&
-        !state.queues.get(record.card.id)?.size
-      ) {
-        this.remove(record.card.id, "has been offline too long");
+      if (reapAfterMs <= 0) continue;
+      if (status === "offline" && now - record.last_seen - offlineAfterMs >= reapAfterMs) {
+        this.remove(id, `was reaped: offline for more than ${reapAfterMs} ms`);
+      } else if (state.pending.has(id) && now - record.card.started_at >= reapAfterMs) {
+        this.remove(id, `was reaped: it registered and never opened its inbox within ${reapAfterMs} ms`);
       }
     }
   }

@@ -24,6 +24,8 @@ export interface InboxFeedDeps {
    * message with an error outcome for its sender.
    */
   undeliverable(item: QueueItem, error: unknown): void;
+  /** The consumer took this event (written to its stream, not yet necessarily read). */
+  handed(item: QueueItem): void;
   /** The consumer went away: forget this feed. */
   release(feed: InboxFeed): void;
 }
@@ -62,6 +64,15 @@ export class InboxFeed implements PushFeed<InboxItem> {
     if (this.ended) return;
     this.ended = true;
     if (this.sink && !this.draining && this.pending() === 0) this.finish();
+  }
+
+  /** The backend ends the stream now, dropping what it holds (the client resumes by id if it is still there). */
+  close(): void {
+    this.ended = true;
+    this.queue = [];
+    this.head = 0;
+    // Not attached yet: attach() sees it ended and finishes at once.
+    if (this.sink && !this.draining) this.finish();
   }
 
   resume(): void {
@@ -124,12 +135,15 @@ export class InboxFeed implements PushFeed<InboxItem> {
   /** Hand one event to the sink; false when it asks to hold the next ones. One bad event never ends the feed. */
   private hand(sink: FeedSink<InboxItem>, item: QueueItem): boolean {
     if (this.deps.stale(item)) return true;
+    let more: boolean;
     try {
-      return sink.next(this.deps.toItem(item)) !== false;
+      more = sink.next(this.deps.toItem(item)) !== false;
     } catch (error) {
       this.deps.undeliverable(item, error);
       return true;
     }
+    this.deps.handed(item);
+    return more;
   }
 
   private finish(): void {

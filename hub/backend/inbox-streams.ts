@@ -48,7 +48,16 @@ export class InboxStreams {
     }
     replay.sort((a, b) => a.seq - b.seq);
     const feed = new InboxFeed(this.feedDeps(agentId), replay);
-    setOf(this.streams, agentId).add(feed);
+    const open = setOf(this.streams, agentId);
+    open.add(feed);
+    this.state.pending.delete(agentId);
+    const max = this.state.limits.maxStreamsPerAgent;
+    // The oldest goes, not the newcomer: a client reconnecting past its own half-dead streams must get in.
+    while (max > 0 && open.size > max) {
+      const oldest = open.values().next().value as InboxFeed;
+      open.delete(oldest);
+      oldest.close();
+    }
     if (signal) {
       if (signal.aborted) feed.detach();
       else signal.addEventListener("abort", () => feed.detach(), { once: true });
@@ -85,6 +94,9 @@ export class InboxStreams {
         item.event.kind === "message" && this.state.messages.get(item.msgId ?? "")?.state === "final",
       toItem: (item) => this.itemOf(item),
       undeliverable: (item, error) => this.undeliverable(item, error),
+      handed: (item) => {
+        if (item.event.kind === "message") this.state.handedOut.add(item.event.message.msg_id);
+      },
       release: (feed) => {
         const set = this.streams.get(agentId);
         set?.delete(feed);

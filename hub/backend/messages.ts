@@ -54,6 +54,13 @@ export class Messages {
     const recipient = toId === undefined ? undefined : state.agents.get(toId);
     if (!recipient) throw comsError("UNKNOWN_PEER", `no agent named ${input.to} on this hub`);
     if (recipient.card.id === caller.id) throw comsError("BAD_INPUT", "an agent cannot message itself");
+    const waiting = state.queues.get(recipient.card.id)?.size ?? 0;
+    if (limits.maxQueue > 0 && waiting >= limits.maxQueue) {
+      throw comsError(
+        "QUEUE_FULL",
+        `${recipient.card.name}'s queue is full: it holds ${waiting} unanswered messages, the most this hub allows (--max-queue ${limits.maxQueue}); nothing was sent, retry once it has answered some`,
+      );
+    }
     // Checked last, so only a message that would be stored spends a token; a retried msg_id above is free.
     const waitMs = state.sendRate.take(caller.id);
     if (waitMs > 0) {
@@ -115,13 +122,15 @@ export class Messages {
   }
 
   private outcomeOf(record: MessageRecord): Outcome {
-    return (
-      record.outcome ?? {
-        state: "pending",
-        msg_id: record.message.msg_id,
-        delivered: record.state === "acked",
-      }
-    );
+    if (record.outcome) return record.outcome;
+    const outcome: Outcome = {
+      state: "pending",
+      msg_id: record.message.msg_id,
+      delivered: record.state === "acked",
+    };
+    // Said only when it matters: the message waits in the queue of an agent that is not there.
+    if (this.state.lastStatus.get(record.message.to_id) === "offline") outcome.recipient = "offline";
+    return outcome;
   }
 
   async *watch(caller: Caller, msgId: string, signal: AbortSignal | undefined): AsyncIterable<Outcome> {
@@ -185,6 +194,12 @@ export class Messages {
       if (record.outcome?.state === "error" && record.outcome.code === "EXPIRED") {
         throw comsError("EXPIRED", record.outcome.message);
       }
+      if (record.outcome?.state === "error" && record.outcome.code === "PEER_GONE") {
+        throw comsError(
+          "EXPIRED",
+          `too late: this message already ended for its sender (${record.outcome.message})`,
+        );
+      }
       throw comsError("BAD_INPUT", "this message has already been answered");
     }
     const result = input.result;
@@ -220,6 +235,7 @@ export class Messages {
     // A tombstone does not need the prompt any more.
     record.message = { ...msg, prompt: "" };
     state.queues.get(msg.to_id)?.delete(msg.msg_id);
+    state.handedOut.delete(msg.msg_id);
     if (state.agents.has(msg.from_id)) {
       setOf(state.untaken, msg.from_id).add(msg.msg_id);
       this.streams.publish(msg.from_id, {
@@ -299,6 +315,7 @@ export class Messages {
     state.messages.delete(msgId);
     state.queues.get(record.message.to_id)?.delete(msgId);
     state.untaken.get(record.message.from_id)?.delete(msgId);
+    state.handedOut.delete(msgId);
     state.store.deleteMessage(msgId);
   }
 
@@ -321,6 +338,38 @@ export class Messages {
         this.dropMessage(record.message.msg_id);
       }
     }
+  }
+
+  /**
+   * The recipient went offline (its presence lapsed). What it was handed and
+   * has not answered (acked, or written to its stream) cannot be answered by
+   * anyone now: it ends PEER_GONE at once, so the sender is not left waiting
+   * to the TTL. What was never handed out stays queued for its return (get
+   * says the recipient is offline) until it is reaped.
+   */
+  recipientOffline(agentId: string, name: string, silentMs: number): void {
+    const { state } = this;
+    for (const msgId of [...(state.queues.get(agentId) ?? [])]) {
+      const record = state.messages.get(msgId);
+      if (!record || record.state === "final") continue;
+      if (record.state === "acked" || state.handedOut.has(msgId)) {
+        const how =
+          record.state === "acked" ? "it had received this message" : "this message had been sent to it";
+        this.finish(
+          record,
+          errorOutcome(
+            msgId,
+            "PEER_GONE",
+            `${name} went offline (nothing heard from it for ${silentMs} ms) after ${how}, without answering`,
+          ),
+        );
+      } else this.notify(msgId);
+    }
+  }
+
+  /** The recipient is back: its queued messages' pending outcome no longer says offline. */
+  recipientBack(agentId: string): void {
+    for (const msgId of this.state.queues.get(agentId) ?? []) this.notify(msgId);
   }
 
   private notify(msgId: string): void {

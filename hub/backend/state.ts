@@ -9,12 +9,12 @@ import type { Caller } from "../../contract/router.ts";
 import type { AgentStatus } from "../../contract/schemas.ts";
 import type { AgentRecord, HubStore, MessageRecord } from "../store/store.ts";
 import type { HubEvents } from "./events.ts";
-import type { HubLimits } from "./limits.ts";
+import { type HubLimits, resolveLimits } from "./limits.ts";
 import { SendRateLimit } from "./rate-limit.ts";
 
 export class HubState {
   readonly project: string;
-  readonly limits: HubLimits;
+  readonly limits: Required<HubLimits>;
   readonly store: HubStore;
   /** Agents, messages and refusals as they happen, for the dashboard feed and the metrics. */
   readonly events: HubEvents;
@@ -27,6 +27,13 @@ export class HubState {
   /** Sender id → ids of final messages whose outcome it has not taken yet. */
   readonly untaken = new Map<string, Set<string>>();
   readonly lastStatus = new Map<string, AgentStatus>();
+  /** Agents registered here that have not opened an inbox stream yet (restored agents are not counted). */
+  readonly pending = new Set<string>();
+  /**
+   * Unanswered messages already written to one of their recipient's streams
+   * (in memory only: after a restart, only acked ones are known as delivered).
+   */
+  readonly handedOut = new Set<string>();
   seq: number;
   closed = false;
 
@@ -34,7 +41,7 @@ export class HubState {
     this.sendRate = new SendRateLimit(limits.maxSendsPerSec ?? 0);
     this.store = store;
     this.project = project;
-    this.limits = limits;
+    this.limits = resolveLimits(limits);
     this.events = events;
     for (const record of store.loadAgents()) {
       this.agents.set(record.card.id, record);
