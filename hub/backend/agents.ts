@@ -218,10 +218,7 @@ export class Agents {
   }
 
   statusOf(record: AgentRecord, now = Date.now()): AgentStatus {
-    const silent = now - record.last_seen;
-    if (silent >= this.state.limits.offlineAfterMs) return "offline";
-    if (silent >= this.state.limits.staleAfterMs) return "stale";
-    return "online";
+    return this.state.statusOf(record, now);
   }
 
   cardOf(record: AgentRecord): AgentCard {

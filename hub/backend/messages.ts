@@ -129,7 +129,8 @@ export class Messages {
       delivered: record.state === "acked",
     };
     // Said only when it matters: the message waits in the queue of an agent that is not there.
-    if (this.state.lastStatus.get(record.message.to_id) === "offline") outcome.recipient = "offline";
+    const recipient = this.state.agents.get(record.message.to_id);
+    if (recipient && this.state.statusOf(recipient) === "offline") outcome.recipient = "offline";
     return outcome;
   }
 

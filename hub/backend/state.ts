@@ -64,6 +64,14 @@ export class HubState {
     return this.seq;
   }
 
+  /** Presence from the last time the agent was heard from. */
+  statusOf(record: AgentRecord, now = Date.now()): AgentStatus {
+    const silent = now - record.last_seen;
+    if (silent >= this.limits.offlineAfterMs) return "offline";
+    if (silent >= this.limits.staleAfterMs) return "stale";
+    return "online";
+  }
+
   agentOf(caller: Caller): AgentRecord {
     const record = this.agents.get(caller.id);
     if (!record) throw comsError("UNAUTHORIZED", "this agent is not registered on the hub (register again)");
