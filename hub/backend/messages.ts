@@ -307,6 +307,7 @@ export class Messages {
     }
     state.store.putMessage(record);
     this.notify(msg.msg_id);
+    state.events.emit({ type: "settled", message: msg, outcome, at: Date.now(), replaced: true });
   }
 
   dropMessage(msgId: string): void {
