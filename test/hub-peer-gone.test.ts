@@ -1,8 +1,9 @@
 /**
  * Truthful outcomes on the hub, against real hub processes: a recipient that
  * takes a message and dies (kill -9) ends it PEER_GONE for the sender once
- * its presence lapses, not at the TTL; a message still queued for an offline
- * recipient says so in `get`.
+ * it is silent with its stream gone (stale), one that keeps its stream but
+ * falls silent once it is offline, never at the TTL; a message still queued
+ * for an offline recipient says so in `get`.
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -60,15 +61,42 @@ for (const runtime of ["node", "bun"] as Runtime[]) {
       const exited = new Promise((resolve) => victim.once("exit", resolve));
       victim.kill("SIGKILL");
       await exited;
-      // Far below the message TTL (30 min): the sender hears within a few heartbeat periods of offline.
+      // Far below the message TTL (30 min): the sender hears within a few heartbeat periods.
       const outcome = await boss.await(ack.msg_id, { timeoutMs: 20_000 });
       assert.equal(outcome.state, "error", JSON.stringify(outcome));
       assert.equal(outcome.state === "error" && outcome.code, "PEER_GONE", JSON.stringify(outcome));
+      // Its stream closed with the process: stale is enough (offline would be too, later).
       assert.match(
         outcome.state === "error" ? outcome.message : "",
-        /victim went offline .* without answering/,
+        /victim (is gone \(its inbox stream closed|went offline).* without answering/,
       );
       assert.deepEqual(await boss.get(ack.msg_id), outcome);
+    });
+
+    it("a recipient that keeps its stream but goes silent ends what it holds at offline, not at stale", async () => {
+      const world = new HubWorld(PRESENCE);
+      worlds.push(world);
+      const hub = await world.startHub({ runtime });
+      const boss = await world.connect(hub, "boss");
+      const mute = await rawAgent(hub.url, hub.token, "mute");
+      const got: string[] = [];
+      const sub = mute.client.messages.inbox.subscribe(
+        { lastEventId: null },
+        {
+          onData: ({ data }) => {
+            if (data.kind === "message") got.push(data.message.msg_id);
+          },
+        },
+      );
+      world.defer(() => sub.unsubscribe());
+      const ack = await boss.send({ to: "mute", prompt: "hold this" });
+      await waitFor(() => got.includes(ack.msg_id), { what: "mute to be handed the message" });
+      const outcome = await boss.await(ack.msg_id, { timeoutMs: 20_000 });
+      assert.equal(outcome.state === "error" && outcome.code, "PEER_GONE", JSON.stringify(outcome));
+      assert.match(
+        outcome.state === "error" ? outcome.message : "",
+        /^mute went offline \(nothing heard from it for \d+ ms\) after this message had been sent to it, without answering$/,
+      );
     });
 
     it("get says the recipient is offline for a message still queued for it", async () => {

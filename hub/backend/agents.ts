@@ -203,9 +203,20 @@ export class Agents {
       const was = state.lastStatus.get(id) ?? "online";
       if (status !== was) {
         state.lastStatus.set(id, status);
-        if (status === "offline")
-          this.messages.recipientOffline(id, record.card.name, now - record.last_seen);
-        else if (was === "offline") this.messages.recipientBack(id);
+        const silent = now - record.last_seen;
+        if (status === "offline") {
+          this.messages.recipientGone(
+            id,
+            `${record.card.name} went offline (nothing heard from it for ${silent} ms)`,
+          );
+        } else if (status === "stale" && !this.streams.has(id)) {
+          // Silent and no stream: a live client keeps its stream open through a missed heartbeat or two.
+          this.messages.recipientGone(
+            id,
+            `${record.card.name} is gone (its inbox stream closed and nothing heard from it for ${silent} ms)`,
+          );
+        }
+        if (was === "offline") this.messages.recipientBack(id);
         this.peersChanged(id);
       }
       if (reapAfterMs <= 0) continue;

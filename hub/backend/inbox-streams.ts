@@ -28,6 +28,11 @@ export class InboxStreams {
     return n;
   }
 
+  /** Whether the agent has an inbox stream open. */
+  has(agentId: string): boolean {
+    return (this.streams.get(agentId)?.size ?? 0) > 0;
+  }
+
   open(agentId: string, lastEventId: string | null, signal: AbortSignal | undefined): InboxFeed {
     const { messages, queues, untaken } = this.state;
     // Subscribe and compute the replay in one synchronous step: nothing can slip between them.

@@ -343,13 +343,15 @@ export class Messages {
   }
 
   /**
-   * The recipient went offline (its presence lapsed). What it was handed and
-   * has not answered (acked, or written to its stream) cannot be answered by
-   * anyone now: it ends PEER_GONE at once, so the sender is not left waiting
-   * to the TTL. What was never handed out stays queued for its return (get
-   * says the recipient is offline) until it is reaped.
+   * The recipient is gone: offline (its presence lapsed), or stale with no
+   * inbox stream open (a crashed process: its stream closed with it). What it
+   * was handed and has not answered (acked, or written to its stream) cannot
+   * be answered by anyone now: it ends PEER_GONE at once, `cause` first, so
+   * the sender is not left waiting to the TTL. What was never handed out stays
+   * queued for its return (get says when the recipient is offline) until it
+   * is reaped.
    */
-  recipientOffline(agentId: string, name: string, silentMs: number): void {
+  recipientGone(agentId: string, cause: string): void {
     const { state } = this;
     for (const msgId of [...(state.queues.get(agentId) ?? [])]) {
       const record = state.messages.get(msgId);
@@ -357,14 +359,7 @@ export class Messages {
       if (record.state === "acked" || state.handedOut.has(msgId)) {
         const how =
           record.state === "acked" ? "it had received this message" : "this message had been sent to it";
-        this.finish(
-          record,
-          errorOutcome(
-            msgId,
-            "PEER_GONE",
-            `${name} went offline (nothing heard from it for ${silentMs} ms) after ${how}, without answering`,
-          ),
-        );
+        this.finish(record, errorOutcome(msgId, "PEER_GONE", `${cause} after ${how}, without answering`));
       } else this.notify(msgId);
     }
   }
