@@ -98,6 +98,8 @@ export const ErrorCode = z.enum([
   "BAD_INPUT",
   "SCHEMA_MISMATCH",
   "RATE_LIMITED",
+  /** The recipient holds as many unanswered messages as the hub allows: nothing was sent. */
+  "QUEUE_FULL",
 ]);
 
 /** What the receiver settles an inbound message with. */
@@ -113,7 +115,13 @@ export const ReplyResult = z.discriminatedUnion("ok", [
 
 /** The state of a sent message as its sender sees it. */
 export const Outcome = z.discriminatedUnion("state", [
-  z.object({ state: z.literal("pending"), msg_id: MsgId, delivered: z.boolean() }),
+  z.object({
+    state: z.literal("pending"),
+    msg_id: MsgId,
+    delivered: z.boolean(),
+    /** Hub: set to "offline" while the recipient is offline (the message waits in its queue). */
+    recipient: AgentStatus.optional(),
+  }),
   z.object({
     state: z.literal("reply"),
     msg_id: MsgId,

@@ -33,6 +33,17 @@ Options:
                            cut an inbox stream whose reader is this many bytes behind; it
                            resumes where it was (default $PI_COMS_NET_MAX_STREAM_BUFFER_BYTES
                            or 262144)
+  --max-queue N            unanswered messages one recipient may hold; a send past it is
+                           refused QUEUE_FULL (default $PI_COMS_NET_MAX_QUEUE or 1000; 0 = no limit)
+  --max-streams-per-agent N
+                           inbox streams open at once per agent; a new one past it closes
+                           that agent's oldest (default $PI_COMS_NET_MAX_STREAMS_PER_AGENT or 8)
+  --reap-after-ms N        remove an agent offline this long, or registered this long without
+                           opening its inbox; what was queued to it ends PEER_GONE
+                           (default $PI_COMS_NET_REAP_AFTER_MS or 300000; 0 = never)
+  --max-pending-registrations N
+                           agents registered but not yet connected, at most; more are refused
+                           (default $PI_COMS_NET_MAX_PENDING_REGISTRATIONS or 256; 0 = no limit)
   --print-token            also print the token
   -h, --help               show this help
 
@@ -70,6 +81,10 @@ async function main(): Promise<void> {
         "max-sends-per-sec": { type: "string" },
         "dashboard-content": { type: "string" },
         "max-stream-buffer-bytes": { type: "string" },
+        "max-queue": { type: "string" },
+        "max-streams-per-agent": { type: "string" },
+        "reap-after-ms": { type: "string" },
+        "max-pending-registrations": { type: "string" },
         "print-token": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
@@ -117,6 +132,16 @@ async function main(): Promise<void> {
     ...optional(
       "maxStreamBufferBytes",
       intOption("max-stream-buffer-bytes", values["max-stream-buffer-bytes"] as string | undefined),
+    ),
+    ...optional("maxQueue", intOption("max-queue", values["max-queue"] as string | undefined)),
+    ...optional(
+      "maxStreamsPerAgent",
+      intOption("max-streams-per-agent", values["max-streams-per-agent"] as string | undefined),
+    ),
+    ...optional("reapAfterMs", intOption("reap-after-ms", values["reap-after-ms"] as string | undefined)),
+    ...optional(
+      "maxPendingRegistrations",
+      intOption("max-pending-registrations", values["max-pending-registrations"] as string | undefined),
     ),
   }).catch((error: Error) => fail(error.message));
   const runtime = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined" ? "bun" : "node";

@@ -38,6 +38,14 @@ export interface HubServerOptions {
   dashboardContent?: boolean;
   /** Cut an SSE stream whose reader is this many bytes behind (else PI_COMS_NET_MAX_STREAM_BUFFER_BYTES, default 256 KiB). */
   maxStreamBufferBytes?: number;
+  /** Unanswered messages per recipient before QUEUE_FULL (else PI_COMS_NET_MAX_QUEUE, default 1000); 0 = no limit. */
+  maxQueue?: number;
+  /** Inbox streams per agent; past it the oldest closes (else PI_COMS_NET_MAX_STREAMS_PER_AGENT, default 8). */
+  maxStreamsPerAgent?: number;
+  /** Reap agents offline, or never connected, this long (else PI_COMS_NET_REAP_AFTER_MS, default 300000); 0 = never. */
+  reapAfterMs?: number;
+  /** Registered-but-unconnected agents at most (else PI_COMS_NET_MAX_PENDING_REGISTRATIONS, default 256). */
+  maxPendingRegistrations?: number;
   env?: NodeJS.ProcessEnv;
   /** Publish url, pid and start time in the project's discovery file (the CLI does). */
   discovery?: boolean;
@@ -134,6 +142,10 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
     maxMessageBytes,
     maxAgents: opts.maxAgents ?? DEFAULT_MAX_AGENTS,
     maxSendsPerSec: opts.maxSendsPerSec ?? settings.maxSendsPerSec,
+    maxQueue: opts.maxQueue ?? settings.maxQueue,
+    maxStreamsPerAgent: opts.maxStreamsPerAgent ?? settings.maxStreamsPerAgent,
+    reapAfterMs: opts.reapAfterMs ?? settings.reapAfterMs,
+    maxPendingRegistrations: opts.maxPendingRegistrations ?? settings.maxPendingRegistrations,
   });
   const feed = new AdminFeed(backend, { content: opts.dashboardContent ?? settings.dashboardContent });
   const metrics = new HubMetrics(backend, feed);

@@ -71,6 +71,14 @@ export interface HubSettings {
   dashboardContent: boolean;
   /** Bytes an inbox stream's reader may fall behind before the hub cuts the stream (it resumes by id). */
   maxStreamBufferBytes: number;
+  /** Unanswered messages one recipient may hold before sends to it are refused QUEUE_FULL; 0 = no limit. */
+  maxQueue: number;
+  /** Inbox streams per agent; a new one past it closes that agent's oldest; 0 = no limit. */
+  maxStreamsPerAgent: number;
+  /** Remove agents offline this long, or registered this long without opening their inbox; 0 = never. */
+  reapAfterMs: number;
+  /** Registered agents that have not opened their inbox yet, at most; 0 = no limit. */
+  maxPendingRegistrations: number;
 }
 
 /** "on" or "off" (the dashboard's content switch); anything else is an error. */
@@ -99,5 +107,9 @@ export function hubSettings(env: NodeJS.ProcessEnv = process.env): HubSettings {
       envString("PI_COMS_NET_DASHBOARD_CONTENT", env) ?? "on",
     ),
     maxStreamBufferBytes: envInt("PI_COMS_NET_MAX_STREAM_BUFFER_BYTES", 256 * 1024, env),
+    maxQueue: envInt("PI_COMS_NET_MAX_QUEUE", 1000, env),
+    maxStreamsPerAgent: envInt("PI_COMS_NET_MAX_STREAMS_PER_AGENT", 8, env),
+    reapAfterMs: envInt("PI_COMS_NET_REAP_AFTER_MS", 300_000, env),
+    maxPendingRegistrations: envInt("PI_COMS_NET_MAX_PENDING_REGISTRATIONS", 256, env),
   };
 }

@@ -97,7 +97,7 @@ function describeOutcome(outcome: Outcome, slot: SystemSlot, env: ToolEnv): Resu
       };
     case "pending":
       return {
-        text: `No reply yet to ${outcome.msg_id}${to ? ` from ${to}` : ""} (${outcome.delivered ? "delivered, being worked on" : "queued, not yet delivered"}).`,
+        text: `No reply yet to ${outcome.msg_id}${to ? ` from ${to}` : ""} (${pendingState(outcome, to)}).`,
         details: { ...outcome, system: slot.kind },
       };
     case "error":
@@ -107,6 +107,15 @@ function describeOutcome(outcome: Outcome, slot: SystemSlot, env: ToolEnv): Resu
         details: { ...outcome, system: slot.kind },
       };
   }
+}
+
+function pendingState(outcome: Extract<Outcome, { state: "pending" }>, to: string | undefined): string {
+  if (outcome.delivered) return "delivered, being worked on";
+  if (outcome.recipient === "offline") {
+    const who = to ?? "the recipient";
+    return `queued, not yet delivered: ${who} is offline; the message waits on the hub until ${who} comes back, and ends PEER_GONE if it does not`;
+  }
+  return "queued, not yet delivered";
 }
 
 const errorText = (error: unknown): string => {

@@ -15,7 +15,14 @@ export type HubEvent =
   /** The recipient acknowledged receipt. */
   | { type: "delivered"; message: Message; at: number }
   /** Final: a reply or an error (the recipient's, or EXPIRED / PEER_GONE from the hub). */
-  | { type: "settled"; message: Message; outcome: Outcome; at: number }
+  | {
+      type: "settled";
+      message: Message;
+      outcome: Outcome;
+      at: number;
+      /** Set when this replaces an earlier final outcome (a reply the hub could not encode for its sender). */
+      replaced?: boolean;
+    }
   /** A send the hub refused (nothing was queued). */
   | { type: "refused"; from: string; code: ErrorCode };
 

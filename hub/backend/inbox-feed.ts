@@ -18,6 +18,14 @@ export interface InboxFeedDeps {
   /** An event that became pointless while it waited (its message got answered meanwhile). */
   stale(item: QueueItem): boolean;
   toItem(item: QueueItem): InboxItem;
+  /**
+   * The consumer could not take this event (it threw: e.g. the message cannot
+   * be serialized). The feed skips it and goes on; the backend ends that one
+   * message with an error outcome for its sender.
+   */
+  undeliverable(item: QueueItem, error: unknown): void;
+  /** The consumer took this event (written to its stream, not yet necessarily read). */
+  handed(item: QueueItem): void;
   /** The consumer went away: forget this feed. */
   release(feed: InboxFeed): void;
 }
@@ -44,7 +52,7 @@ export class InboxFeed implements PushFeed<InboxItem> {
     if (this.ended) return;
     const sink = this.sink;
     if (sink && !this.draining && !this.paused && this.pending() === 0 && this.deps.isDurable(item.seq)) {
-      if (!this.deps.stale(item) && sink.next(this.deps.toItem(item)) === false) this.paused = true;
+      if (!this.hand(sink, item)) this.paused = true;
       return;
     }
     this.queue.push(item);
@@ -56,6 +64,15 @@ export class InboxFeed implements PushFeed<InboxItem> {
     if (this.ended) return;
     this.ended = true;
     if (this.sink && !this.draining && this.pending() === 0) this.finish();
+  }
+
+  /** The backend ends the stream now, dropping what it holds (the client resumes by id if it is still there). */
+  close(): void {
+    this.ended = true;
+    this.queue = [];
+    this.head = 0;
+    // Not attached yet: attach() sees it ended and finishes at once.
+    if (this.sink && !this.draining) this.finish();
   }
 
   resume(): void {
@@ -102,7 +119,7 @@ export class InboxFeed implements PushFeed<InboxItem> {
           this.queue = [];
           this.head = 0;
         }
-        if (!this.deps.stale(item) && this.sink?.next(this.deps.toItem(item)) === false) this.paused = true;
+        if (this.sink && !this.hand(this.sink, item)) this.paused = true;
       }
     } catch {
       // The store failed: end the stream; the client resumes from its last id once the hub is healthy.
@@ -113,6 +130,20 @@ export class InboxFeed implements PushFeed<InboxItem> {
       this.draining = false;
     }
     if (this.ended && this.sink && this.pending() === 0) this.finish();
+  }
+
+  /** Hand one event to the sink; false when it asks to hold the next ones. One bad event never ends the feed. */
+  private hand(sink: FeedSink<InboxItem>, item: QueueItem): boolean {
+    if (this.deps.stale(item)) return true;
+    let more: boolean;
+    try {
+      more = sink.next(this.deps.toItem(item)) !== false;
+    } catch (error) {
+      this.deps.undeliverable(item, error);
+      return true;
+    }
+    this.deps.handed(item);
+    return more;
   }
 
   private finish(): void {

@@ -116,6 +116,8 @@ export class HubMetrics {
         this.toDelivered.observe(seconds(event.at - event.message.created_at));
         return;
       case "settled":
+        // The message was counted when it first settled.
+        if (event.replaced) return;
         this.settled.inc({
           outcome: event.outcome.state === "error" ? event.outcome.code : event.outcome.state,
         });

@@ -1,0 +1,133 @@
+/**
+ * Every agent's open inbox streams: opening one (the replay after a
+ * Last-Event-ID, computed in the same synchronous step as the subscription),
+ * publishing live events to an agent's streams or to all of them, and the
+ * durability gate each feed waits on before it hands an event out.
+ */
+import type { InboxItem } from "../../contract/router.ts";
+import { InboxFeed, type InboxFeedDeps, type QueueItem } from "./inbox-feed.ts";
+import { type HubState, setOf } from "./state.ts";
+
+export class InboxStreams {
+  private readonly state: HubState;
+  private readonly streams = new Map<string, Set<InboxFeed>>();
+  private durableSeq: number;
+  private readonly undeliverable: (item: QueueItem, error: unknown) => void;
+
+  /** `undeliverable` hears of an event a stream could not take (the feed has skipped it). */
+  constructor(state: HubState, undeliverable: (item: QueueItem, error: unknown) => void) {
+    this.state = state;
+    this.undeliverable = undeliverable;
+    this.durableSeq = state.seq;
+  }
+
+  /** Open inbox streams (connected agents' SSE subscriptions). */
+  get count(): number {
+    let n = 0;
+    for (const set of this.streams.values()) n += set.size;
+    return n;
+  }
+
+  /** Whether the agent has an inbox stream open. */
+  has(agentId: string): boolean {
+    return (this.streams.get(agentId)?.size ?? 0) > 0;
+  }
+
+  open(agentId: string, lastEventId: string | null, signal: AbortSignal | undefined): InboxFeed {
+    const { messages, queues, untaken } = this.state;
+    // Subscribe and compute the replay in one synchronous step: nothing can slip between them.
+    const after = this.parseEventId(lastEventId);
+    const replay: QueueItem[] = [];
+    for (const msgId of queues.get(agentId) ?? []) {
+      const record = messages.get(msgId);
+      if (record && (after === null || record.deliver_seq > after)) {
+        replay.push({ seq: record.deliver_seq, event: { kind: "message", message: record.message }, msgId });
+      }
+    }
+    for (const msgId of untaken.get(agentId) ?? []) {
+      const record = messages.get(msgId);
+      const seq = record?.outcome_seq ?? 0;
+      if (record?.outcome && (after === null || seq > after)) {
+        replay.push({ seq, event: { kind: "outcome", outcome: record.outcome }, msgId });
+      }
+    }
+    replay.sort((a, b) => a.seq - b.seq);
+    const feed = new InboxFeed(this.feedDeps(agentId), replay);
+    const open = setOf(this.streams, agentId);
+    open.add(feed);
+    this.state.pending.delete(agentId);
+    const max = this.state.limits.maxStreamsPerAgent;
+    // The oldest goes, not the newcomer: a client reconnecting past its own half-dead streams must get in.
+    while (max > 0 && open.size > max) {
+      const oldest = open.values().next().value as InboxFeed;
+      open.delete(oldest);
+      oldest.close();
+    }
+    if (signal) {
+      if (signal.aborted) feed.detach();
+      else signal.addEventListener("abort", () => feed.detach(), { once: true });
+    }
+    return feed;
+  }
+
+  publish(agentId: string, item: QueueItem): void {
+    for (const stream of this.streams.get(agentId) ?? []) stream.push(item);
+  }
+
+  /** The same event to every open stream (peers changes). */
+  broadcast(item: QueueItem): void {
+    for (const streams of this.streams.values()) for (const stream of streams) stream.push(item);
+  }
+
+  /** End an agent's streams (it left or was removed). */
+  endAgent(agentId: string): void {
+    for (const stream of this.streams.get(agentId) ?? []) stream.end();
+    this.streams.delete(agentId);
+  }
+
+  /** End every stream (the hub is closing). */
+  endAll(): void {
+    for (const streams of this.streams.values()) for (const stream of streams) stream.end();
+  }
+
+  /** What an inbox feed needs from the backend (shared by all of one agent's feeds). */
+  private feedDeps(agentId: string): InboxFeedDeps {
+    return {
+      isDurable: (seq) => seq <= this.durableSeq,
+      durable: (seq) => this.durable(seq),
+      stale: (item) =>
+        item.event.kind === "message" && this.state.messages.get(item.msgId ?? "")?.state === "final",
+      toItem: (item) => this.itemOf(item),
+      undeliverable: (item, error) => this.undeliverable(item, error),
+      handed: (item) => {
+        if (item.event.kind === "message") this.state.handedOut.add(item.event.message.msg_id);
+      },
+      release: (feed) => {
+        const set = this.streams.get(agentId);
+        set?.delete(feed);
+        if (set?.size === 0) this.streams.delete(agentId);
+      },
+    };
+  }
+
+  /** Nothing leaves the hub before it is on disk: a restart never takes back an event. */
+  private async durable(seq: number): Promise<void> {
+    if (seq <= this.durableSeq) return;
+    const target = this.state.seq;
+    await this.state.store.flush();
+    this.durableSeq = Math.max(this.durableSeq, target);
+  }
+
+  private itemOf(item: QueueItem): InboxItem {
+    return { id: `${this.state.store.epoch}.${item.seq}`, event: item.event };
+  }
+
+  /** The sequence number after which to resume, or null for a full replay (new stream, other epoch). */
+  private parseEventId(id: string | null): number | null {
+    if (!id) return null;
+    const [epoch, seq] = id.split(".");
+    const n = Number(seq);
+    if (epoch !== this.state.store.epoch || !Number.isSafeInteger(n) || n < 0) return null;
+    return n;
+  }
+}

@@ -1,0 +1,44 @@
+/** What a hub allows: every bound the backend enforces, with the defaults the CLI starts from. */
+
+export interface HubLimits {
+  maxHops: number;
+  messageTtlMs: number;
+  staleAfterMs: number;
+  offlineAfterMs: number;
+  maxMessageBytes: number;
+  maxAgents: number;
+  /** Sustained new messages per second per sending agent, burst twice that; 0 or absent = unlimited. */
+  maxSendsPerSec?: number;
+  /** Unanswered messages one recipient may hold; a send past it is refused QUEUE_FULL. 0 = no limit. */
+  maxQueue?: number;
+  /** Inbox streams open at once per agent; a new one past it closes that agent's oldest. 0 = no limit. */
+  maxStreamsPerAgent?: number;
+  /**
+   * An agent offline this long, or registered this long without ever opening
+   * its inbox, is removed (what was queued to it ends PEER_GONE). 0 = never.
+   */
+  reapAfterMs?: number;
+  /** Agents registered but not yet connected (no inbox stream opened), at most. 0 = no limit. */
+  maxPendingRegistrations?: number;
+}
+
+export const DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024;
+export const DEFAULT_MAX_AGENTS = 4096;
+/** How long a reply the sender has already taken stays readable by get(). */
+export const TAKEN_RETENTION_MS = 60_000;
+export const DEFAULT_MAX_QUEUE = 1000;
+export const DEFAULT_MAX_STREAMS_PER_AGENT = 8;
+export const DEFAULT_REAP_AFTER_MS = 300_000;
+export const DEFAULT_MAX_PENDING_REGISTRATIONS = 256;
+
+/** The limits with every optional one filled in from its default. */
+export function resolveLimits(limits: HubLimits): Required<HubLimits> {
+  return {
+    ...limits,
+    maxSendsPerSec: limits.maxSendsPerSec ?? 0,
+    maxQueue: limits.maxQueue ?? DEFAULT_MAX_QUEUE,
+    maxStreamsPerAgent: limits.maxStreamsPerAgent ?? DEFAULT_MAX_STREAMS_PER_AGENT,
+    reapAfterMs: limits.reapAfterMs ?? DEFAULT_REAP_AFTER_MS,
+    maxPendingRegistrations: limits.maxPendingRegistrations ?? DEFAULT_MAX_PENDING_REGISTRATIONS,
+  };
+}

@@ -1,0 +1,396 @@
+/**
+ * Messages on the hub: accepting a send into the recipient's queue, the
+ * receipt (ack) and the answer (settle), making a message final and routing
+ * its outcome to the sender, watching an outcome change, and the sweep that
+ * expires messages and purges tombstones.
+ */
+import type { z } from "zod";
+import { comsError } from "../../contract/errors.ts";
+import { ulid } from "../../contract/ids.ts";
+import type { Caller } from "../../contract/router.ts";
+import type { ErrorCode, Message, Outcome, SendAck, SendInput, SettleInput } from "../../contract/schemas.ts";
+import type { MessageRecord } from "../store/store.ts";
+import { AsyncQueue } from "./async-queue.ts";
+import type { QueueItem } from "./inbox-feed.ts";
+import type { InboxStreams } from "./inbox-streams.ts";
+import { TAKEN_RETENTION_MS } from "./limits.ts";
+import { type HubState, setOf } from "./state.ts";
+
+export class Messages {
+  private readonly state: HubState;
+  private readonly streams: InboxStreams;
+  private readonly watchers = new Map<string, Set<() => void>>();
+
+  constructor(state: HubState, streams: InboxStreams) {
+    this.state = state;
+    this.streams = streams;
+  }
+
+  async accept(caller: Caller, input: z.output<typeof SendInput>): Promise<SendAck> {
+    const { state } = this;
+    const { limits } = state;
+    state.assertOpen();
+    const sender = state.agentOf(caller);
+    const bytes = Buffer.byteLength(input.prompt) + jsonBytes(input.response_schema, "response_schema");
+    if (bytes > limits.maxMessageBytes) {
+      throw comsError(
+        "TOO_LARGE",
+        `message is ${bytes} bytes; this hub accepts at most ${limits.maxMessageBytes}`,
+      );
+    }
+    const hops = input.hops + 1;
+    if (hops > limits.maxHops) {
+      throw comsError("HOP_LIMIT", `hop limit reached (${input.hops} hops taken, limit ${limits.maxHops})`);
+    }
+    if (input.msg_id) {
+      const previous = state.messages.get(input.msg_id);
+      if (previous) {
+        if (previous.message.from_id !== caller.id) throw comsError("BAD_INPUT", "msg_id already in use");
+        await state.store.flush();
+        return this.ackOf(previous);
+      }
+    }
+    const toId = state.byName.get(input.to);
+    const recipient = toId === undefined ? undefined : state.agents.get(toId);
+    if (!recipient) throw comsError("UNKNOWN_PEER", `no agent named ${input.to} on this hub`);
+    if (recipient.card.id === caller.id) throw comsError("BAD_INPUT", "an agent cannot message itself");
+    const waiting = state.queues.get(recipient.card.id)?.size ?? 0;
+    if (limits.maxQueue > 0 && waiting >= limits.maxQueue) {
+      throw comsError(
+        "QUEUE_FULL",
+        `${recipient.card.name}'s queue is full: it holds ${waiting} unanswered messages, the most this hub allows (--max-queue ${limits.maxQueue}); nothing was sent, retry once it has answered some`,
+      );
+    }
+    // Checked last, so only a message that would be stored spends a token; a retried msg_id above is free.
+    const waitMs = state.sendRate.take(caller.id);
+    if (waitMs > 0) {
+      throw comsError(
+        "RATE_LIMITED",
+        `too many sends: this hub allows ${limits.maxSendsPerSec}/s per agent; retry in ${waitMs} ms (nothing was sent)`,
+      );
+    }
+    const now = Date.now();
+    const message: Message = {
+      msg_id: input.msg_id ?? ulid(now),
+      from: sender.card.name,
+      from_id: sender.card.id,
+      to: recipient.card.name,
+      to_id: recipient.card.id,
+      prompt: input.prompt,
+      hops,
+      ...(input.conversation_id ? { conversation_id: input.conversation_id } : {}),
+      ...(input.response_schema ? { response_schema: input.response_schema } : {}),
+      ...(input.chain_id ? { chain_id: input.chain_id } : {}),
+      created_at: now,
+    };
+    const record: MessageRecord = {
+      message,
+      state: "queued",
+      expires_at: now + limits.messageTtlMs,
+      deliver_seq: state.nextSeq(),
+    };
+    state.messages.set(message.msg_id, record);
+    setOf(state.queues, recipient.card.id).add(message.msg_id);
+    state.store.putMessage(record);
+    this.streams.publish(recipient.card.id, {
+      seq: record.deliver_seq,
+      event: { kind: "message", message },
+      msgId: message.msg_id,
+    });
+    state.events.emit({ type: "sent", message, bytes });
+    await state.store.flush();
+    return this.ackOf(record);
+  }
+
+  private ackOf(record: MessageRecord): SendAck {
+    return {
+      msg_id: record.message.msg_id,
+      to: record.message.to,
+      to_id: record.message.to_id,
+      accepted_at: record.message.created_at,
+      queue_depth: this.state.queues.get(record.message.to_id)?.size ?? 0,
+    };
+  }
+
+  async get(caller: Caller, msgId: string): Promise<Outcome> {
+    const record = this.state.messages.get(msgId);
+    if (!record) return errorOutcome(msgId, "EXPIRED", "no such message on this hub (expired or purged)");
+    if (record.message.from_id !== caller.id) {
+      throw comsError("UNAUTHORIZED", "only the sender of a message can read its outcome");
+    }
+    return this.outcomeOf(record);
+  }
+
+  private outcomeOf(record: MessageRecord): Outcome {
+    if (record.outcome) return record.outcome;
+    const outcome: Outcome = {
+      state: "pending",
+      msg_id: record.message.msg_id,
+      delivered: record.state === "acked",
+    };
+    // Said only when it matters: the message waits in the queue of an agent that is not there.
+    const recipient = this.state.agents.get(record.message.to_id);
+    if (recipient && this.state.statusOf(recipient) === "offline") outcome.recipient = "offline";
+    return outcome;
+  }
+
+  async *watch(caller: Caller, msgId: string, signal: AbortSignal | undefined): AsyncIterable<Outcome> {
+    const first = await this.get(caller, msgId);
+    yield first;
+    if (first.state !== "pending") return;
+    let last = JSON.stringify(first);
+    const queue = new AsyncQueue<true>();
+    const wake = () => queue.push(true);
+    setOf(this.watchers, msgId).add(wake);
+    const onAbort = () => queue.end();
+    signal?.addEventListener("abort", onAbort);
+    try {
+      while (!this.state.closed) {
+        const record = this.state.messages.get(msgId);
+        const outcome = record
+          ? this.outcomeOf(record)
+          : errorOutcome(msgId, "EXPIRED", "no such message on this hub (expired or purged)");
+        const text = JSON.stringify(outcome);
+        if (text !== last) {
+          last = text;
+          yield outcome;
+        }
+        if (outcome.state !== "pending") return;
+        if ((await queue.next()) === undefined) return;
+      }
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+      this.watchers.get(msgId)?.delete(wake);
+      if (this.watchers.get(msgId)?.size === 0) this.watchers.delete(msgId);
+    }
+  }
+
+  async ack(caller: Caller, msgIds: string[]): Promise<void> {
+    const { state } = this;
+    for (const msgId of msgIds) {
+      const record = state.messages.get(msgId);
+      if (!record) continue;
+      if (record.message.to_id === caller.id && record.state === "queued") {
+        record.state = "acked";
+        state.store.putMessage(record);
+        this.notify(msgId);
+        state.events.emit({ type: "delivered", message: record.message, at: Date.now() });
+      } else if (record.message.from_id === caller.id && record.state === "final" && !record.outcome_taken) {
+        record.outcome_taken = true;
+        record.done_at = Date.now();
+        state.untaken.get(caller.id)?.delete(msgId);
+        state.store.putMessage(record);
+      }
+    }
+    await state.store.flush();
+  }
+
+  async settle(caller: Caller, input: z.output<typeof SettleInput>): Promise<void> {
+    const record = this.state.messages.get(input.msg_id);
+    if (!record) throw comsError("EXPIRED", "no such message on this hub (expired or purged)");
+    if (record.message.to_id !== caller.id) {
+      throw comsError("UNAUTHORIZED", "only the recipient of a message can answer it");
+    }
+    if (record.state === "final") {
+      if (record.outcome?.state === "error" && record.outcome.code === "EXPIRED") {
+        throw comsError("EXPIRED", record.outcome.message);
+      }
+      if (record.outcome?.state === "error" && record.outcome.code === "PEER_GONE") {
+        throw comsError(
+          "EXPIRED",
+          `too late: this message already ended for its sender (${record.outcome.message})`,
+        );
+      }
+      throw comsError("BAD_INPUT", "this message has already been answered");
+    }
+    const result = input.result;
+    if (result.ok) {
+      const bytes = Buffer.byteLength(result.text) + jsonBytes(result.value, "reply value");
+      const max = this.state.limits.maxMessageBytes;
+      if (bytes > max) {
+        throw comsError("TOO_LARGE", `reply is ${bytes} bytes; this hub accepts at most ${max}`);
+      }
+    }
+    const outcome: Outcome = result.ok
+      ? {
+          state: "reply",
+          msg_id: input.msg_id,
+          from: record.message.to,
+          text: result.text,
+          ...(result.value !== undefined ? { value: result.value } : {}),
+          replied_at: Date.now(),
+        }
+      : { state: "error", msg_id: input.msg_id, code: result.code, message: result.message };
+    this.finish(record, outcome);
+    await this.state.store.flush();
+  }
+
+  /** Make a message final and route its outcome to the sender. */
+  finish(record: MessageRecord, outcome: Outcome): void {
+    const { state } = this;
+    const msg = record.message;
+    record.state = "final";
+    record.outcome = outcome;
+    record.outcome_seq = state.nextSeq();
+    record.done_at = Date.now();
+    // A tombstone does not need the prompt any more.
+    record.message = { ...msg, prompt: "" };
+    state.queues.get(msg.to_id)?.delete(msg.msg_id);
+    state.handedOut.delete(msg.msg_id);
+    if (state.agents.has(msg.from_id)) {
+      setOf(state.untaken, msg.from_id).add(msg.msg_id);
+      this.streams.publish(msg.from_id, {
+        seq: record.outcome_seq,
+        event: { kind: "outcome", outcome },
+        msgId: msg.msg_id,
+      });
+    } else {
+      record.outcome_taken = true;
+    }
+    state.store.putMessage(record);
+    this.notify(msg.msg_id);
+    state.events.emit({ type: "settled", message: msg, outcome, at: record.done_at });
+  }
+
+  /**
+   * A stream could not take this event (it cannot be serialized: a schema
+   * nested too deep for the encoder, a value that throws). The stream has
+   * skipped it and goes on; here the message ends for good so that no
+   * reconnect replays it: a message ends BAD_INPUT for its sender, and a reply
+   * that cannot reach its sender is replaced by that error. Deferred, so that
+   * a send whose own publish failed finishes first (its "sent" comes before
+   * this "settled").
+   */
+  undeliverable(item: QueueItem, error: unknown): void {
+    if (item.event.kind === "peers") return;
+    const msgId = item.event.kind === "message" ? item.event.message.msg_id : item.event.outcome.msg_id;
+    const why = error instanceof Error ? error.message : String(error);
+    const kind = item.event.kind;
+    const outcome = item.event.kind === "outcome" ? item.event.outcome : undefined;
+    queueMicrotask(() => {
+      const record = this.state.messages.get(msgId);
+      if (!record) return;
+      if (kind === "message" && record.state !== "final") {
+        this.finish(
+          record,
+          errorOutcome(
+            msgId,
+            "BAD_INPUT",
+            `undeliverable: the hub cannot encode this message for ${record.message.to}'s inbox (${why}); it was not delivered`,
+          ),
+        );
+      } else if (kind === "outcome" && record.outcome === outcome && outcome?.state === "reply") {
+        this.reroute(
+          record,
+          errorOutcome(
+            msgId,
+            "BAD_INPUT",
+            `undeliverable reply: ${record.message.to} answered, but the hub cannot encode the reply (${why})`,
+          ),
+        );
+      }
+    });
+  }
+
+  /** Replace a final outcome the sender has not been able to take, and send it the new one. */
+  private reroute(record: MessageRecord, outcome: Outcome): void {
+    const { state } = this;
+    const msg = record.message;
+    record.outcome = outcome;
+    record.outcome_seq = state.nextSeq();
+    if (state.untaken.get(msg.from_id)?.has(msg.msg_id)) {
+      this.streams.publish(msg.from_id, {
+        seq: record.outcome_seq,
+        event: { kind: "outcome", outcome },
+        msgId: msg.msg_id,
+      });
+    }
+    state.store.putMessage(record);
+    this.notify(msg.msg_id);
+    state.events.emit({ type: "settled", message: msg, outcome, at: Date.now(), replaced: true });
+  }
+
+  dropMessage(msgId: string): void {
+    const { state } = this;
+    const record = state.messages.get(msgId);
+    if (!record) return;
+    state.messages.delete(msgId);
+    state.queues.get(record.message.to_id)?.delete(msgId);
+    state.untaken.get(record.message.from_id)?.delete(msgId);
+    state.handedOut.delete(msgId);
+    state.store.deleteMessage(msgId);
+  }
+
+  /** Expire messages past their TTL; purge tombstones whose outcome was taken or is old. */
+  sweep(now: number): void {
+    const { limits } = this.state;
+    for (const record of this.state.messages.values()) {
+      if (record.state !== "final") {
+        if (record.expires_at <= now) {
+          const ttl = limits.messageTtlMs;
+          this.finish(
+            record,
+            errorOutcome(record.message.msg_id, "EXPIRED", `no reply within the message TTL (${ttl} ms)`),
+          );
+        }
+      } else if (
+        (record.outcome_taken && (record.done_at ?? 0) + TAKEN_RETENTION_MS <= now) ||
+        (record.done_at ?? 0) + limits.messageTtlMs <= now
+      ) {
+        this.dropMessage(record.message.msg_id);
+      }
+    }
+  }
+
+  /**
+   * The recipient is gone: offline (its presence lapsed), or stale with no
+   * inbox stream open (a crashed process: its stream closed with it). What it
+   * was handed and has not answered (acked, or written to its stream) cannot
+   * be answered by anyone now: it ends PEER_GONE at once, `cause` first, so
+   * the sender is not left waiting to the TTL. What was never handed out stays
+   * queued for its return (get says when the recipient is offline) until it
+   * is reaped.
+   */
+  recipientGone(agentId: string, cause: string): void {
+    const { state } = this;
+    for (const msgId of [...(state.queues.get(agentId) ?? [])]) {
+      const record = state.messages.get(msgId);
+      if (!record || record.state === "final") continue;
+      if (record.state === "acked" || state.handedOut.has(msgId)) {
+        const how =
+          record.state === "acked" ? "it had received this message" : "this message had been sent to it";
+        this.finish(record, errorOutcome(msgId, "PEER_GONE", `${cause} after ${how}, without answering`));
+      } else this.notify(msgId);
+    }
+  }
+
+  /** The recipient is back: its queued messages' pending outcome no longer says offline. */
+  recipientBack(agentId: string): void {
+    for (const msgId of this.state.queues.get(agentId) ?? []) this.notify(msgId);
+  }
+
+  private notify(msgId: string): void {
+    for (const wake of this.watchers.get(msgId) ?? []) wake();
+  }
+
+  /** Wake every watcher (the hub is closing: they see it and end). */
+  wakeAll(): void {
+    for (const set of this.watchers.values()) for (const wake of set) wake();
+  }
+}
+
+export function errorOutcome(msgId: string, code: ErrorCode, message: string): Outcome {
+  return { state: "error", msg_id: msgId, code, message };
+}
+
+/** The JSON size of `value`; one that cannot be encoded (too deep, throws) is a BAD_INPUT, not a 500. */
+function jsonBytes(value: unknown, what: string): number {
+  if (value === undefined) return 0;
+  let text: string;
+  try {
+    text = JSON.stringify(value);
+  } catch (error) {
+    throw comsError("BAD_INPUT", `the ${what} cannot be encoded as JSON (${(error as Error).message})`);
+  }
+  return Buffer.byteLength(text);
+}

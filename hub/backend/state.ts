@@ -1,0 +1,93 @@
+/**
+ * The hub's live state, shared by the parts of the backend: agents and
+ * messages as loaded from the store and kept in memory, the per-recipient
+ * queues and per-sender untaken outcomes, and the event sequence. Every
+ * change is written through the store by whoever makes it.
+ */
+import { comsError } from "../../contract/errors.ts";
+import type { Caller } from "../../contract/router.ts";
+import type { AgentStatus } from "../../contract/schemas.ts";
+import type { AgentRecord, HubStore, MessageRecord } from "../store/store.ts";
+import type { HubEvents } from "./events.ts";
+import { type HubLimits, resolveLimits } from "./limits.ts";
+import { SendRateLimit } from "./rate-limit.ts";
+
+export class HubState {
+  readonly project: string;
+  readonly limits: Required<HubLimits>;
+  readonly store: HubStore;
+  /** Agents, messages and refusals as they happen, for the dashboard feed and the metrics. */
+  readonly events: HubEvents;
+  readonly sendRate: SendRateLimit;
+  readonly agents = new Map<string, AgentRecord>();
+  readonly byName = new Map<string, string>();
+  readonly messages = new Map<string, MessageRecord>();
+  /** Recipient id → ids of its unsettled messages (its queue). */
+  readonly queues = new Map<string, Set<string>>();
+  /** Sender id → ids of final messages whose outcome it has not taken yet. */
+  readonly untaken = new Map<string, Set<string>>();
+  readonly lastStatus = new Map<string, AgentStatus>();
+  /** Agents registered here that have not opened an inbox stream yet (restored agents are not counted). */
+  readonly pending = new Set<string>();
+  /**
+   * Unanswered messages already written to one of their recipient's streams
+   * (in memory only: after a restart, only acked ones are known as delivered).
+   */
+  readonly handedOut = new Set<string>();
+  seq: number;
+  closed = false;
+
+  constructor(store: HubStore, project: string, limits: HubLimits, events: HubEvents) {
+    this.sendRate = new SendRateLimit(limits.maxSendsPerSec ?? 0);
+    this.store = store;
+    this.project = project;
+    this.limits = resolveLimits(limits);
+    this.events = events;
+    for (const record of store.loadAgents()) {
+      this.agents.set(record.card.id, record);
+      this.byName.set(record.card.name, record.card.id);
+    }
+    for (const record of store.loadMessages()) {
+      this.messages.set(record.message.msg_id, record);
+      if (record.state !== "final") setOf(this.queues, record.message.to_id).add(record.message.msg_id);
+      else if (!record.outcome_taken) setOf(this.untaken, record.message.from_id).add(record.message.msg_id);
+    }
+    this.seq = store.lastSeq;
+    // Agents restored from disk have not been heard from since: their presence starts from now.
+    const now = Date.now();
+    for (const record of this.agents.values()) record.last_seen = Math.max(record.last_seen, now);
+  }
+
+  nextSeq(): number {
+    this.seq += 1;
+    this.store.setLastSeq(this.seq);
+    return this.seq;
+  }
+
+  /** Presence from the last time the agent was heard from. */
+  statusOf(record: AgentRecord, now = Date.now()): AgentStatus {
+    const silent = now - record.last_seen;
+    if (silent >= this.limits.offlineAfterMs) return "offline";
+    if (silent >= this.limits.staleAfterMs) return "stale";
+    return "online";
+  }
+
+  agentOf(caller: Caller): AgentRecord {
+    const record = this.agents.get(caller.id);
+    if (!record) throw comsError("UNAUTHORIZED", "this agent is not registered on the hub (register again)");
+    return record;
+  }
+
+  assertOpen(): void {
+    if (this.closed) throw comsError("PEER_GONE", "the hub is shutting down");
+  }
+}
+
+export function setOf<K, T>(map: Map<K, Set<T>>, key: K): Set<T> {
+  let set = map.get(key);
+  if (!set) {
+    set = new Set();
+    map.set(key, set);
+  }
+  return set;
+}
