@@ -21,6 +21,8 @@ const TRPC_CODE: Record<ErrorCode, TrpcCode> = {
   BAD_INPUT: "BAD_REQUEST",
   SCHEMA_MISMATCH: "UNPROCESSABLE_CONTENT",
   RATE_LIMITED: "TOO_MANY_REQUESTS",
+  // The hub cannot store right now (its Redis is down, or it is failing over): nothing was accepted.
+  UNAVAILABLE: "SERVICE_UNAVAILABLE",
 };
 
 /**

@@ -90,6 +90,7 @@ export const ErrorCode = z.enum([
   "BAD_INPUT",
   "SCHEMA_MISMATCH",
   "RATE_LIMITED",
+  "UNAVAILABLE",
 ]);
 
 /** What the receiver settles an inbound message with. */
