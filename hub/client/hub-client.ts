@@ -41,11 +41,12 @@ import { hubPaths } from "../paths.ts";
 import { readSecret } from "../secret.ts";
 import { AckBatcher, RecentIds } from "./ack-batcher.ts";
 import { readDiscovery } from "./discovery.ts";
+import { hubRotation, parseHubUrls, startOnFirst } from "./endpoints.ts";
 import { FetchEventSource } from "./event-source.ts";
 import { openInbox } from "./inbox-stream.ts";
 
 export interface HubConnectOptions {
-  /** Hub base URL (http://host:port or https://…); default PI_COMS_NET_SERVER_URL, else the project's discovery file. */
+  /** Hub base URL (http://host:port or https://…), or several comma-separated (hubs of one project, tried in turn); default PI_COMS_NET_SERVER_URL, else the project's discovery file. */
   url?: string;
   /** Hub token; default PI_COMS_NET_AUTH_TOKEN, else the project's server.secret.json. */
   token?: string;
@@ -89,15 +90,21 @@ export async function connectHub(opts: HubConnectOptions = {}): Promise<HubClien
       `no hub token: set PI_COMS_NET_AUTH_TOKEN, pass a token, or run where ${secretPath} exists`,
     );
   }
-  const client = new HubClient({
-    url,
+  const urls = parseHubUrls(url);
+  const rotate = hubRotation(urls);
+  const client: HubClient = new HubClient({
+    url: urls[0] ?? url,
     token,
     // A token someone handed us cannot be refreshed from a file; a discovered one can.
     // A token or URL that is the project's own (from its files, even if passed back in by the caller)
     // may be refreshed from those files; one given from elsewhere (a remote hub) stays as given.
     secretPath:
       explicitToken === undefined || explicitToken === readSecret(secretPath) ? secretPath : undefined,
-    ...(url === readDiscovery(project, env)?.url ? { discover: () => readDiscovery(project, env)?.url } : {}),
+    ...(urls.length > 1
+      ? { discover: () => rotate(client.url) }
+      : url === readDiscovery(project, env)?.url
+        ? { discover: () => readDiscovery(project, env)?.url }
+        : {}),
     project,
     heartbeatMs: settings.heartbeatMs,
     replyTimeoutMs: settings.messageTtlMs,
@@ -110,7 +117,7 @@ export async function connectHub(opts: HubConnectOptions = {}): Promise<HubClien
     },
   });
   try {
-    await client.start();
+    await startOnFirst(client, urls);
   } catch (error) {
     const tls = tlsFailure(error);
     if (!tls) throw error;

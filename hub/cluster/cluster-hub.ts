@@ -175,6 +175,8 @@ export async function startClusterHub(opts: ClusterHubOptions): Promise<RunningH
       suspect: (url) => {
         if (url === holderUrl && !lease) holderUrl = undefined;
       },
+      storeReachable: () => redis.isReady,
+      holdMs: Math.min(leaseMs, 3_000),
     }),
   );
   // Clients connecting right after start should find a hub serving; with Redis down, start anyway.

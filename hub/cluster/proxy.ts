@@ -2,9 +2,9 @@
  * The public side of a clustered hub: every request is passed on, streamed
  * both ways without buffering (SSE included), to the hub that holds the
  * project lease, which may be this process's own backend listener. With no
- * holder known (failing over, Redis down) it answers 503 with the
- * UNAVAILABLE code in tRPC's error shape, which clients treat like an
- * unreachable hub: they retry, and a send that still fails says why.
+ * holder known (failing over, Redis down) it answers with the UNAVAILABLE
+ * code in tRPC's error shape: a send is refused at once and says why, and a
+ * client's stream recovery keeps retrying until a hub is active again.
  */
 import {
   Agent as HttpAgent,
@@ -13,7 +13,8 @@ import {
   type RequestListener,
 } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
-import { comsError } from "../../contract/errors.ts";
+import { TRPCError } from "@trpc/server";
+import { ComsError, comsError } from "../../contract/errors.ts";
 import { comsRouter } from "../../contract/router.ts";
 import { servedRouter } from "../../lib/served-router.ts";
 import { splitTarget } from "../http/front-door.ts";
@@ -36,6 +37,10 @@ export interface ProxyTarget {
   current(): string | undefined;
   /** The holder could not be reached: look it up again. */
   suspect(url: string): void;
+  /** Redis answers (no holder then means: failing over, soon back). */
+  storeReachable(): boolean;
+  /** How long a request waits for a holder to appear before it is refused. */
+  holdMs: number;
 }
 
 function forwardable(headers: IncomingHttpHeaders, drop: string[] = []): IncomingHttpHeaders {
@@ -46,16 +51,19 @@ function forwardable(headers: IncomingHttpHeaders, drop: string[] = []): Incomin
   return out;
 }
 
-/** 503 UNAVAILABLE in the shape tRPC clients read (one item per call of a batch). */
-export function unavailableBody(reqUrl: string, why: string): string {
+/**
+ * UNAVAILABLE in the shape tRPC clients read (one item per call of a batch).
+ * Transient (failing over): HTTP 503, which clients treat like a hub they
+ * cannot reach, so they wait and retry. Final (Redis down): 500, so a send is
+ * refused at once with this message instead of hanging in retries.
+ */
+export function unavailableBody(reqUrl: string, why: string, transient: boolean): string {
   const { path, query } = splitTarget(reqUrl);
   const procedure = path.replace(/^\/trpc\/?/, "");
-  const call = {
-    error: comsError("UNAVAILABLE", why),
-    type: "unknown" as const,
-    input: undefined,
-    ctx: undefined,
-  };
+  const error = transient
+    ? new TRPCError({ code: "SERVICE_UNAVAILABLE", message: why, cause: new ComsError("UNAVAILABLE", why) })
+    : comsError("UNAVAILABLE", why);
+  const call = { error, type: "unknown" as const, input: undefined, ctx: undefined };
   if (query?.get("batch") === "1") {
     const items = procedure.split(",").map((p) => errorItem(router, { ...call, path: p }).json);
     return `[${items.join(",")}]`;
@@ -68,24 +76,25 @@ export function proxyHandler(target: ProxyTarget): RequestListener {
   const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 256 });
   const refuse = (res: Parameters<RequestListener>[1], reqUrl: string, why: string) => {
     if (res.headersSent) return void res.destroy();
-    const body = unavailableBody(reqUrl, why);
-    res.writeHead(503, {
+    // Only a send is refused for good while Redis is down; everything else waits like for a restart.
+    const transient = target.storeReachable() || !reqUrl.includes("messages.send");
+    const body = unavailableBody(reqUrl, why, transient);
+    res.writeHead(transient ? 503 : 500, {
       "content-type": "application/json",
       "content-length": Buffer.byteLength(body),
       "retry-after": "1",
     });
     res.end(body);
   };
-  return (req, res) => {
+  const forward: RequestListener = (req, res) => {
     const base = target.current();
     const reqUrl = req.url ?? "/";
     if (!base) {
       req.resume();
-      return refuse(
-        res,
-        reqUrl,
-        "no hub of this project is active right now (failing over, or Redis is down); retry",
-      );
+      const why = target.storeReachable()
+        ? "no hub of this project is active right now (failing over); retry"
+        : "the hubs of this project cannot reach Redis (Redis is down); nothing was stored, retry later";
+      return refuse(res, reqUrl, why);
     }
     const to = new URL(base);
     const secure = to.protocol === "https:";
@@ -122,5 +131,16 @@ export function proxyHandler(target: ProxyTarget): RequestListener {
       refuse(res, reqUrl, `the active hub of this project did not answer (${error.message}); retry`);
     });
     req.pipe(upstream);
+  };
+  return (req, res) => {
+    if (target.current() !== undefined) return forward(req, res);
+    // A failover takes a moment: hold the request briefly rather than refuse it at once.
+    req.pause();
+    const until = Date.now() + target.holdMs;
+    const wait = () => {
+      if (target.current() !== undefined || Date.now() >= until || req.destroyed) forward(req, res);
+      else setTimeout(wait, 25);
+    };
+    wait();
   };
 }
