@@ -103,7 +103,7 @@ async function main(): Promise<void> {
   const store = (values.store as string | undefined) ?? (cluster.redisUrl ? "redis" : "sqlite");
   const redisUrl = /^rediss?:\/\//.test(store) ? store : store === "redis" ? cluster.redisUrl : undefined;
   if (store !== "sqlite" && store !== "memory" && redisUrl === undefined)
-    fail("--store must be sqlite, memory or a redis:// (rediss://) URL");
+    fail(`--store must be sqlite or memory, or a redis:// (rediss://) URL, got ${JSON.stringify(store)}`);
   const project = (values.project as string | undefined) ?? projectFromCwd();
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(project)) {
     fail("--project must be 1-128 of [A-Za-z0-9._-], starting alphanumeric");

@@ -9,6 +9,7 @@
  * in Redis. One backend enforces queue caps and rate limits for all hubs.
  */
 import { rmSync } from "node:fs";
+import { connect } from "node:net";
 import { hostname } from "node:os";
 import { hubSettings } from "../../lib/env.ts";
 import { readJson, writeJsonAtomic } from "../../lib/private-fs.ts";
@@ -59,6 +60,24 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[2], ARGV[2])
 return 1`;
 
+/** Whether something accepts TCP connections at the URL's host and port. */
+function reachable(url: string, timeoutMs = 1_000): Promise<boolean> {
+  const { hostname, port, protocol } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = connect({
+      host: hostname.replace(/^\[|\]$/g, ""),
+      port: Number(port || (protocol === "https:" ? 443 : 80)),
+    });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once("connect", () => done(true));
+    socket.once("error", () => done(false));
+  });
+}
+
 export async function startClusterHub(opts: ClusterHubOptions): Promise<RunningHub> {
   const env = opts.env ?? process.env;
   const settings = hubSettings(env);
@@ -84,6 +103,8 @@ export async function startClusterHub(opts: ClusterHubOptions): Promise<RunningH
   const redis = openRedis(opts.redisUrl, log);
 
   let holderUrl: string | undefined;
+  /** The last holder URL that accepted a connection. */
+  let verified: string | undefined;
   let internal: HubServer | undefined;
   let lease: Lease | undefined;
   let transition: Promise<void> = Promise.resolve();
@@ -150,7 +171,10 @@ export async function startClusterHub(opts: ClusterHubOptions): Promise<RunningH
       }
       const [current, holder] = await redis.mGet([keys.lease, keys.holder]);
       const parsed = holder ? (JSON.parse(holder) as { lease: string; url: string }) : undefined;
-      holderUrl = parsed && parsed.lease === current ? parsed.url : undefined;
+      const url = parsed && parsed.lease === current ? parsed.url : undefined;
+      // A holder killed -9 keeps its lease until the TTL runs out: forward only to one that answers.
+      if (url !== undefined && url !== verified && (await reachable(url))) verified = url;
+      holderUrl = url !== undefined && url === verified ? url : undefined;
     } catch {
       holderUrl = undefined;
     }
@@ -173,7 +197,9 @@ export async function startClusterHub(opts: ClusterHubOptions): Promise<RunningH
     proxyHandler({
       current: () => holderUrl,
       suspect: (url) => {
-        if (url === holderUrl && !lease) holderUrl = undefined;
+        if (lease) return;
+        if (verified === url) verified = undefined;
+        if (holderUrl === url) holderUrl = undefined;
       },
       storeReachable: () => redis.isReady,
       holdMs: Math.min(leaseMs, 3_000),

@@ -124,8 +124,11 @@ export function proxyHandler(target: ProxyTarget): RequestListener {
         if (!up.complete) upstream.destroy();
       });
     });
-    upstream.on("error", (error) => {
-      target.suspect(base);
+    upstream.on("error", (error: NodeJS.ErrnoException) => {
+      // Only a failure to reach it says the holder may be gone; a cancelled stream says nothing.
+      if (!answered && /ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|ECONNRESET/.test(error.code ?? "")) {
+        target.suspect(base);
+      }
       if (answered) return void res.destroy();
       req.resume();
       refuse(res, reqUrl, `the active hub of this project did not answer (${error.message}); retry`);
