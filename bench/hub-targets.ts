@@ -141,7 +141,7 @@ export async function hubsOnRedis(): Promise<Target> {
     child.kill("SIGTERM");
     await new Promise((resolve) => child.once("exit", resolve));
   };
-  return trpcLoad("redis 2 hubs", a.child.pid as number, [a.url, b.url], { token, env }, async () => {
+  return trpcLoad("redis trpc", a.child.pid as number, [a.url, b.url], { token, env }, async () => {
     await stop(b.child);
     await stop(a.child);
     await redis.dispose();

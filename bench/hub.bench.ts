@@ -12,7 +12,7 @@
  * reader), which shows the hub's own cost; and "trpc", the typed clients pi
  * sessions use, whose CPU per send+delivery ("client µs") is the client's
  * cost. BENCH_RELAY=0 skips the relay; BENCH_ONLY=node,fetch picks targets by
- * name; "redis 2 hubs" is two Node hubs on one redis-server, typed clients
+ * name; "redis trpc" is two Node hubs on one redis-server, typed clients
  * spread over both, compared with "node trpc" (BENCH_REDIS=0 skips it); BENCH_HUB_FLAGS passes flags to the Node hub (e.g. "--cpu-prof
  * --cpu-prof-dir=/tmp/prof"). The hub runs with its send rate limit off.
  *
@@ -68,7 +68,7 @@ async function main(): Promise<void> {
     // Needs redis-server on PATH (Debian: apt-get install redis-server); BENCH_REDIS=0 skips it.
     ...(process.env.BENCH_REDIS === "0" || !hasRedisServer()
       ? []
-      : ([["redis 2 hubs", hubsOnRedis]] as Array<[string, () => Promise<Target>]>)),
+      : ([["redis trpc", hubsOnRedis]] as Array<[string, () => Promise<Target>]>)),
     ...(process.env.BENCH_RELAY === "0"
       ? []
       : ([["relay", relay]] as Array<[string, () => Promise<Target>]>)),
@@ -237,7 +237,7 @@ function report(rows: Row[]): void {
 /** The same load through two hubs sharing a Redis store vs one hub on its SQLite file. */
 function reportRedis(rows: Row[]): void {
   const pairs = rows
-    .filter((row) => row.target === "redis 2 hubs")
+    .filter((row) => row.target === "redis trpc")
     .map(
       (redis) =>
         [redis, rows.find((row) => row.target === "node trpc" && row.agents === redis.agents)] as const,

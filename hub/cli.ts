@@ -99,7 +99,12 @@ async function main(): Promise<void> {
     process.stdout.write(HELP);
     return;
   }
-  const cluster = clusterSettings();
+  let cluster: ReturnType<typeof clusterSettings>;
+  try {
+    cluster = clusterSettings();
+  } catch (error) {
+    fail((error as Error).message);
+  }
   const store = (values.store as string | undefined) ?? (cluster.redisUrl ? "redis" : "sqlite");
   const redisUrl = /^rediss?:\/\//.test(store) ? store : store === "redis" ? cluster.redisUrl : undefined;
   if (store !== "sqlite" && store !== "memory" && redisUrl === undefined)

@@ -11,7 +11,7 @@ import { ulid } from "../contract/ids.ts";
 import type { Message } from "../contract/schemas.ts";
 import type { HubClient } from "../hub/client/hub-client.ts";
 import { echo, type HubProcess, HubWorld, kill9, raw, waitFor } from "./support/hub-harness.ts";
-import { type RedisServer, startRedis } from "./support/redis-server.ts";
+import { freePort, type RedisServer, startRedis } from "./support/redis-server.ts";
 
 const TOKEN = "cluster-test-token-0123456789abcdef";
 const LEASE = ["--lease-ms", "2000"];
@@ -57,7 +57,10 @@ describe("hubs sharing one Redis", { timeout: 180_000 }, () => {
     try {
       const a = await hubOn(w, "two");
       const b = await hubOn(w, "two");
-      const alice = await w.connect(a, "alice");
+      const dead = `http://127.0.0.1:${await freePort()}`;
+      // The first URL answers nothing: the client starts on the next one.
+      const alice = await w.connect(a, { url: `${dead},${a.url}`, name: "alice" });
+      assert.equal(alice.url, a.url);
       const bob = await w.connect(b, "bob");
       echo(alice);
       echo(bob);

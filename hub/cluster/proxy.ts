@@ -72,8 +72,9 @@ export function unavailableBody(reqUrl: string, why: string, transient: boolean)
 }
 
 export function proxyHandler(target: ProxyTarget): RequestListener {
-  const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 256 });
-  const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 256 });
+  // No socket cap: every forwarded inbox stream holds one upstream connection for as long as it is open.
+  const httpAgent = new HttpAgent({ keepAlive: true });
+  const httpsAgent = new HttpsAgent({ keepAlive: true });
   const refuse = (res: Parameters<RequestListener>[1], reqUrl: string, why: string) => {
     if (res.headersSent) return void res.destroy();
     // Only a send is refused for good while Redis is down; everything else waits like for a restart.
