@@ -11,6 +11,7 @@ import { ulid } from "../contract/ids.ts";
 import type { Message } from "../contract/schemas.ts";
 import type { HubClient } from "../hub/client/hub-client.ts";
 import { echo, type HubProcess, HubWorld, kill9, raw, waitFor } from "./support/hub-harness.ts";
+import { rawAgent, rawClient } from "./support/hub-raw-client.ts";
 import { freePort, type RedisServer, startRedis } from "./support/redis-server.ts";
 
 const TOKEN = "cluster-test-token-0123456789abcdef";
@@ -81,7 +82,7 @@ describe("hubs sharing one Redis", { timeout: 180_000 }, () => {
     }
   });
 
-  test("three hubs agree on list and presence", async () => {
+  test("three hubs: round trips between all of them, and they agree on list and presence", async () => {
     const w = world();
     try {
       const hubs = [await hubOn(w, "three"), await hubOn(w, "three"), await hubOn(w, "three")];
@@ -94,6 +95,15 @@ describe("hubs sharing one Redis", { timeout: 180_000 }, () => {
           .sort();
         assert.deepEqual(seen, expected, `hub ${i} lists what the others list`);
       }
+      // Round trips between agents on different hubs, all six directions.
+      for (const client of clients) echo(client);
+      for (const [i, client] of clients.entries()) {
+        for (const j of [0, 1, 2].filter((k) => k !== i)) {
+          const ack = await client.send({ to: `agent${j}`, prompt: `${i}->${j}` });
+          const outcome = await client.await(ack.msg_id, { timeoutMs: 10_000 });
+          assert.deepEqual(pick(outcome), { state: "reply", text: `re: ${i}->${j}` });
+        }
+      }
       // Every hub answers with the same cards for the same caller.
       const lists = await Promise.all(
         hubs.map((hub) => w.connect(hub, { url: hub.url, name: `observer-${hub.port}`, explicit: true })),
@@ -102,6 +112,35 @@ describe("hubs sharing one Redis", { timeout: 180_000 }, () => {
       assert.deepEqual(names[0], ["agent0", "agent1", "agent2"]);
       assert.deepEqual(names[1], names[0]);
       assert.deepEqual(names[2], names[0]);
+    } finally {
+      await w.dispose();
+    }
+  });
+
+  test("one agent's rate limit holds across hubs: sending through both does not double it", async () => {
+    const w = world();
+    try {
+      const args = ["--store", redis.url, ...LEASE, "--max-sends-per-sec", "5"];
+      const a = await w.startHub({ project: "rate", args });
+      const b = await w.startHub({ project: "rate", args });
+      const rx = await rawAgent(a.url, TOKEN, "rx");
+      const tx = await rawAgent(a.url, TOKEN, "tx");
+      const viaB = rawClient(b.url, TOKEN, { id: tx.card.id, agentToken: tx.agentToken });
+      let accepted = 0;
+      let limited = 0;
+      // A burst of 10 is allowed (twice the rate); a limit per hub would let 20 through.
+      for (let i = 0; i < 20; i++) {
+        const client = i % 2 === 0 ? tx.client : viaB;
+        try {
+          await client.messages.send.mutate({ to: "rx", prompt: `r${i}` });
+          accepted++;
+        } catch (error) {
+          if ((error as { data?: { coms_code?: string } }).data?.coms_code !== "RATE_LIMITED") throw error;
+          limited++;
+        }
+      }
+      assert.ok(limited > 0 && accepted < 20, `accepted ${accepted}, limited ${limited}`);
+      assert.ok(rx.card.id);
     } finally {
       await w.dispose();
     }

@@ -158,6 +158,8 @@ export async function startClusterHub(opts: ClusterHubOptions): Promise<RunningH
 
   const tick = async () => {
     if (closed || lease) return;
+    // A backend that is still closing may hold the cluster port a new one would bind.
+    await transition;
     if (!redis.isReady) {
       holderUrl = undefined;
       return;
