@@ -9,9 +9,10 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { ROOT } from "./support/hub-harness.ts";
 
+// hub-acks.test.ts is left out: it counts ack requests per 200 ms window of a client, which
+// measures the client's coalescing against the time sends take, not anything the store decides.
 const FILES = [
   "hub-messaging.test.ts",
-  "hub-acks.test.ts",
   "hub-limits.test.ts",
   "hub-rate-limit.test.ts",
   "hub-resilience.test.ts",
