@@ -60,6 +60,11 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[2], ARGV[2])
 return 1`;
 
+/** An IPv6 address as a URL host needs brackets. */
+function bracketed(host: string): string {
+  return host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
+}
+
 /** Whether something accepts TCP connections at the URL's host and port. */
 function reachable(url: string, timeoutMs = 1_000): Promise<boolean> {
   const { hostname, port, protocol } = new URL(url);
@@ -146,12 +151,12 @@ export async function startClusterHub(opts: ClusterHubOptions): Promise<RunningH
     });
     if (lease !== won) return void (await server.close());
     internal = server;
-    const advertised = `${server.tls ? "https" : "http"}://${advertiseHost.includes(":") && !advertiseHost.startsWith("[") ? `[${advertiseHost}]` : advertiseHost}:${new URL(server.url).port}`;
+    const advertised = `${server.tls ? "https" : "http"}://${bracketed(advertiseHost)}:${new URL(server.url).port}`;
     await redis.eval(HOLDER_SCRIPT, {
       keys: [keys.lease, keys.holder],
       arguments: [won.token, JSON.stringify({ lease: won.token, url: advertised })],
     });
-    // This process's own clients go to its backend over loopback-or-whatever it bound.
+    // This process forwards its own clients to its backend at the address it bound (loopback for a wildcard).
     holderUrl = server.url;
     log(`active hub of project ${opts.project} (backend on ${advertised})`);
   };
