@@ -34,7 +34,8 @@ export function freePort(): Promise<number> {
   });
 }
 
-export async function startRedis(): Promise<RedisServer> {
+/** `password`: require it (`--requirepass`); the URL then carries it, as a deployment's would. */
+export async function startRedis(opts: { password?: string } = {}): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), "pi-coms-redis-"));
   const port = await freePort();
   let child: ChildProcess | undefined;
@@ -57,6 +58,7 @@ export async function startRedis(): Promise<RedisServer> {
         "",
         "--protected-mode",
         "yes",
+        ...(opts.password ? ["--requirepass", opts.password] : []),
       ],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
@@ -86,7 +88,7 @@ export async function startRedis(): Promise<RedisServer> {
   };
   await launch();
   return {
-    url: `redis://127.0.0.1:${port}`,
+    url: `redis://${opts.password ? `:${encodeURIComponent(opts.password)}@` : ""}127.0.0.1:${port}`,
     port,
     dir,
     stop,
