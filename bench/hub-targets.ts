@@ -110,18 +110,66 @@ async function stopHub(hub: HubHandle): Promise<void> {
 /** The hub driven by the typed clients: HubClient senders (batching what they have in flight), tRPC receivers. */
 export async function hubViaTrpc(runtime: "node" | "bun"): Promise<Target> {
   const hub = await spawnHub(runtime);
-  const { url, token, env } = hub;
+  return trpcLoad(`${runtime === "bun" ? "bun" : "node"} trpc`, hub.child.pid as number, [hub.url], hub, () =>
+    stopHub(hub),
+  );
+}
+
+/**
+ * Two Node hubs on one redis-server (AOF, fsync every second), loaded by the
+ * same typed clients: agents and senders alternate between the two hubs, so
+ * half the traffic crosses from the follower to the lease holder. CPU and RSS
+ * columns are the holder's alone.
+ */
+export async function hubsOnRedis(): Promise<Target> {
+  const { startRedis } = await import("../test/support/redis-server.ts");
+  const redis = await startRedis();
+  const dir = mkdtempSync(join(tmpdir(), "pi-coms-hub-bench-"));
+  const token = "bench-token-0123456789abcdef0123";
+  const env = {
+    ...process.env,
+    HOME: dir,
+    PI_COMS_NET_DIR: join(dir, "net"),
+    PI_COMS_DIR: join(dir, "coms"),
+    PI_COMS_NET_AUTH_TOKEN: token,
+  };
+  const args = [join(ROOT, "hub/cli.ts"), "--project", "bench", "--max-agents", "5000"];
+  args.push("--max-sends-per-sec", "0", "--store", redis.url);
+  const a = await spawnServer(process.execPath, args, env);
+  const b = await spawnServer(process.execPath, args, env);
+  const stop = async (child: ChildProcess) => {
+    child.kill("SIGTERM");
+    await new Promise((resolve) => child.once("exit", resolve));
+  };
+  return trpcLoad("redis trpc", a.child.pid as number, [a.url, b.url], { token, env }, async () => {
+    await stop(b.child);
+    await stop(a.child);
+    await redis.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  });
+}
+
+async function trpcLoad(
+  name: string,
+  pid: number,
+  urls: string[],
+  auth: { token: string; env: NodeJS.ProcessEnv },
+  stopAll: () => Promise<void>,
+): Promise<Target> {
+  const { token, env } = auth;
+  const urlOf = (i: number) => urls[i % urls.length] as string;
   const senders = await Promise.all(
     Array.from({ length: 4 }, (_, i) =>
-      connectHub({ url, token, project: "bench", name: `sender${i}`, env }),
+      connectHub({ url: urlOf(i), token, project: "bench", name: `sender${i}`, env }),
     ),
   );
   let turn = 0;
   const subs: Array<{ unsubscribe(): void }> = [];
   return {
-    name: `${runtime === "bun" ? "bun" : "node"} trpc`,
-    pid: hub.child.pid as number,
+    name,
+    pid,
     async addAgent(index, onDelivered) {
+      const url = urlOf(index);
       // The typed client's receiving side (its inbox stream reader and coalesced acks over tRPC),
       // without HubClient's per-agent peer-list bookkeeping, which a thousand agents in one process would pay.
       const agent = await rawAgent(url, token, `r${index}`);
@@ -162,7 +210,7 @@ export async function hubViaTrpc(runtime: "node" | "bun"): Promise<Target> {
     async close() {
       for (const sub of subs) sub.unsubscribe();
       await Promise.all(senders.map((sender) => sender.close()));
-      await stopHub(hub);
+      await stopAll();
     },
   };
 }

@@ -12,7 +12,8 @@
  * reader), which shows the hub's own cost; and "trpc", the typed clients pi
  * sessions use, whose CPU per send+delivery ("client µs") is the client's
  * cost. BENCH_RELAY=0 skips the relay; BENCH_ONLY=node,fetch picks targets by
- * name; BENCH_HUB_FLAGS passes flags to the Node hub (e.g. "--cpu-prof
+ * name; "redis trpc" is two Node hubs on one redis-server, typed clients
+ * spread over both, compared with "node trpc" (BENCH_REDIS=0 skips it); BENCH_HUB_FLAGS passes flags to the Node hub (e.g. "--cpu-prof
  * --cpu-prof-dir=/tmp/prof"). The hub runs with its send rate limit off.
  *
  * Throughput is 64 sends in flight from 4 senders. "batch msg/s" is one
@@ -22,8 +23,9 @@
  * is the steadier figure. RSS per agent is left out at 1 agent (start-up
  * growth dominates it).
  */
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { hubViaFetch, hubViaTrpc, relay, type Target } from "./hub-targets.ts";
+import { hubsOnRedis, hubViaFetch, hubViaTrpc, relay, type Target } from "./hub-targets.ts";
 
 interface Row {
   target: string;
@@ -63,6 +65,10 @@ async function main(): Promise<void> {
           ["bun trpc", () => hubViaTrpc("bun")],
         ] as Array<[string, () => Promise<Target>]>)
       : []),
+    // Needs redis-server on PATH (Debian: apt-get install redis-server); BENCH_REDIS=0 skips it.
+    ...(process.env.BENCH_REDIS === "0" || !hasRedisServer()
+      ? []
+      : ([["redis trpc", hubsOnRedis]] as Array<[string, () => Promise<Target>]>)),
     ...(process.env.BENCH_RELAY === "0"
       ? []
       : ([["relay", relay]] as Array<[string, () => Promise<Target>]>)),
@@ -79,6 +85,7 @@ async function main(): Promise<void> {
     }
   }
   report(rows);
+  reportRedis(rows);
 }
 
 async function measure(target: Target, counts: number[]): Promise<Row[]> {
@@ -225,6 +232,32 @@ function report(rows: Row[]): void {
         `p50 ×${fmt(hub.p50 / floor.p50)}, p99 ×${fmt(hub.p99 / floor.p99)}, msg/s ×${fmt(hub.rate / floor.rate)}`,
     );
   }
+}
+
+/** The same load through two hubs sharing a Redis store vs one hub on its SQLite file. */
+function reportRedis(rows: Row[]): void {
+  const pairs = rows
+    .filter((row) => row.target === "redis trpc")
+    .map(
+      (redis) =>
+        [redis, rows.find((row) => row.target === "node trpc" && row.agents === redis.agents)] as const,
+    )
+    .filter((pair): pair is readonly [Row, Row] => pair[1] !== undefined);
+  if (pairs.length === 0) return;
+  console.log(
+    "\nratios 2 hubs on one Redis / 1 SQLite hub, same typed client (latency: lower is better; msg/s: higher is better)",
+  );
+  for (const [redis, sqlite] of pairs) {
+    console.log(
+      `${String(redis.agents).padStart(5)} agents: p50 ${fmt(redis.p50)} vs ${fmt(sqlite.p50)} ms ×${fmt(redis.p50 / sqlite.p50)}, ` +
+        `p99 ${fmt(redis.p99)} vs ${fmt(sqlite.p99)} ms ×${fmt(redis.p99 / sqlite.p99)}, ` +
+        `msg/s ${Math.round(redis.rate)} vs ${Math.round(sqlite.rate)} ×${fmt(redis.rate / sqlite.rate)}`,
+    );
+  }
+}
+
+function hasRedisServer(): boolean {
+  return spawnSync("redis-server", ["--version"], { stdio: "ignore" }).status === 0;
 }
 
 function percentile(sorted: number[], p: number): number {

@@ -22,6 +22,10 @@ const TRPC_CODE: Record<ErrorCode, TrpcCode> = {
   SCHEMA_MISMATCH: "UNPROCESSABLE_CONTENT",
   RATE_LIMITED: "TOO_MANY_REQUESTS",
   QUEUE_FULL: "TOO_MANY_REQUESTS",
+  // The hub cannot store right now (its Redis is down, or it is failing over). Not a 5xx of the
+  // "unreachable" kind (502+), which clients answer by hunting for the hub: this hub answered, and
+  // the caller should hear at once that nothing was accepted.
+  UNAVAILABLE: "INTERNAL_SERVER_ERROR",
 };
 
 /**

@@ -100,6 +100,7 @@ export const ErrorCode = z.enum([
   "RATE_LIMITED",
   /** The recipient holds as many unanswered messages as the hub allows: nothing was sent. */
   "QUEUE_FULL",
+  "UNAVAILABLE",
 ]);
 
 /** What the receiver settles an inbound message with. */

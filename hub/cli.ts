@@ -6,6 +6,8 @@
  */
 import { parseArgs } from "node:util";
 import { projectFromCwd } from "../lib/project.ts";
+import { startClusterHub } from "./cluster/cluster-hub.ts";
+import { clusterSettings } from "./cluster/settings.ts";
 import { isLoopback, startHubServer } from "./server.ts";
 
 const HELP = `Usage: pi-coms-hub [options]
@@ -21,7 +23,17 @@ Options:
                            or a newly generated one); prefer the variable: flags show in ps
   --tls-cert FILE          serve HTTPS with this PEM certificate (default $PI_COMS_NET_TLS_CERT)
   --tls-key FILE           and this PEM private key (default $PI_COMS_NET_TLS_KEY)
-  --store sqlite|memory    durable SQLite store (default) or a throwaway in-memory one
+  --store sqlite|memory|redis://[user:pass@]host:port[/db]
+                           durable SQLite store (default), a throwaway in-memory one, or a
+                           shared Redis (rediss:// for TLS; default $PI_COMS_NET_REDIS_URL):
+                           every hub on the same Redis and token serves the project
+  --lease-ms N             Redis store: how long a dead active hub holds the project before
+                           another takes over (default $PI_COMS_NET_LEASE_MS or 5000)
+  --cluster-host ADDR      Redis store: bind address of the backend listener the other hubs
+                           forward to (default $PI_COMS_NET_CLUSTER_HOST or --host)
+  --cluster-port N         and its port (default $PI_COMS_NET_CLUSTER_PORT or 0 = any)
+  --advertise-host NAME    the name other hubs reach it by (default $PI_COMS_NET_ADVERTISE_HOST,
+                           else the cluster host, or this machine's name for a wildcard)
   --max-message-bytes N    largest prompt or reply accepted (default 262144)
   --max-agents N           most agents registered at once (default 4096)
   --max-sends-per-sec N    new messages per second per agent, bursts of twice that
@@ -74,6 +86,10 @@ async function main(): Promise<void> {
         project: { type: "string" },
         "auth-token": { type: "string" },
         store: { type: "string" },
+        "lease-ms": { type: "string" },
+        "cluster-host": { type: "string" },
+        "cluster-port": { type: "string" },
+        "advertise-host": { type: "string" },
         "tls-cert": { type: "string" },
         "tls-key": { type: "string" },
         "max-message-bytes": { type: "string" },
@@ -98,9 +114,16 @@ async function main(): Promise<void> {
     process.stdout.write(HELP);
     return;
   }
-  const store = (values.store as string | undefined) ?? "sqlite";
-  if (store !== "sqlite" && store !== "memory")
-    fail(`--store must be sqlite or memory, got ${JSON.stringify(store)}`);
+  let cluster: ReturnType<typeof clusterSettings>;
+  try {
+    cluster = clusterSettings();
+  } catch (error) {
+    fail((error as Error).message);
+  }
+  const store = (values.store as string | undefined) ?? (cluster.redisUrl ? "redis" : "sqlite");
+  const redisUrl = /^rediss?:\/\//.test(store) ? store : store === "redis" ? cluster.redisUrl : undefined;
+  if (store !== "sqlite" && store !== "memory" && redisUrl === undefined)
+    fail(`--store must be sqlite or memory, or a redis:// (rediss://) URL, got ${JSON.stringify(store)}`);
   const project = (values.project as string | undefined) ?? projectFromCwd();
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(project)) {
     fail("--project must be 1-128 of [A-Za-z0-9._-], starting alphanumeric");
@@ -110,10 +133,9 @@ async function main(): Promise<void> {
   if (content !== undefined && content !== "on" && content !== "off")
     fail(`--dashboard-content must be on or off, got ${JSON.stringify(content)}`);
   if (port !== undefined && port > 65535) fail("--port must be at most 65535");
-  const hub = await startHubServer({
+  const common = {
     project,
     discovery: true,
-    store,
     ...(values.host !== undefined ? { host: values.host as string } : {}),
     ...(port !== undefined ? { port } : {}),
     ...(values["auth-token"] !== undefined ? { token: values["auth-token"] as string } : {}),
@@ -143,10 +165,28 @@ async function main(): Promise<void> {
       "maxPendingRegistrations",
       intOption("max-pending-registrations", values["max-pending-registrations"] as string | undefined),
     ),
-  }).catch((error: Error) => fail(error.message));
+  };
+  const hub = await (redisUrl !== undefined
+    ? startClusterHub({
+        ...common,
+        redisUrl,
+        leaseMs: intOption("lease-ms", values["lease-ms"] as string | undefined) ?? cluster.leaseMs,
+        clusterPort:
+          intOption("cluster-port", values["cluster-port"] as string | undefined) ?? cluster.clusterPort,
+        ...optionalString(
+          "clusterHost",
+          (values["cluster-host"] as string | undefined) ?? cluster.clusterHost,
+        ),
+        ...optionalString(
+          "advertiseHost",
+          (values["advertise-host"] as string | undefined) ?? cluster.advertiseHost,
+        ),
+      })
+    : startHubServer({ ...common, store: store as "sqlite" | "memory" })
+  ).catch((error: Error) => fail(error.message));
   const runtime = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined" ? "bun" : "node";
   process.stdout.write(
-    `pi-coms hub for project ${project} listening on ${hub.url} (${runtime}, ${hub.store} store)\n` +
+    `pi-coms hub for project ${project} listening on ${hub.url} (${runtime}, ${"redis" in hub ? `redis store at ${hub.redis}` : `${hub.store} store`})\n` +
       `token kept in ${hub.paths.secret}\n` +
       `dashboard: ${hub.url}/ (sign in with the token, or a code from 'pi-coms hub open'); metrics: ${hub.url}/metrics\n`,
   );
@@ -177,6 +217,10 @@ async function main(): Promise<void> {
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGHUP", () => stop("SIGHUP"));
+}
+
+function optionalString<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
 }
 
 function optional<K extends string>(key: K, value: number | undefined): Partial<Record<K, number>> {

@@ -18,7 +18,7 @@ import { timedStore } from "./observe/timed-store.ts";
 import { type HubPaths, hubPaths } from "./paths.ts";
 import { resolveHubToken } from "./secret.ts";
 import { isBun } from "./store/sqlite-driver.ts";
-import { openStore, type StoreKind } from "./store/store.ts";
+import { type HubStore, openStore, type StoreKind } from "./store/store.ts";
 
 export interface HubServerOptions {
   project: string;
@@ -27,6 +27,8 @@ export interface HubServerOptions {
   /** An explicit token (else PI_COMS_NET_AUTH_TOKEN, else the stored or a generated one). */
   token?: string;
   store?: StoreKind;
+  /** An already opened store (the Redis store of a clustered hub, hub/cluster/); `store` is then ignored. */
+  storeInstance?: HubStore;
   /** PEM certificate and key files for HTTPS (else PI_COMS_NET_TLS_CERT / PI_COMS_NET_TLS_KEY); both or neither. */
   tlsCert?: string;
   tlsKey?: string;
@@ -122,10 +124,10 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
   }
   const tls = readTlsFiles(opts.tlsCert ?? settings.tlsCert, opts.tlsKey ?? settings.tlsKey);
   const paths = hubPaths(opts.project, env);
-  const kind = opts.store ?? "sqlite";
+  const kind = opts.storeInstance?.kind ?? opts.store ?? "sqlite";
   // The store first: its lock keeps a second hub of the project from touching the secret of the first.
   let flushed = (_ms: number) => {};
-  const store = timedStore(await openStore(kind, paths.dir), (ms) => flushed(ms));
+  const store = timedStore(opts.storeInstance ?? (await openStore(kind, paths.dir)), (ms) => flushed(ms));
   let token: string;
   try {
     token = resolveHubToken(paths.secret, explicitToken);

@@ -175,7 +175,8 @@ function parseFlags(tokens: string[], allowed: readonly FlagName[], where: strin
         flags.host = checkHost(value);
         break;
       case "url":
-        flags.url = checkUrl(value);
+        // Several hubs of one project (a Redis-backed cluster): comma-separated, tried in turn.
+        flags.url = value.split(",").map(checkUrl).join(",");
         break;
       case "auth-token":
         if (value.length < 16) throw new FlagError("--auth-token must be at least 16 characters");

@@ -11,10 +11,11 @@ import { projectFromCwd } from "../../lib/project.ts";
 import { hubPaths } from "../paths.ts";
 import { readSecret } from "../secret.ts";
 import { readDiscovery } from "./discovery.ts";
+import { hubRotation, parseHubUrls, startOnFirst } from "./endpoints.ts";
 import { HubClient } from "./hub-client.ts";
 
 export interface HubConnectOptions {
-  /** Hub base URL (http://host:port or https://…); default PI_COMS_NET_SERVER_URL, else the project's discovery file. */
+  /** Hub base URL (http://host:port or https://…), or several comma-separated (hubs of one project, tried in turn); default PI_COMS_NET_SERVER_URL, else the project's discovery file. */
   url?: string;
   /** Hub token; default PI_COMS_NET_AUTH_TOKEN, else the project's server.secret.json. */
   token?: string;
@@ -48,15 +49,21 @@ export async function connectHub(opts: HubConnectOptions = {}): Promise<HubClien
       `no hub token: set PI_COMS_NET_AUTH_TOKEN, pass a token, or run where ${secretPath} exists`,
     );
   }
-  const client = new HubClient({
-    url,
+  const urls = parseHubUrls(url);
+  const rotate = hubRotation(urls);
+  const client: HubClient = new HubClient({
+    url: urls[0] ?? url,
     token,
     // A token someone handed us cannot be refreshed from a file; a discovered one can.
     // A token or URL that is the project's own (from its files, even if passed back in by the caller)
     // may be refreshed from those files; one given from elsewhere (a remote hub) stays as given.
     secretPath:
       explicitToken === undefined || explicitToken === readSecret(secretPath) ? secretPath : undefined,
-    ...(url === readDiscovery(project, env)?.url ? { discover: () => readDiscovery(project, env)?.url } : {}),
+    ...(urls.length > 1
+      ? { discover: () => rotate(client.url) }
+      : url === readDiscovery(project, env)?.url
+        ? { discover: () => readDiscovery(project, env)?.url }
+        : {}),
     project,
     heartbeatMs: settings.heartbeatMs,
     replyTimeoutMs: settings.messageTtlMs,
@@ -69,7 +76,7 @@ export async function connectHub(opts: HubConnectOptions = {}): Promise<HubClien
     },
   });
   try {
-    await client.start();
+    await startOnFirst(client, urls);
   } catch (error) {
     const tls = tlsFailure(error);
     if (!tls) throw error;

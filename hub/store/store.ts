@@ -30,7 +30,7 @@ export interface MessageRecord {
 }
 
 export interface HubStore {
-  readonly kind: "sqlite" | "memory";
+  readonly kind: "sqlite" | "memory" | "redis";
   /** Changes when the store is new: event ids from another epoch cannot be resumed from. */
   readonly epoch: string;
   /** The highest event sequence number ever handed out. */
@@ -50,6 +50,8 @@ export interface HubStore {
 export type StoreKind = HubStore["kind"];
 
 export async function openStore(kind: StoreKind, dir: string): Promise<HubStore> {
+  if (kind === "redis")
+    throw new Error("the Redis store is opened by the hub cluster (hub/cluster/), with its lease");
   if (kind === "memory") {
     const { MemoryStore } = await import("./memory.ts");
     return new MemoryStore();

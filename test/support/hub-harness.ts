@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Message } from "../../contract/schemas.ts";
 import { connectHub, type HubClient, type HubConnectOptions } from "../../hub/client/hub-client.ts";
+import { type RedisServer, startRedis } from "./redis-server.ts";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const CLI = join(ROOT, "hub", "cli.ts");
@@ -35,6 +36,7 @@ export class HubWorld {
   readonly env: NodeJS.ProcessEnv;
   private readonly children = new Set<ChildProcess>();
   private readonly cleanups: Array<() => Promise<void> | void> = [];
+  private redis: Promise<RedisServer> | undefined;
 
   constructor(extraEnv: Record<string, string> = {}) {
     this.dir = mkdtempSync(join(tmpdir(), "pi-coms-hub-test-"));
@@ -65,8 +67,9 @@ export class HubWorld {
     const project = opts.project ?? "proj";
     const runtime = opts.runtime ?? "node";
     const bin = runtime === "bun" ? BUN : process.execPath;
+    const args = [...(opts.args ?? []), ...(await this.storeArgs(opts.args ?? []))];
     const child = this.track(
-      spawn(bin, [CLI, "--project", project, "--host", "127.0.0.1", ...(opts.args ?? [])], {
+      spawn(bin, [CLI, "--project", project, "--host", "127.0.0.1", ...args], {
         env: { ...this.env, ...opts.env },
         stdio: ["ignore", "pipe", "pipe"],
       }),
@@ -97,6 +100,17 @@ export class HubWorld {
       output: () => out,
       exited,
     };
+  }
+
+  /**
+   * PI_COMS_TEST_HUB_STORE=redis: hubs that would use the default store run on
+   * a Redis of this world instead (one redis-server per world, so a restarted
+   * hub finds what the previous one stored, and worlds never share state).
+   */
+  private async storeArgs(args: string[]): Promise<string[]> {
+    if (process.env.PI_COMS_TEST_HUB_STORE !== "redis" || args.includes("--store")) return [];
+    this.redis ??= startRedis();
+    return ["--store", (await this.redis).url, "--lease-ms", "1500"];
   }
 
   /** Run the CLI expecting it to exit; returns its exit code and output. */
@@ -145,6 +159,7 @@ export class HubWorld {
       }
     }
     for (const child of this.children) child.kill("SIGKILL");
+    await (await this.redis?.catch(() => undefined))?.dispose();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

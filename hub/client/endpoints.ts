@@ -1,0 +1,60 @@
+/**
+ * Several hub URLs for one project (hubs sharing a Redis store, or a hub
+ * and its standby): "http://a:7000,http://b:7000". The client starts on the
+ * first that answers and, when the one it uses stops answering, moves on to
+ * the next, round robin; any hub of the project serves it the same streams.
+ */
+import { toComsError } from "../../contract/errors.ts";
+
+export function parseHubUrls(value: string): string[] {
+  const urls = value
+    .split(",")
+    .map((url) => url.trim().replace(/\/+$/, ""))
+    .filter((url) => url.length > 0);
+  return [...new Set(urls)];
+}
+
+/** The URL after `current` in the list (the first if `current` is not in it). */
+export function nextHubUrl(urls: string[], current: string): string | undefined {
+  if (urls.length === 0) return undefined;
+  const at = urls.indexOf(current.replace(/\/+$/, ""));
+  return urls[(at + 1) % urls.length];
+}
+
+/**
+ * The client's rediscovery hook for a list of URLs: the next one, at most
+ * once per `minGapMs`. A hub that answers "failing over, retry" must not send
+ * the client spinning round the list; it backs off and asks the same hub again.
+ */
+export function hubRotation(urls: string[], minGapMs = 1_000): (current: string) => string | undefined {
+  let last = 0;
+  return (current) => {
+    const now = Date.now();
+    if (now - last < minGapMs) return undefined;
+    last = now;
+    return nextHubUrl(urls, current);
+  };
+}
+
+/**
+ * Start `client` on the first URL that lets it in. A refusal that another hub
+ * of the same project would repeat (bad credential, bad input) is thrown at once.
+ */
+export async function startOnFirst(
+  client: { url: string; start(): Promise<void> },
+  urls: string[],
+): Promise<void> {
+  let lastError: unknown;
+  for (const url of urls.length > 0 ? urls : [client.url]) {
+    client.url = url;
+    try {
+      await client.start();
+      return;
+    } catch (error) {
+      const code = toComsError(error).code;
+      if (code === "UNAUTHORIZED" || code === "BAD_INPUT" || code === "TOO_LARGE") throw error;
+      lastError = error;
+    }
+  }
+  throw lastError;
+}
