@@ -16,6 +16,8 @@ const FILES = [
   "hub-limits.test.ts",
   "hub-rate-limit.test.ts",
   "hub-resilience.test.ts",
+  "hub-bounds.test.ts",
+  "hub-peer-gone.test.ts",
 ];
 
 /** This process's environment minus the test runner's marker (a nested runner would not run files). */
