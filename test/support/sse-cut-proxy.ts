@@ -29,6 +29,8 @@ export class SseCutProxy {
   rule: CutRule = () => -1;
   mode: CutMode | (() => CutMode) = "end";
   cuts = 0;
+  /** The request line of every HTTP request that went through ("POST /trpc/messages.ack"). */
+  readonly requests: string[] = [];
   /** Every SSE response's event bytes as relayed (up to the cut), for checks on what the hub sent. */
   readonly relayed: Buffer[] = [];
 
@@ -40,6 +42,11 @@ export class SseCutProxy {
         socket.once("close", () => this.sockets.delete(socket));
         socket.on("error", () => {});
       }
+      client.on("data", (chunk: Buffer) => {
+        for (const match of chunk.toString("latin1").matchAll(/^(GET|POST|HEAD) (\S+) HTTP\/1\.1\r$/gm)) {
+          this.requests.push(`${match[1]} ${(match[2] as string).slice(0, 40)}`);
+        }
+      });
       client.pipe(upstream);
       const reader = new ResponseReader(client, upstream, this);
       upstream.on("data", (chunk: Buffer) => reader.feed(chunk));
@@ -80,17 +87,19 @@ export class SseCutProxy {
 
 const CRLF2 = Buffer.from("\r\n\r\n");
 
+type ReaderState = "head" | "length" | "chunk-size" | "chunk-data" | "chunk-end" | "trailer" | "raw" | "dead";
+
 /** One connection's response side: heads and bodies relayed as they are, SSE bodies re-chunked and cut. */
 class ResponseReader {
   private readonly client: Socket;
   private readonly upstream: Socket;
   private readonly proxy: SseCutProxy;
-  private pending = Buffer.alloc(0);
-  private state: "head" | "length" | "chunk-size" | "chunk-data" | "chunk-end" | "trailer" | "raw" | "dead" =
-    "head";
+  private pending: Buffer = Buffer.alloc(0);
+  private state: ReaderState = "head";
   private remaining = 0;
   /** The current response is SSE: its body is de-chunked, watched and re-chunked. */
   private sse: { stream: number; events: Buffer } | undefined;
+  /** Set once this connection was cut: nothing more is relayed. */
   endedByCut = false;
 
   constructor(client: Socket, upstream: Socket, proxy: SseCutProxy) {
@@ -100,9 +109,10 @@ class ResponseReader {
   }
 
   feed(chunk: Buffer): void {
-    if (this.state === "dead") return;
+    if (this.endedByCut) return;
     this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
-    while (this.pending.length > 0 && this.state !== "dead") {
+    // step() may cut, which ends the loop.
+    while (this.pending.length > 0 && !this.endedByCut) {
       if (!this.step()) break;
     }
   }
