@@ -27,15 +27,13 @@
  * The hub inherits this process's environment, so e.g. MALLOC_ARENA_MAX=2
  * applies to it. Exit code 1 when RSS did not plateau.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { Message } from "../contract/schemas.ts";
 import { connectHub, type HubClient } from "../hub/client/hub-client.ts";
+import { memoryLine as line, type Memory, MiB, mib, ProbedHub } from "./probed-hub.ts";
 
-const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const num = (name: string, fallback: number) => {
   const value = Number(process.env[name] ?? fallback);
   if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a non-negative number`);
@@ -51,89 +49,11 @@ const SAMPLE_MS = num("SOAK_SAMPLE_SECONDS", 10) * 1000;
 const IDLE_MS = num("SOAK_IDLE_SECONDS", 75) * 1000;
 const FORCE_GC = process.env.SOAK_GC === "1";
 const SNAPSHOTS = process.env.SOAK_SNAPSHOTS ? resolve(process.env.SOAK_SNAPSHOTS) : undefined;
-const MiB = 1024 * 1024;
-
-interface Memory {
-  rss: number;
-  heapUsed: number;
-  heapTotal: number;
-  external: number;
-  arrayBuffers: number;
-}
 
 interface Sample extends Memory {
   at: number;
   roundTrips: number;
 }
-
-class Hub {
-  readonly child: ChildProcess;
-  private asks = new Map<number, (reply: { memory: Memory; snapshot?: string }) => void>();
-  private nextId = 0;
-  url = "";
-  token = "";
-
-  readonly dir: string;
-
-  constructor(dir: string, env: NodeJS.ProcessEnv) {
-    this.dir = dir;
-    const flags = (process.env.SOAK_HUB_FLAGS ?? "").split(" ").filter(Boolean);
-    this.child = spawn(
-      process.execPath,
-      [
-        ...flags,
-        "--import",
-        join(ROOT, "bench/soak-probe.ts"),
-        join(ROOT, "hub/cli.ts"),
-        "--project",
-        "soak",
-        "--host",
-        "127.0.0.1",
-        "--store",
-        STORE,
-      ],
-      { env, stdio: ["ignore", "pipe", "inherit", "ipc"] },
-    );
-    this.child.on("message", (reply: { id: number; memory: Memory; snapshot?: string }) => {
-      this.asks.get(reply.id)?.(reply);
-      this.asks.delete(reply.id);
-    });
-  }
-
-  async listening(): Promise<void> {
-    let out = "";
-    this.url = await new Promise<string>((done, fail) => {
-      this.child.stdout?.on("data", (chunk) => {
-        out += chunk;
-        const match = /listening on (\S+)/.exec(out);
-        if (match) done(match[1] as string);
-      });
-      this.child.once("exit", (code) => fail(new Error(`hub exited with ${code}: ${out}`)));
-    });
-    const secret = readFileSync(join(this.dir, "net/projects/soak/server.secret.json"), "utf8");
-    this.token = (JSON.parse(secret) as { token: string }).token;
-  }
-
-  memory(opts: { gc?: boolean; snapshot?: string } = {}): Promise<{ memory: Memory; snapshot?: string }> {
-    const id = this.nextId++;
-    return new Promise((done) => {
-      this.asks.set(id, done);
-      this.child.send({ id, ...opts });
-    });
-  }
-
-  async stop(): Promise<void> {
-    if (this.child.exitCode !== null) return;
-    const exited = new Promise((done) => this.child.once("exit", done));
-    this.child.kill("SIGTERM");
-    await exited;
-  }
-}
-
-const mib = (bytes: number) => (bytes / MiB).toFixed(1);
-const line = (label: string, m: Memory, extra = "") =>
-  `${label.padEnd(16)} rss ${mib(m.rss).padStart(6)} MiB  heap used ${mib(m.heapUsed).padStart(6)} / ${mib(m.heapTotal).padStart(6)} MiB  external ${mib(m.external).padStart(5)} MiB  arrayBuffers ${mib(m.arrayBuffers).padStart(5)} MiB${extra}`;
-
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "pi-coms-soak-"));
@@ -145,7 +65,7 @@ async function main(): Promise<void> {
     // Every agent sends; the per-agent send limit is not what this measures.
     PI_COMS_NET_MAX_SENDS_PER_SEC: "0",
   };
-  const hub = new Hub(dir, env);
+  const hub = new ProbedHub(dir, env, ["--project", "soak", "--store", STORE]);
   const agents: HubClient[] = [];
   try {
     await hub.listening();
@@ -222,7 +142,7 @@ class Traffic {
   }
 
   /** Send at RATE for SECONDS, sampling the hub every SAMPLE_MS; returns the samples. */
-  async run(hub: Hub): Promise<Sample[]> {
+  async run(hub: ProbedHub): Promise<Sample[]> {
     const samples: Sample[] = [];
     const start = performance.now();
     const stopAt = start + SECONDS * 1000;

@@ -17,8 +17,11 @@ import type { SseAnswer } from "./trpc-dispatch.ts";
 
 /** The response side of one stream, as a runtime offers it. */
 export interface SseTransport {
-  /** Queue one chunk (one or two whole events) for the reader. */
-  write(chunk: string): void;
+  /**
+   * Queue one chunk (one or two whole events) for the reader. A Uint8Array may be the same object for
+   * many streams (one event fanned out): the transport must not change it, and should not copy it.
+   */
+  write(chunk: string | Uint8Array): void;
   /** Bytes written that the reader has not taken yet. */
   buffered(): number;
   /** End the response after what is written. */
@@ -61,13 +64,17 @@ export class SseStreams {
   /** Streams cut because their reader fell behind (for logs and tests). */
   cuts = 0;
   /**
-   * The last tracked frame built: a broadcast (peers changes) hands the same
-   * event with the same id to every stream in one go, so it is serialized once
-   * and every stream writes the same string.
+   * Each event's frame, built once: a broadcast (peers changes), or a message
+   * to an agent with several streams, hands the same event object to each of
+   * those streams (not necessarily one right after the other: each stream's
+   * feed waits for the store on its own), so it is serialized and encoded once
+   * and every stream writes the same bytes. Bytes, not a string: a socket that
+   * cannot take a string at once copies it into memory of its own, per stream,
+   * while a buffer is only referenced, so thousands of stalled streams of one
+   * agent hold one copy of each event, not one each. Weak: a frame lives as
+   * long as its event does (or a socket still holds it).
    */
-  private lastData: unknown;
-  private lastId: string | undefined;
-  private lastFrame = "";
+  private readonly frames = new WeakMap<object, { id: string; frame: Uint8Array }>();
 
   constructor(options: SseOptions) {
     this.options = options;
@@ -90,13 +97,13 @@ export class SseStreams {
     return () => stream.close();
   }
 
-  trackedFrame(id: string, data: unknown): string {
-    if (data !== this.lastData || id !== this.lastId) {
-      this.lastFrame = `data: ${this.options.json(data)}\nid: ${id}\n\n\n`;
-      this.lastData = data;
-      this.lastId = id;
-    }
-    return this.lastFrame;
+  trackedFrame(id: string, data: unknown): Uint8Array {
+    const key = typeof data === "object" && data !== null ? data : undefined;
+    const cached = key && this.frames.get(key);
+    if (cached && cached.id === id) return cached.frame;
+    const frame = Buffer.from(`data: ${this.options.json(data)}\nid: ${id}\n\n\n`);
+    if (key) this.frames.set(key, { id, frame });
+    return frame;
   }
 
   forget(stream: SseStream): void {
@@ -185,7 +192,7 @@ class SseStream implements FeedSink<unknown> {
     this.stop(false);
   }
 
-  private send(chunk: string): void {
+  private send(chunk: string | Uint8Array): void {
     if (this.closed) return;
     this.quietTicks = 0;
     this.transport.write(chunk);
