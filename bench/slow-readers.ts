@@ -10,7 +10,8 @@
  *   npm run soak:slow-readers
  *   SLOW_STREAMS=2000 SLOW_MESSAGES=300 SLOW_BYTES=10240 node bench/slow-readers.ts
  *
- * SLOW_STORE picks the store (sqlite, default, or memory); SLOW_HUB_ARGS adds
+ * SLOW_ORDER=replay sends the flood first and opens the streams after (each
+ * replays it on its own) instead of opening them first. SLOW_STORE picks the store (sqlite, default, or memory); SLOW_HUB_ARGS adds
  * hub flags (e.g. "--max-stream-buffer-bytes 65536"); the hub inherits this
  * environment (e.g. MALLOC_ARENA_MAX). Needs an open-file limit above twice
  * SLOW_STREAMS.
@@ -27,6 +28,7 @@ const STREAMS = Number(process.env.SLOW_STREAMS ?? 2000);
 const MESSAGES = Number(process.env.SLOW_MESSAGES ?? 300);
 const BYTES = Number(process.env.SLOW_BYTES ?? 10_240);
 const STORE = process.env.SLOW_STORE ?? "sqlite";
+const REPLAY = process.env.SLOW_ORDER === "replay";
 const EXTRA = (process.env.SLOW_HUB_ARGS ?? "").split(" ").filter(Boolean);
 
 const fds = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
@@ -56,45 +58,58 @@ try {
     [AGENT_TOKEN_HEADER]: victim.agentToken,
   };
   let refused = 0;
-  for (let i = 0; i < STREAMS; i += 100) {
-    await Promise.all(
-      Array.from(
-        { length: Math.min(100, STREAMS - i) },
-        () =>
-          new Promise<void>((done) => {
-            const req = get(`${hub.url}/trpc/messages.inbox?input=${input}`, { headers }, (res) => {
-              // A reader that never reads: the response is paused from its first byte.
-              res.pause();
-              if (res.statusCode !== 200) refused++;
-              responses.push(res);
-              done();
-            });
-            req.once("error", () => {
-              refused++;
-              done();
-            });
-            requests.push(req);
-          }),
-      ),
-    );
+  const openStalled = async () => {
+    for (let i = 0; i < STREAMS; i += 100) {
+      await Promise.all(
+        Array.from(
+          { length: Math.min(100, STREAMS - i) },
+          () =>
+            new Promise<void>((done) => {
+              const req = get(`${hub.url}/trpc/messages.inbox?input=${input}`, { headers }, (res) => {
+                // A reader that never reads: the response is paused from its first byte.
+                res.pause();
+                if (res.statusCode !== 200) refused++;
+                responses.push(res);
+                done();
+              });
+              req.once("error", () => {
+                refused++;
+                done();
+              });
+              requests.push(req);
+            }),
+        ),
+      );
+    }
+  };
+  let sent = 0;
+  let failed = 0;
+  const flood = async () => {
+    const prompt = "x".repeat(BYTES);
+    for (let i = 0; i < MESSAGES; i += 10) {
+      await Promise.all(
+        Array.from({ length: Math.min(10, MESSAGES - i) }, () =>
+          sender.client.messages.send.mutate({ to: "victim", prompt }).then(
+            () => sent++,
+            () => failed++,
+          ),
+        ),
+      );
+    }
+  };
+  // live: the streams sit before the flood, each event fans out to all; replay: the flood is queued
+  // first and every new stream replays all of it on its own.
+  if (REPLAY) {
+    await flood();
+    await openStalled();
+  } else {
+    await openStalled();
   }
   const open = fds(pid);
   console.log(
     memoryLine("streams open", (await hub.memory()).memory, `  hub fds ${open}  refused ${refused}`),
   );
-  const prompt = "x".repeat(BYTES);
-  let sent = 0;
-  let failed = 0;
-  for (let i = 0; i < MESSAGES; i += 10) {
-    await Promise.all(
-      Array.from({ length: Math.min(10, MESSAGES - i) }, () =>
-        sender.client.messages.send.mutate({ to: "victim", prompt }).then(
-          () => sent++,
-          () => failed++,
-        ),
-      ),
-    );
-  }
+  if (!REPLAY) await flood();
   let peak = 0;
   const watch = async (label: string, seconds: number) => {
     for (let s = 0; s < seconds; s += 5) {

@@ -51,6 +51,9 @@ export const SSE_HEADERS: Record<string, string> = {
   connection: "keep-alive",
 };
 
+/** Bytes (text and encoded frame together) of recent frames kept for sharing by content. */
+const FRAME_CACHE_BYTES = 16 * 1024 * 1024;
+
 // tRPC ends each event with "\n" after its last field and then "\n\n".
 const CONNECTED = "event: connected\ndata: {}\n\n\n";
 const PING = "event: ping\ndata: \n\n\n";
@@ -75,6 +78,14 @@ export class SseStreams {
    * long as its event does (or a socket still holds it).
    */
   private readonly frames = new WeakMap<object, { id: string; frame: Uint8Array }>();
+  /**
+   * The same by content, for what the WeakMap cannot see: a resumed or new
+   * stream replays events as objects of its own. The latest frames up to
+   * FRAME_CACHE_BYTES, so many streams replaying the same backlog share them;
+   * emptied at every ping tick.
+   */
+  private readonly byText = new Map<string, Uint8Array>();
+  private byTextBytes = 0;
 
   constructor(options: SseOptions) {
     this.options = options;
@@ -101,13 +112,28 @@ export class SseStreams {
     const key = typeof data === "object" && data !== null ? data : undefined;
     const cached = key && this.frames.get(key);
     if (cached && cached.id === id) return cached.frame;
-    const frame = Buffer.from(`data: ${this.options.json(data)}\nid: ${id}\n\n\n`);
+    const text = `data: ${this.options.json(data)}\nid: ${id}\n\n\n`;
+    let frame = this.byText.get(text);
+    if (!frame) {
+      frame = Buffer.from(text);
+      this.byText.set(text, frame);
+      this.byTextBytes += frame.length * 2;
+      for (const [old, bytes] of this.byText) {
+        if (this.byTextBytes <= FRAME_CACHE_BYTES) break;
+        this.byText.delete(old);
+        this.byTextBytes -= bytes.length * 2;
+      }
+    }
     if (key) this.frames.set(key, { id, frame });
     return frame;
   }
 
   forget(stream: SseStream): void {
     this.open.delete(stream);
+    if (this.open.size === 0) {
+      this.byText.clear();
+      this.byTextBytes = 0;
+    }
     if (this.open.size === 0 && this.timer) {
       clearInterval(this.timer);
       this.timer = undefined;
@@ -120,6 +146,9 @@ export class SseStreams {
   }
 
   private ping(): void {
+    // Replays that share frames come in bursts (reconnects after a cut or a restart); an idle hub keeps none.
+    this.byText.clear();
+    this.byTextBytes = 0;
     for (const stream of this.open) stream.pingIfQuiet();
   }
 }
