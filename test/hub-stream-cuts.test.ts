@@ -93,20 +93,26 @@ function assertIdsRise(proxy: SseCutProxy): void {
 describe("inbox streams cut anywhere", () => {
   let world: HubWorld;
   let hub: HubProcess;
+  let bunHub: HubProcess;
   before(async () => {
     world = new HubWorld();
-    hub = await world.startHub();
+    [hub, bunHub] = await Promise.all([world.startHub(), world.startHub({ project: "bun", runtime: "bun" })]);
   });
   after(() => world.dispose());
 
-  for (const mode of ["end", "reset"] as CutMode[]) {
-    it(`a cut (${mode}) at every boundary of an event loses nothing and repeats nothing`, async () => {
-      const proxy = await SseCutProxy.start(hub.port);
+  for (const [runtime, mode] of [
+    ["node", "end"],
+    ["node", "reset"],
+    ["bun", "end"],
+  ] as Array<["node" | "bun", CutMode]>) {
+    it(`a cut (${mode}) at every boundary of an event loses nothing and repeats nothing (${runtime} hub)`, async () => {
+      const target = runtime === "bun" ? bunHub : hub;
+      const proxy = await SseCutProxy.start(target.port);
       world.defer(() => proxy.close());
       proxy.mode = mode;
-      const rx = await world.connect(hub, { name: `rx-${mode}`, url: proxy.url });
+      const rx = await world.connect(target, { name: `rx-${mode}`, url: proxy.url });
       const got = recorder(rx);
-      const tx = await world.connect(hub, `tx-${mode}`);
+      const tx = await world.connect(target, `tx-${mode}`);
       const expected: string[] = [];
       for (const where of BOUNDARIES) {
         const marker = `cut ${where}`;

@@ -52,7 +52,7 @@ export const SSE_HEADERS: Record<string, string> = {
 };
 
 /** Bytes (text and encoded frame together) of recent frames kept for sharing by content. */
-const FRAME_CACHE_BYTES = 16 * 1024 * 1024;
+const FRAME_CACHE_BYTES = 8 * 1024 * 1024;
 
 // tRPC ends each event with "\n" after its last field and then "\n\n".
 const CONNECTED = "event: connected\ndata: {}\n\n\n";
