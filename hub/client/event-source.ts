@@ -58,7 +58,7 @@ export class FetchEventSource {
   private readonly listeners = new Map<string, Set<Listener>>();
   private readonly abort = new AbortController();
   private retryMs: number;
-  /** The current stream dispatched an event: if it drops, reconnect without waiting. */
+  /** The current stream dispatched an event with a new id: if it drops, reconnect without waiting. */
   private progressed = false;
 
   constructor(url: string | URL, init: FetchEventSourceInit = {}) {
@@ -134,7 +134,7 @@ export class FetchEventSource {
       this.readyState = CONNECTING;
       const why = lost instanceof Error ? lost.message : "the stream ended";
       this.dispatch("error", this.error(`event stream lost (${why}); reconnecting`, undefined, lost));
-      // A stream that carried events was healthy a moment ago: come back at once, so a flaky link
+      // A stream that carried new events was healthy a moment ago: come back at once, so a flaky link
       // costs a round trip per cut, not a retry delay. One that carried none backs off.
       if (this.progressed) this.progressed = false;
       else {
@@ -177,9 +177,10 @@ export class FetchEventSource {
           start = lf + 1;
           if (line.endsWith("\r")) line = line.slice(0, -1);
           if (line === "") {
+            // Progress is a new id: a stream that only says `connected` or pings and drops proves nothing.
+            if (hasData && eventId !== this.lastEventId) this.progressed = true;
             this.lastEventId = eventId;
             if (hasData) {
-              this.progressed = true;
               this.dispatch(eventType || "message", {
                 type: eventType || "message",
                 data,
