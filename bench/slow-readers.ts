@@ -10,7 +10,9 @@
  *   npm run soak:slow-readers
  *   SLOW_STREAMS=2000 SLOW_MESSAGES=300 SLOW_BYTES=10240 node bench/slow-readers.ts
  *
- * SLOW_ORDER=replay sends the flood first and opens the streams after (each
+ * A hub that caps inbox streams per agent keeps only that many of them open
+ * (the oldest close): SLOW_HUB_ARGS="--max-streams-per-agent 0" measures the
+ * uncapped attack. SLOW_ORDER=replay sends the flood first and opens the streams after (each
  * replays it on its own) instead of opening them first. SLOW_STORE picks the store (sqlite, default, or memory); SLOW_HUB_ARGS adds
  * hub flags (e.g. "--max-stream-buffer-bytes 65536"); the hub inherits this
  * environment (e.g. MALLOC_ARENA_MAX). Needs an open-file limit above twice
