@@ -18,6 +18,7 @@ if (process.send) {
     const file = ask.snapshot ? writeHeapSnapshot(ask.snapshot) : undefined;
     process.send?.({ id: ask.id, memory: process.memoryUsage(), ...(file ? { snapshot: file } : {}) });
   });
-  // The channel must not keep a hub alive that was asked to stop.
+  // The channel must not keep a hub alive that was asked to stop, and a bench that died takes its hub along.
   process.channel?.unref();
+  process.once("disconnect", () => process.kill(process.pid, "SIGTERM"));
 }
