@@ -73,6 +73,29 @@ describe("FetchEventSource (the hub client's EventSource)", () => {
     source.close();
   });
 
+  it("an id counts only once its event is complete: a stream cut after an id line resumes before it", async () => {
+    seen.length = 0;
+    script = (_req, res, n) => {
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      // The second event's id arrives, its end never does.
+      if (n === 1) res.end("data: a\nid: 1\n\ndata: b\nid: 2\n");
+      else res.write("data: b\nid: 2\n\n");
+    };
+    const source = open();
+    const events: SseMessageEvent[] = [];
+    source.addEventListener("message", (event: SseMessageEvent) => events.push(event));
+    await waitFor(() => events.length >= 2, { what: "both events" });
+    assert.equal(seen[1]?.headers["last-event-id"], "1");
+    assert.deepEqual(
+      events.map((e) => [e.data, e.lastEventId]),
+      [
+        ["a", "1"],
+        ["b", "2"],
+      ],
+    );
+    source.close();
+  });
+
   it("reconnects when a stream goes silent past inactivityMs (half-open link)", async () => {
     seen.length = 0;
     script = (_req, res, n) => {

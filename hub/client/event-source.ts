@@ -4,6 +4,11 @@
  * header, never in a URL. Behaves like the browser one where the link cares:
  * reconnects after a dropped stream with `Last-Event-ID`, honours `retry:`,
  * and fails for good (readyState CLOSED) on a non-SSE answer such as a 401.
+ *
+ * An `id:` line only counts once its event is complete (the blank line that
+ * dispatches it, as the SSE spec's "last event ID buffer" does): a stream cut
+ * between an event's `id:` line and its end must resume *before* that event,
+ * or the event is lost for good.
  */
 
 export interface FetchEventSourceInit {
@@ -53,6 +58,8 @@ export class FetchEventSource {
   private readonly listeners = new Map<string, Set<Listener>>();
   private readonly abort = new AbortController();
   private retryMs: number;
+  /** The current stream dispatched an event with a new id: if it drops, reconnect without waiting. */
+  private progressed = false;
 
   constructor(url: string | URL, init: FetchEventSourceInit = {}) {
     this.url = String(url);
@@ -127,11 +134,17 @@ export class FetchEventSource {
       this.readyState = CONNECTING;
       const why = lost instanceof Error ? lost.message : "the stream ended";
       this.dispatch("error", this.error(`event stream lost (${why}); reconnecting`, undefined, lost));
-      await sleep(delay, this.abort.signal);
-      delay = Math.min(delay * 2, this.init.maxRetryMs ?? 2000);
+      // A stream that carried new events was healthy a moment ago: come back at once, so a flaky link
+      // costs a round trip per cut, not a retry delay. One that carried none backs off.
+      if (this.progressed) this.progressed = false;
+      else {
+        await sleep(delay, this.abort.signal);
+        delay = Math.min(delay * 2, this.init.maxRetryMs ?? 2000);
+      }
     }
   }
 
+  /** Read one stream's events until it ends or fails. */
   private async read(body: ReadableStream<Uint8Array>, attempt: AbortController): Promise<void> {
     const decoder = new TextDecoder();
     const limit = this.init.inactivityMs;
@@ -147,6 +160,8 @@ export class FetchEventSource {
     let data = "";
     let hasData = false;
     let eventType = "";
+    // The id of the event being read: it becomes lastEventId only when that event is complete.
+    let eventId = this.lastEventId;
     const reader = body.getReader();
     try {
       while (this.readyState !== CLOSED) {
@@ -162,6 +177,9 @@ export class FetchEventSource {
           start = lf + 1;
           if (line.endsWith("\r")) line = line.slice(0, -1);
           if (line === "") {
+            // Progress is a new id: a stream that only says `connected` or pings and drops proves nothing.
+            if (hasData && eventId !== this.lastEventId) this.progressed = true;
+            this.lastEventId = eventId;
             if (hasData) {
               this.dispatch(eventType || "message", {
                 type: eventType || "message",
@@ -183,7 +201,7 @@ export class FetchEventSource {
             data = hasData ? `${data}\n${value}` : value;
             hasData = true;
           } else if (field === "event") eventType = value;
-          else if (field === "id" && !value.includes("\0")) this.lastEventId = value;
+          else if (field === "id" && !value.includes("\0")) eventId = value;
           else if (field === "retry" && /^\d+$/.test(value)) this.retryMs = Number(value);
         }
         buffer = buffer.slice(start);

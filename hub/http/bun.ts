@@ -71,7 +71,7 @@ export async function serveBun(opts: ServeOptions): Promise<ServedHub> {
           stop = streams.start(
             {
               write: (chunk) => {
-                if (open) controller.enqueue(encoder.encode(chunk));
+                if (open) controller.enqueue(typeof chunk === "string" ? encoder.encode(chunk) : chunk);
               },
               // What the stream holds that Bun has not taken for the socket yet.
               buffered: () => -(controller.desiredSize ?? 0),

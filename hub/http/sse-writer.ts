@@ -17,8 +17,11 @@ import type { SseAnswer } from "./trpc-dispatch.ts";
 
 /** The response side of one stream, as a runtime offers it. */
 export interface SseTransport {
-  /** Queue one chunk (one or two whole events) for the reader. */
-  write(chunk: string): void;
+  /**
+   * Queue one chunk (one or two whole events) for the reader. A Uint8Array may be the same object for
+   * many streams (one event fanned out): the transport must not change it, and should not copy it.
+   */
+  write(chunk: string | Uint8Array): void;
   /** Bytes written that the reader has not taken yet. */
   buffered(): number;
   /** End the response after what is written. */
@@ -48,6 +51,9 @@ export const SSE_HEADERS: Record<string, string> = {
   connection: "keep-alive",
 };
 
+/** Bytes (text and encoded frame together) of recent frames kept for sharing by content. */
+const FRAME_CACHE_BYTES = 8 * 1024 * 1024;
+
 // tRPC ends each event with "\n" after its last field and then "\n\n".
 const CONNECTED = "event: connected\ndata: {}\n\n\n";
 const PING = "event: ping\ndata: \n\n\n";
@@ -61,13 +67,25 @@ export class SseStreams {
   /** Streams cut because their reader fell behind (for logs and tests). */
   cuts = 0;
   /**
-   * The last tracked frame built: a broadcast (peers changes) hands the same
-   * event with the same id to every stream in one go, so it is serialized once
-   * and every stream writes the same string.
+   * Each event's frame, built once: a broadcast (peers changes), or a message
+   * to an agent with several streams, hands the same event object to each of
+   * those streams (not necessarily one right after the other: each stream's
+   * feed waits for the store on its own), so it is serialized and encoded once
+   * and every stream writes the same bytes. Bytes, not a string: a socket that
+   * cannot take a string at once copies it into memory of its own, per stream,
+   * while a buffer is only referenced, so thousands of stalled streams of one
+   * agent hold one copy of each event, not one each. Weak: a frame lives as
+   * long as its event does (or a socket still holds it).
    */
-  private lastData: unknown;
-  private lastId: string | undefined;
-  private lastFrame = "";
+  private readonly frames = new WeakMap<object, { id: string; frame: Uint8Array }>();
+  /**
+   * The same by content, for what the WeakMap cannot see: a resumed or new
+   * stream replays events as objects of its own. The latest frames up to
+   * FRAME_CACHE_BYTES, so many streams replaying the same backlog share them;
+   * emptied at every ping tick.
+   */
+  private readonly byText = new Map<string, Uint8Array>();
+  private byTextBytes = 0;
 
   constructor(options: SseOptions) {
     this.options = options;
@@ -90,17 +108,32 @@ export class SseStreams {
     return () => stream.close();
   }
 
-  trackedFrame(id: string, data: unknown): string {
-    if (data !== this.lastData || id !== this.lastId) {
-      this.lastFrame = `data: ${this.options.json(data)}\nid: ${id}\n\n\n`;
-      this.lastData = data;
-      this.lastId = id;
+  trackedFrame(id: string, data: unknown): Uint8Array {
+    const key = typeof data === "object" && data !== null ? data : undefined;
+    const cached = key && this.frames.get(key);
+    if (cached && cached.id === id) return cached.frame;
+    const text = `data: ${this.options.json(data)}\nid: ${id}\n\n\n`;
+    let frame = this.byText.get(text);
+    if (!frame) {
+      frame = Buffer.from(text);
+      this.byText.set(text, frame);
+      this.byTextBytes += frame.length * 2;
+      for (const [old, bytes] of this.byText) {
+        if (this.byTextBytes <= FRAME_CACHE_BYTES) break;
+        this.byText.delete(old);
+        this.byTextBytes -= bytes.length * 2;
+      }
     }
-    return this.lastFrame;
+    if (key) this.frames.set(key, { id, frame });
+    return frame;
   }
 
   forget(stream: SseStream): void {
     this.open.delete(stream);
+    if (this.open.size === 0) {
+      this.byText.clear();
+      this.byTextBytes = 0;
+    }
     if (this.open.size === 0 && this.timer) {
       clearInterval(this.timer);
       this.timer = undefined;
@@ -113,6 +146,9 @@ export class SseStreams {
   }
 
   private ping(): void {
+    // Replays that share frames come in bursts (reconnects after a cut or a restart); an idle hub keeps none.
+    this.byText.clear();
+    this.byTextBytes = 0;
     for (const stream of this.open) stream.pingIfQuiet();
   }
 }
@@ -185,7 +221,7 @@ class SseStream implements FeedSink<unknown> {
     this.stop(false);
   }
 
-  private send(chunk: string): void {
+  private send(chunk: string | Uint8Array): void {
     if (this.closed) return;
     this.quietTicks = 0;
     this.transport.write(chunk);
