@@ -110,7 +110,21 @@ export function processStartedAt(): number {
   return Math.round(performance.timeOrigin);
 }
 
-export async function startHubServer(opts: HubServerOptions): Promise<HubServer> {
+/**
+ * Where and how a hub listens, from its options over the environment. A hub
+ * reachable from other machines needs a token someone chose, so it refuses a
+ * non-loopback host without one; TLS files are read now so a bad path fails
+ * before anything starts.
+ */
+export function listenPlan(opts: {
+  project: string;
+  env?: NodeJS.ProcessEnv;
+  host?: string;
+  port?: number;
+  token?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+}) {
   const env = opts.env ?? process.env;
   const settings = hubSettings(env);
   const host = opts.host ?? settings.host;
@@ -123,7 +137,11 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
     );
   }
   const tls = readTlsFiles(opts.tlsCert ?? settings.tlsCert, opts.tlsKey ?? settings.tlsKey);
-  const paths = hubPaths(opts.project, env);
+  return { env, settings, host, port, explicitToken, tls, paths: hubPaths(opts.project, env) };
+}
+
+export async function startHubServer(opts: HubServerOptions): Promise<HubServer> {
+  const { settings, host, port, explicitToken, tls, paths } = listenPlan(opts);
   const kind = opts.storeInstance?.kind ?? opts.store ?? "sqlite";
   // The store first: its lock keeps a second hub of the project from touching the secret of the first.
   let flushed = (_ms: number) => {};

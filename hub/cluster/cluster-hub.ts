@@ -11,19 +11,16 @@
 import { rmSync } from "node:fs";
 import { connect } from "node:net";
 import { hostname } from "node:os";
-import { hubSettings } from "../../lib/env.ts";
 import { readJson, writeJsonAtomic } from "../../lib/private-fs.ts";
 import { listenNode } from "../http/node.ts";
-import { hubPaths } from "../paths.ts";
 import { resolveHubToken } from "../secret.ts";
 import {
   connectHost,
   type DiscoveryRecord,
   type HubServer,
   type HubServerOptions,
-  isLoopback,
+  listenPlan,
   processStartedAt,
-  readTlsFiles,
   startHubServer,
 } from "../server.ts";
 import { openRedisStore } from "../store/redis.ts";
@@ -84,20 +81,8 @@ function reachable(url: string, timeoutMs = 1_000): Promise<boolean> {
 }
 
 export async function startClusterHub(opts: ClusterHubOptions): Promise<RunningHub> {
-  const env = opts.env ?? process.env;
-  const settings = hubSettings(env);
   const log = opts.log ?? ((line: string) => process.stderr.write(`pi-coms-hub: ${line}\n`));
-  const host = opts.host ?? settings.host;
-  const port = opts.port ?? settings.port;
-  const explicitToken = opts.token ?? settings.token;
-  if (!isLoopback(host) && explicitToken === undefined) {
-    throw new Error(
-      `refusing to listen on ${host} without an explicit token: other machines could reach the hub, ` +
-        "so set PI_COMS_NET_AUTH_TOKEN or pass --auth-token (and share it with the clients)",
-    );
-  }
-  const tls = readTlsFiles(opts.tlsCert ?? settings.tlsCert, opts.tlsKey ?? settings.tlsKey);
-  const paths = hubPaths(opts.project, env);
+  const { env, host, port, explicitToken, tls, paths } = listenPlan(opts);
   const token = resolveHubToken(paths.secret, explicitToken);
   const leaseMs = opts.leaseMs ?? DEFAULT_LEASE_MS;
   const clusterHost = opts.clusterHost ?? host;

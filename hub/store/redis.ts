@@ -13,6 +13,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { comsError } from "../../contract/errors.ts";
+import { CoalescingStore } from "./coalescing-store.ts";
 import type { RedisKeys } from "./redis-keys.ts";
 import type { AgentRecord, HubStore, MessageRecord } from "./store.ts";
 
@@ -63,16 +64,12 @@ export async function openRedisStore(opts: RedisStoreOptions): Promise<RedisStor
   );
 }
 
-export class RedisStore implements HubStore {
+export class RedisStore extends CoalescingStore implements HubStore {
   readonly kind = "redis" as const;
   readonly epoch: string;
-  lastSeq: number;
   private readonly opts: RedisStoreOptions;
   private agentsLoaded: AgentRecord[];
   private messagesLoaded: MessageRecord[];
-  private agents = new Map<string, AgentRecord | null>();
-  private messages = new Map<string, MessageRecord | null>();
-  private seqDirty = false;
   private pending: Promise<void> | null = null;
   /** The last batch sent: Redis answers in order, so once it is done every earlier one is too. */
   private sent: Promise<void> = Promise.resolve();
@@ -85,6 +82,7 @@ export class RedisStore implements HubStore {
     agents: AgentRecord[],
     messages: MessageRecord[],
   ) {
+    super();
     this.opts = opts;
     this.epoch = meta.epoch ?? randomBytes(4).toString("hex");
     this.lastSeq = Number(meta.last_seq ?? 0);
@@ -111,34 +109,12 @@ export class RedisStore implements HubStore {
     return messages;
   }
 
-  putAgent(record: AgentRecord): void {
-    this.agents.set(record.card.id, record);
-    this.schedule();
-  }
-  deleteAgent(id: string): void {
-    this.agents.set(id, null);
-    this.schedule();
-  }
-  putMessage(record: MessageRecord): void {
-    this.messages.set(record.message.msg_id, record);
-    this.schedule();
-  }
-  deleteMessage(msgId: string): void {
-    this.messages.set(msgId, null);
-    this.schedule();
-  }
-  setLastSeq(seq: number): void {
-    this.lastSeq = seq;
-    this.seqDirty = true;
-    this.schedule();
-  }
-
   flush(): Promise<void> {
     if (this.failure) return Promise.reject(this.unavailable());
     return this.pending ?? this.sent;
   }
 
-  private schedule(): void {
+  protected schedule(): void {
     if (this.pending || this.closed || this.failure) return;
     const pending = new Promise<void>((resolve, reject) => {
       setImmediate(() => {
@@ -155,18 +131,16 @@ export class RedisStore implements HubStore {
   }
 
   private commit(): Promise<void> {
-    const args = [this.opts.leaseToken, this.seqDirty ? String(this.lastSeq) : ""];
-    for (const [id, record] of this.agents) {
+    const { agents, messages, seq } = this.takeChanges();
+    const args = [this.opts.leaseToken, seq === undefined ? "" : String(seq)];
+    for (const [id, record] of agents) {
       if (record) args.push("A", id, JSON.stringify(record));
       else args.push("a", id, "");
     }
-    for (const [id, record] of this.messages) {
+    for (const [id, record] of messages) {
       if (record) args.push("M", id, JSON.stringify(record));
       else args.push("m", id, "");
     }
-    this.agents = new Map();
-    this.messages = new Map();
-    this.seqDirty = false;
     if (args.length === 2 && args[1] === "") return this.sent;
     const { keys } = this.opts;
     return this.opts.redis
@@ -199,7 +173,7 @@ export class RedisStore implements HubStore {
   /** What is queued is sent (if the lease still allows); the connection belongs to the cluster. */
   close(): void {
     if (this.closed) return;
-    if (!this.failure && (this.agents.size > 0 || this.messages.size > 0 || this.seqDirty)) {
+    if (!this.failure && !this.unchanged) {
       this.commit().catch(() => {});
     }
     this.closed = true;

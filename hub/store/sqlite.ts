@@ -11,6 +11,7 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { ensurePrivateDir } from "../../lib/private-fs.ts";
+import { CoalescingStore } from "./coalescing-store.ts";
 import { openSqlite, type SqliteDatabase, type SqliteStatement } from "./sqlite-driver.ts";
 import type { AgentRecord, HubStore, MessageRecord } from "./store.ts";
 
@@ -37,23 +38,20 @@ export async function openSqliteStore(dir: string): Promise<HubStore> {
   return new SqliteStore(db);
 }
 
-class SqliteStore implements HubStore {
+class SqliteStore extends CoalescingStore implements HubStore {
   readonly kind = "sqlite" as const;
   readonly epoch: string;
-  lastSeq: number;
   private readonly db: SqliteDatabase;
   private readonly putAgentStmt: SqliteStatement;
   private readonly delAgentStmt: SqliteStatement;
   private readonly putMessageStmt: SqliteStatement;
   private readonly delMessageStmt: SqliteStatement;
   private readonly putMetaStmt: SqliteStatement;
-  private agents = new Map<string, AgentRecord | null>();
-  private messages = new Map<string, MessageRecord | null>();
-  private seqDirty = false;
   private pending: Promise<void> | null = null;
   private closed = false;
 
   constructor(db: SqliteDatabase) {
+    super();
     this.db = db;
     this.putAgentStmt = db.prepare("INSERT OR REPLACE INTO agents (id, data) VALUES (?, ?)");
     this.delAgentStmt = db.prepare("DELETE FROM agents WHERE id = ?");
@@ -89,33 +87,11 @@ class SqliteStore implements HubStore {
     );
   }
 
-  putAgent(record: AgentRecord): void {
-    this.agents.set(record.card.id, record);
-    this.schedule();
-  }
-  deleteAgent(id: string): void {
-    this.agents.set(id, null);
-    this.schedule();
-  }
-  putMessage(record: MessageRecord): void {
-    this.messages.set(record.message.msg_id, record);
-    this.schedule();
-  }
-  deleteMessage(msgId: string): void {
-    this.messages.set(msgId, null);
-    this.schedule();
-  }
-  setLastSeq(seq: number): void {
-    this.lastSeq = seq;
-    this.seqDirty = true;
-    this.schedule();
-  }
-
   flush(): Promise<void> {
     return this.pending ?? Promise.resolve();
   }
 
-  private schedule(): void {
+  protected schedule(): void {
     if (this.pending || this.closed) return;
     this.pending = new Promise((resolve, reject) => {
       setImmediate(() => {
@@ -134,11 +110,8 @@ class SqliteStore implements HubStore {
   }
 
   private commit(): void {
-    if (this.agents.size === 0 && this.messages.size === 0 && !this.seqDirty) return;
-    const agents = this.agents;
-    const messages = this.messages;
-    this.agents = new Map();
-    this.messages = new Map();
+    if (this.unchanged) return;
+    const { agents, messages, seq } = this.takeChanges();
     this.db.exec("BEGIN");
     try {
       for (const [id, record] of agents) {
@@ -149,8 +122,7 @@ class SqliteStore implements HubStore {
         if (record) this.putMessageStmt.run(id, JSON.stringify(record));
         else this.delMessageStmt.run(id);
       }
-      if (this.seqDirty) this.putMetaStmt.run("last_seq", String(this.lastSeq));
-      this.seqDirty = false;
+      if (seq !== undefined) this.putMetaStmt.run("last_seq", String(seq));
       this.db.exec("COMMIT");
     } catch (error) {
       this.db.exec("ROLLBACK");
