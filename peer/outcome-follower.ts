@@ -9,6 +9,7 @@ import type { TRPCClient } from "@trpc/client";
 import { ComsError, toComsError } from "../contract/errors.ts";
 import type { ComsRouter } from "../contract/router.ts";
 import { type AgentCard, type Outcome, Outcome as OutcomeSchema } from "../contract/schemas.ts";
+import { ignore } from "./ignore.ts";
 import type { IpcChannel } from "./link.ts";
 import type { Outbox } from "./outbox.ts";
 import { OutcomeBatch } from "./outcome-batch.ts";
@@ -172,4 +173,3 @@ export class OutcomeFollower {
 }
 
 /** Background re-opens must never become an unhandled rejection. */
-function ignore(): void {}
