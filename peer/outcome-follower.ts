@@ -171,5 +171,3 @@ export class OutcomeFollower {
     this.watch(this.host.currentPeer(peer.entry.id) ?? peer, msgId, attempt + 1);
   }
 }
-
-/** Background re-opens must never become an unhandled rejection. */
