@@ -68,6 +68,11 @@ export class HubBackend implements ComsBackend {
     return this.streams.count;
   }
 
+  /** Bytes of every unanswered message the hub holds (bounded by maxQueuedBytes). */
+  get queuedBytes(): number {
+    return this.state.queuedBytes;
+  }
+
   /** Every agent (explicit ones too) and every unsettled message, for an observer starting now. */
   snapshot(): { cards: AgentCard[]; pending: Array<{ message: Message; delivered: boolean }> } {
     const pending: Array<{ message: Message; delivered: boolean }> = [];
