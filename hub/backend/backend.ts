@@ -73,14 +73,22 @@ export class HubBackend implements ComsBackend {
     return this.state.queuedBytes;
   }
 
-  /** Every agent (explicit ones too) and every unsettled message, for an observer starting now. */
-  snapshot(): { cards: AgentCard[]; pending: Array<{ message: Message; delivered: boolean }> } {
+  /** Every agent (explicit ones too), every unsettled message and their bytes, for an observer starting now. */
+  snapshot(): {
+    cards: AgentCard[];
+    pending: Array<{ message: Message; delivered: boolean }>;
+    queuedBytes: number;
+  } {
     const pending: Array<{ message: Message; delivered: boolean }> = [];
     for (const record of this.state.messages.values()) {
       if (record.state !== "final")
         pending.push({ message: record.message, delivered: record.state === "acked" });
     }
-    return { cards: [...this.state.agents.values()].map((record) => this.agents.cardOf(record)), pending };
+    return {
+      cards: [...this.state.agents.values()].map((record) => this.agents.cardOf(record)),
+      pending,
+      queuedBytes: this.state.queuedBytes,
+    };
   }
 
   /** The verified caller for an agent credential, or null. */
