@@ -47,6 +47,10 @@ Options:
                            or 262144)
   --max-queue N            unanswered messages one recipient may hold; a send past it is
                            refused QUEUE_FULL (default $PI_COMS_NET_MAX_QUEUE or 1000; 0 = no limit)
+  --max-queued-bytes N     bytes of unanswered messages the whole hub may hold (prompt +
+                           response_schema, as --max-message-bytes counts them); a send past
+                           it is refused QUEUE_FULL (default $PI_COMS_NET_MAX_QUEUED_BYTES or
+                           1073741824 = 1 GiB; 0 = no limit)
   --max-streams-per-agent N
                            inbox streams open at once per agent; a new one past it closes
                            that agent's oldest (default $PI_COMS_NET_MAX_STREAMS_PER_AGENT or 8)
@@ -98,6 +102,7 @@ async function main(): Promise<void> {
         "dashboard-content": { type: "string" },
         "max-stream-buffer-bytes": { type: "string" },
         "max-queue": { type: "string" },
+        "max-queued-bytes": { type: "string" },
         "max-streams-per-agent": { type: "string" },
         "reap-after-ms": { type: "string" },
         "max-pending-registrations": { type: "string" },
@@ -156,6 +161,10 @@ async function main(): Promise<void> {
       intOption("max-stream-buffer-bytes", values["max-stream-buffer-bytes"] as string | undefined),
     ),
     ...optional("maxQueue", intOption("max-queue", values["max-queue"] as string | undefined)),
+    ...optional(
+      "maxQueuedBytes",
+      intOption("max-queued-bytes", values["max-queued-bytes"] as string | undefined),
+    ),
     ...optional(
       "maxStreamsPerAgent",
       intOption("max-streams-per-agent", values["max-streams-per-agent"] as string | undefined),

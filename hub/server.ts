@@ -42,6 +42,8 @@ export interface HubServerOptions {
   maxStreamBufferBytes?: number;
   /** Unanswered messages per recipient before QUEUE_FULL (else PI_COMS_NET_MAX_QUEUE, default 1000); 0 = no limit. */
   maxQueue?: number;
+  /** Bytes of unanswered messages the whole hub holds before QUEUE_FULL (else PI_COMS_NET_MAX_QUEUED_BYTES, default 1 GiB); 0 = no limit. */
+  maxQueuedBytes?: number;
   /** Inbox streams per agent; past it the oldest closes (else PI_COMS_NET_MAX_STREAMS_PER_AGENT, default 8). */
   maxStreamsPerAgent?: number;
   /** Reap agents offline, or never connected, this long (else PI_COMS_NET_REAP_AFTER_MS, default 300000); 0 = never. */
@@ -163,6 +165,7 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
     maxAgents: opts.maxAgents ?? DEFAULT_MAX_AGENTS,
     maxSendsPerSec: opts.maxSendsPerSec ?? settings.maxSendsPerSec,
     maxQueue: opts.maxQueue ?? settings.maxQueue,
+    maxQueuedBytes: opts.maxQueuedBytes ?? settings.maxQueuedBytes,
     maxStreamsPerAgent: opts.maxStreamsPerAgent ?? settings.maxStreamsPerAgent,
     reapAfterMs: opts.reapAfterMs ?? settings.reapAfterMs,
     maxPendingRegistrations: opts.maxPendingRegistrations ?? settings.maxPendingRegistrations,

@@ -73,6 +73,8 @@ export interface HubSettings {
   maxStreamBufferBytes: number;
   /** Unanswered messages one recipient may hold before sends to it are refused QUEUE_FULL; 0 = no limit. */
   maxQueue: number;
+  /** Bytes of unanswered messages the whole hub may hold before sends are refused QUEUE_FULL; 0 = no limit. */
+  maxQueuedBytes: number;
   /** Inbox streams per agent; a new one past it closes that agent's oldest; 0 = no limit. */
   maxStreamsPerAgent: number;
   /** Remove agents offline this long, or registered this long without opening their inbox; 0 = never. */
@@ -108,6 +110,7 @@ export function hubSettings(env: NodeJS.ProcessEnv = process.env): HubSettings {
     ),
     maxStreamBufferBytes: envInt("PI_COMS_NET_MAX_STREAM_BUFFER_BYTES", 256 * 1024, env),
     maxQueue: envInt("PI_COMS_NET_MAX_QUEUE", 1000, env),
+    maxQueuedBytes: envInt("PI_COMS_NET_MAX_QUEUED_BYTES", 1024 * 1024 * 1024, env),
     maxStreamsPerAgent: envInt("PI_COMS_NET_MAX_STREAMS_PER_AGENT", 8, env),
     reapAfterMs: envInt("PI_COMS_NET_REAP_AFTER_MS", 300_000, env),
     maxPendingRegistrations: envInt("PI_COMS_NET_MAX_PENDING_REGISTRATIONS", 256, env),

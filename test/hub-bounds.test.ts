@@ -1,7 +1,9 @@
 /**
  * The hub's resource bounds, against real hub processes (Node, and Bun where
- * it is cheap): a full recipient queue refuses sends with QUEUE_FULL, an
- * agent's streams past the limit close oldest-first, pending registrations
+ * it is cheap): a full recipient queue refuses sends with QUEUE_FULL, so does
+ * a hub holding --max-queued-bytes of unanswered messages in all (its count
+ * going down as messages settle, expire or end PEER_GONE, and counting what a
+ * restart restores), an agent's streams past the limit close oldest-first, pending registrations
  * are capped, and idle registrations are reaped in minutes (here: 1.5 s)
  * with a definite outcome for what was queued to them.
  */
@@ -9,7 +11,7 @@ import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { toComsError } from "../contract/errors.ts";
 import type { InboxEvent } from "../contract/schemas.ts";
-import { HubWorld, type Runtime, raw, waitFor } from "./support/hub-harness.ts";
+import { type HubProcess, HubWorld, kill9, type Runtime, raw, waitFor } from "./support/hub-harness.ts";
 import { rawAgent } from "./support/hub-raw-client.ts";
 
 const worlds: HubWorld[] = [];
@@ -22,6 +24,28 @@ async function setup(runtime: Runtime, args: string[], env: Record<string, strin
   worlds.push(world);
   const hub = await world.startHub({ runtime, args });
   return { world, hub };
+}
+
+/** The hub-wide gauge of unanswered bytes, from /metrics. */
+async function queuedBytes(hub: HubProcess): Promise<number> {
+  const text = (await raw(hub.url, "/metrics", { token: hub.token })).text;
+  const value = /^pi_coms_hub_queued_bytes (\d+)$/m.exec(text)?.[1];
+  assert.ok(value !== undefined, "pi_coms_hub_queued_bytes is in /metrics");
+  return Number(value);
+}
+
+function isHubFull(held: number, limit: number) {
+  return (error: unknown) => {
+    const coms = toComsError(error);
+    assert.equal(coms.code, "QUEUE_FULL");
+    assert.match(
+      coms.message,
+      new RegExp(
+        `the hub as a whole holds ${held} bytes of unanswered messages.*\\(--max-queued-bytes ${limit}\\); nothing was sent`,
+      ),
+    );
+    return true;
+  };
 }
 
 for (const runtime of ["node", "bun"] as Runtime[]) {
@@ -45,6 +69,38 @@ for (const runtime of ["node", "bun"] as Runtime[]) {
       await ghost.client.messages.settle.mutate({ msg_id: first, result: { ok: true, text: "done" } });
       const ack = await tx.send({ to: "ghost", prompt: "room again" });
       assert.equal(ack.queue_depth, 3);
+    });
+
+    it("refuses a send past the hub-wide byte bound with QUEUE_FULL, and takes sends again as messages settle", async () => {
+      const { world, hub } = await setup(runtime, ["--max-queued-bytes", "20000"]);
+      const one = await rawAgent(hub.url, hub.token, "one");
+      const two = await rawAgent(hub.url, hub.token, "two");
+      const tx = await world.connect(hub, "tx");
+      const schema = { type: "object" };
+      // Counted as --max-message-bytes counts: the prompt plus the response_schema's JSON.
+      const schemaBytes = JSON.stringify(schema).length;
+      const toOne = [
+        await tx.send({ to: "one", prompt: "a".repeat(5000) }),
+        await tx.send({ to: "one", prompt: "b".repeat(5000) }),
+      ];
+      const toTwo = [
+        await tx.send({ to: "two", prompt: "c".repeat(5000) }),
+        await tx.send({ to: "two", prompt: "d".repeat(5000 - schemaBytes), response_schema: schema }),
+      ];
+      assert.equal(await queuedBytes(hub), 20000);
+      await assert.rejects(tx.send({ to: "two", prompt: "x" }), isHubFull(20000, 20000));
+      await assert.rejects(tx.send({ to: "one", prompt: "y" }), isHubFull(20000, 20000));
+      assert.equal((await tx.list()).find((card) => card.name === "two")?.queue_depth, 2, "nothing was sent");
+      const settle = (who: typeof one, msgId: string) =>
+        who.client.messages.settle.mutate({ msg_id: msgId, result: { ok: true, text: "done" } });
+      await settle(one, toOne[0]?.msg_id as string);
+      assert.equal(await queuedBytes(hub), 15000);
+      // The room one made is anyone's: a send to two fits again, and only as much as was freed.
+      const third = await tx.send({ to: "two", prompt: "e".repeat(5000) });
+      await assert.rejects(tx.send({ to: "one", prompt: "z" }), isHubFull(20000, 20000));
+      await settle(one, toOne[1]?.msg_id as string);
+      for (const ack of [...toTwo, third]) await settle(two, ack.msg_id);
+      assert.equal(await queuedBytes(hub), 0);
     });
 
     it("closes an agent's oldest stream when it opens one past the limit; the newest ones get messages", async () => {
@@ -104,6 +160,44 @@ for (const runtime of ["node", "bun"] as Runtime[]) {
     });
   });
 }
+
+describe("hub-wide queued bytes (node)", () => {
+  it("counts what a restart restores, and what expires or ends PEER_GONE leaves the count", async () => {
+    const world = new HubWorld();
+    worlds.push(world);
+    const args = ["--max-queued-bytes", "20000"];
+    let hub = await world.startHub({ args });
+    const ghost = await rawAgent(hub.url, hub.token, "ghost");
+    const tx = await world.connect(hub, "tx");
+    await tx.send({ to: "ghost", prompt: "r".repeat(3000) });
+    await tx.send({ to: "ghost", prompt: "s".repeat(2000) });
+    const port = hub.port;
+    await kill9(hub);
+    hub = await world.startHub({ args: [...args, "--port", String(port)] });
+    assert.equal(await queuedBytes(hub), 5000);
+    const tx2 = await world.connect(hub, "tx2");
+    await assert.rejects(tx2.send({ to: "ghost", prompt: "t".repeat(15001) }), isHubFull(5000, 20000));
+    // ghost leaves: what was queued to it ends PEER_GONE and leaves the count.
+    await ghost.client.agents.leave.mutate();
+    assert.equal(await queuedBytes(hub), 0);
+    await tx2.send({ to: "tx", prompt: "t".repeat(20000) });
+    assert.equal(await queuedBytes(hub), 20000);
+  });
+
+  it("a message that expires leaves the count", async () => {
+    const { world, hub } = await setup("node", ["--max-queued-bytes", "20000"], {
+      PI_COMS_NET_MESSAGE_TTL_MS: "3000",
+    });
+    await rawAgent(hub.url, hub.token, "ghost");
+    const tx = await world.connect(hub, "tx");
+    const ack = await tx.send({ to: "ghost", prompt: "u".repeat(20000) });
+    await assert.rejects(tx.send({ to: "ghost", prompt: "v" }), isHubFull(20000, 20000));
+    const outcome = await tx.await(ack.msg_id, { timeoutMs: 15_000 });
+    assert.equal(outcome.state === "error" && outcome.code, "EXPIRED", JSON.stringify(outcome));
+    assert.equal(await queuedBytes(hub), 0);
+    await tx.send({ to: "ghost", prompt: "w".repeat(20000) });
+  });
+});
 
 describe("hub reaping (node)", () => {
   const PRESENCE = {

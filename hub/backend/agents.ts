@@ -165,7 +165,7 @@ export class Agents {
       if (message)
         this.messages.finish(message, errorOutcome(msgId, "PEER_GONE", `${record.card.name} ${why}`));
     }
-    state.queues.delete(id);
+    state.dropQueue(id);
     // Nobody is left to read the outcomes of what it sent.
     for (const msgId of state.untaken.get(id) ?? []) this.messages.dropMessage(msgId);
     state.untaken.delete(id);

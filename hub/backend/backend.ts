@@ -68,14 +68,27 @@ export class HubBackend implements ComsBackend {
     return this.streams.count;
   }
 
-  /** Every agent (explicit ones too) and every unsettled message, for an observer starting now. */
-  snapshot(): { cards: AgentCard[]; pending: Array<{ message: Message; delivered: boolean }> } {
+  /** Bytes of every unanswered message the hub holds (bounded by maxQueuedBytes). */
+  get queuedBytes(): number {
+    return this.state.queuedBytes;
+  }
+
+  /** Every agent (explicit ones too), every unsettled message and their bytes, for an observer starting now. */
+  snapshot(): {
+    cards: AgentCard[];
+    pending: Array<{ message: Message; delivered: boolean }>;
+    queuedBytes: number;
+  } {
     const pending: Array<{ message: Message; delivered: boolean }> = [];
     for (const record of this.state.messages.values()) {
       if (record.state !== "final")
         pending.push({ message: record.message, delivered: record.state === "acked" });
     }
-    return { cards: [...this.state.agents.values()].map((record) => this.agents.cardOf(record)), pending };
+    return {
+      cards: [...this.state.agents.values()].map((record) => this.agents.cardOf(record)),
+      pending,
+      queuedBytes: this.state.queuedBytes,
+    };
   }
 
   /** The verified caller for an agent credential, or null. */

@@ -11,6 +11,11 @@ export interface HubLimits {
   maxSendsPerSec?: number;
   /** Unanswered messages one recipient may hold; a send past it is refused QUEUE_FULL. 0 = no limit. */
   maxQueue?: number;
+  /**
+   * Bytes of unanswered messages the whole hub may hold (prompt + response_schema,
+   * as --max-message-bytes counts them); a send past it is refused QUEUE_FULL. 0 = no limit.
+   */
+  maxQueuedBytes?: number;
   /** Inbox streams open at once per agent; a new one past it closes that agent's oldest. 0 = no limit. */
   maxStreamsPerAgent?: number;
   /**
@@ -27,6 +32,7 @@ export const DEFAULT_MAX_AGENTS = 4096;
 /** How long a reply the sender has already taken stays readable by get(). */
 export const TAKEN_RETENTION_MS = 60_000;
 export const DEFAULT_MAX_QUEUE = 1000;
+export const DEFAULT_MAX_QUEUED_BYTES = 1024 * 1024 * 1024;
 export const DEFAULT_MAX_STREAMS_PER_AGENT = 8;
 export const DEFAULT_REAP_AFTER_MS = 300_000;
 export const DEFAULT_MAX_PENDING_REGISTRATIONS = 256;
@@ -37,6 +43,7 @@ export function resolveLimits(limits: HubLimits): Required<HubLimits> {
     ...limits,
     maxSendsPerSec: limits.maxSendsPerSec ?? 0,
     maxQueue: limits.maxQueue ?? DEFAULT_MAX_QUEUE,
+    maxQueuedBytes: limits.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES,
     maxStreamsPerAgent: limits.maxStreamsPerAgent ?? DEFAULT_MAX_STREAMS_PER_AGENT,
     reapAfterMs: limits.reapAfterMs ?? DEFAULT_REAP_AFTER_MS,
     maxPendingRegistrations: limits.maxPendingRegistrations ?? DEFAULT_MAX_PENDING_REGISTRATIONS,

@@ -14,6 +14,7 @@ import { AsyncQueue } from "./async-queue.ts";
 import type { QueueItem } from "./inbox-feed.ts";
 import type { InboxStreams } from "./inbox-streams.ts";
 import { TAKEN_RETENTION_MS } from "./limits.ts";
+import { formatBytes, jsonBytes, messageBytes } from "./message-bytes.ts";
 import { type HubState, setOf } from "./state.ts";
 
 export class Messages {
@@ -31,7 +32,7 @@ export class Messages {
     const { limits } = state;
     state.assertOpen();
     const sender = state.agentOf(caller);
-    const bytes = Buffer.byteLength(input.prompt) + jsonBytes(input.response_schema, "response_schema");
+    const bytes = messageBytes(input.prompt, input.response_schema);
     if (bytes > limits.maxMessageBytes) {
       throw comsError(
         "TOO_LARGE",
@@ -59,6 +60,13 @@ export class Messages {
       throw comsError(
         "QUEUE_FULL",
         `${recipient.card.name}'s queue is full: it holds ${waiting} unanswered messages, the most this hub allows (--max-queue ${limits.maxQueue}); nothing was sent, retry once it has answered some`,
+      );
+    }
+    const held = state.queuedBytes;
+    if (limits.maxQueuedBytes > 0 && held + bytes > limits.maxQueuedBytes) {
+      throw comsError(
+        "QUEUE_FULL",
+        `the hub's queues are full: the hub as a whole holds ${formatBytes(held)} of unanswered messages, and this ${bytes}-byte message would pass its limit of ${formatBytes(limits.maxQueuedBytes)} (--max-queued-bytes ${limits.maxQueuedBytes}); nothing was sent, retry once recipients have answered some`,
       );
     }
     // Checked last, so only a message that would be stored spends a token; a retried msg_id above is free.
@@ -90,7 +98,7 @@ export class Messages {
       deliver_seq: state.nextSeq(),
     };
     state.messages.set(message.msg_id, record);
-    setOf(state.queues, recipient.card.id).add(message.msg_id);
+    state.enqueue(record, bytes);
     state.store.putMessage(record);
     this.streams.publish(recipient.card.id, {
       seq: record.deliver_seq,
@@ -235,7 +243,7 @@ export class Messages {
     record.done_at = Date.now();
     // A tombstone does not need the prompt any more.
     record.message = { ...msg, prompt: "" };
-    state.queues.get(msg.to_id)?.delete(msg.msg_id);
+    state.dequeue(msg.to_id, msg.msg_id);
     state.handedOut.delete(msg.msg_id);
     if (state.agents.has(msg.from_id)) {
       setOf(state.untaken, msg.from_id).add(msg.msg_id);
@@ -315,7 +323,7 @@ export class Messages {
     const record = state.messages.get(msgId);
     if (!record) return;
     state.messages.delete(msgId);
-    state.queues.get(record.message.to_id)?.delete(msgId);
+    state.dequeue(record.message.to_id, msgId);
     state.untaken.get(record.message.from_id)?.delete(msgId);
     state.handedOut.delete(msgId);
     state.store.deleteMessage(msgId);
@@ -381,16 +389,4 @@ export class Messages {
 
 export function errorOutcome(msgId: string, code: ErrorCode, message: string): Outcome {
   return { state: "error", msg_id: msgId, code, message };
-}
-
-/** The JSON size of `value`; one that cannot be encoded (too deep, throws) is a BAD_INPUT, not a 500. */
-function jsonBytes(value: unknown, what: string): number {
-  if (value === undefined) return 0;
-  let text: string;
-  try {
-    text = JSON.stringify(value);
-  } catch (error) {
-    throw comsError("BAD_INPUT", `the ${what} cannot be encoded as JSON (${(error as Error).message})`);
-  }
-  return Buffer.byteLength(text);
 }

@@ -10,6 +10,7 @@ import type { AgentStatus } from "../../contract/schemas.ts";
 import type { AgentRecord, HubStore, MessageRecord } from "../store/store.ts";
 import type { HubEvents } from "./events.ts";
 import { type HubLimits, resolveLimits } from "./limits.ts";
+import { messageBytes } from "./message-bytes.ts";
 import { SendRateLimit } from "./rate-limit.ts";
 
 export class HubState {
@@ -22,8 +23,14 @@ export class HubState {
   readonly agents = new Map<string, AgentRecord>();
   readonly byName = new Map<string, string>();
   readonly messages = new Map<string, MessageRecord>();
-  /** Recipient id → ids of its unsettled messages (its queue). */
+  /**
+   * Recipient id → ids of its unsettled messages (its queue). Changed only
+   * through enqueue/dequeue/dropQueue, which keep the hub-wide byte count exact.
+   */
   readonly queues = new Map<string, Set<string>>();
+  /** Unsettled message id → its size as the send was counted (prompt + response_schema JSON). */
+  private readonly queuedSizes = new Map<string, number>();
+  private queuedTotal = 0;
   /** Sender id → ids of final messages whose outcome it has not taken yet. */
   readonly untaken = new Map<string, Set<string>>();
   readonly lastStatus = new Map<string, AgentStatus>();
@@ -49,13 +56,42 @@ export class HubState {
     }
     for (const record of store.loadMessages()) {
       this.messages.set(record.message.msg_id, record);
-      if (record.state !== "final") setOf(this.queues, record.message.to_id).add(record.message.msg_id);
+      if (record.state !== "final") this.enqueue(record, restoredBytes(record));
       else if (!record.outcome_taken) setOf(this.untaken, record.message.from_id).add(record.message.msg_id);
     }
     this.seq = store.lastSeq;
     // Agents restored from disk have not been heard from since: their presence starts from now.
     const now = Date.now();
     for (const record of this.agents.values()) record.last_seen = Math.max(record.last_seen, now);
+  }
+
+  /** Bytes of every unanswered message the hub holds (what --max-queued-bytes bounds). */
+  get queuedBytes(): number {
+    return this.queuedTotal;
+  }
+
+  /** Put an unsettled message in its recipient's queue, counting its bytes. */
+  enqueue(record: MessageRecord, bytes: number): void {
+    const msgId = record.message.msg_id;
+    const queue = setOf(this.queues, record.message.to_id);
+    if (queue.has(msgId)) return;
+    queue.add(msgId);
+    this.queuedSizes.set(msgId, bytes);
+    this.queuedTotal += bytes;
+  }
+
+  /** Take a message out of its recipient's queue (settled, expired, gone, dropped); a no-op if it is not there. */
+  dequeue(toId: string, msgId: string): void {
+    const queue = this.queues.get(toId);
+    if (!queue?.delete(msgId)) return;
+    if (queue.size === 0) this.queues.delete(toId);
+    this.queuedTotal -= this.queuedSizes.get(msgId) ?? 0;
+    this.queuedSizes.delete(msgId);
+  }
+
+  /** Empty a recipient's queue (it was removed), uncounting whatever is still in it. */
+  dropQueue(toId: string): void {
+    for (const msgId of [...(this.queues.get(toId) ?? [])]) this.dequeue(toId, msgId);
   }
 
   nextSeq(): number {
@@ -80,6 +116,15 @@ export class HubState {
 
   assertOpen(): void {
     if (this.closed) throw comsError("PEER_GONE", "the hub is shutting down");
+  }
+}
+
+/** A restored message's size; one the encoder cannot measure any more counts its prompt alone. */
+function restoredBytes(record: MessageRecord): number {
+  try {
+    return messageBytes(record.message.prompt, record.message.response_schema);
+  } catch {
+    return Buffer.byteLength(record.message.prompt);
   }
 }
 

@@ -85,6 +85,14 @@ export class HubMetrics {
       },
     });
     new Gauge({
+      name: "pi_coms_hub_queued_bytes",
+      help: "Bytes of unanswered messages the hub holds, all recipients together (bounded by --max-queued-bytes)",
+      registers,
+      collect() {
+        this.set(backend.queuedBytes);
+      },
+    });
+    new Gauge({
       name: "pi_coms_agents",
       help: "Registered agents by presence status",
       labelNames: ["status"],
