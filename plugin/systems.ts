@@ -130,7 +130,10 @@ export async function startHubSystem(
       client,
       flags,
       mode,
-      url: client.url,
+      // The URL in use, not the one connected to: with several hub URLs the client moves between them.
+      get url() {
+        return client.url;
+      },
       startedHub,
       project,
       peers: [],
