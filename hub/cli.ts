@@ -47,8 +47,8 @@ Options:
                            or 262144)
   --max-queue N            unanswered messages one recipient may hold; a send past it is
                            refused QUEUE_FULL (default $PI_COMS_NET_MAX_QUEUE or 1000; 0 = no limit)
-  --max-queued-bytes N     bytes of unanswered messages the whole hub may hold (prompt +
-                           response_schema, as --max-message-bytes counts them); a send past
+  --max-queued-bytes N     bytes of unanswered messages and of replies not yet taken by their
+                           senders the whole hub may hold (as --max-message-bytes counts them); a send past
                            it is refused QUEUE_FULL (default $PI_COMS_NET_MAX_QUEUED_BYTES or
                            1073741824 = 1 GiB; 0 = no limit)
   --max-streams-per-agent N

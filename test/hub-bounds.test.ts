@@ -94,13 +94,35 @@ for (const runtime of ["node", "bun"] as Runtime[]) {
       const settle = (who: typeof one, msgId: string) =>
         who.client.messages.settle.mutate({ msg_id: msgId, result: { ok: true, text: "done" } });
       await settle(one, toOne[0]?.msg_id as string);
-      assert.equal(await queuedBytes(hub), 15000);
+      // The 4-byte reply counts until tx's client takes it (it acks outcomes as they arrive).
+      await waitFor(async () => (await queuedBytes(hub)) === 15000, { what: "the count to drop to 15000" });
       // The room one made is anyone's: a send to two fits again, and only as much as was freed.
       const third = await tx.send({ to: "two", prompt: "e".repeat(5000) });
       await assert.rejects(tx.send({ to: "one", prompt: "z" }), isHubFull(20000, 20000));
       await settle(one, toOne[1]?.msg_id as string);
       for (const ack of [...toTwo, third]) await settle(two, ack.msg_id);
+      await waitFor(async () => (await queuedBytes(hub)) === 0, { what: "the count to drop to 0" });
+    });
+
+    it("counts a reply its sender has not taken, until the sender takes it", async () => {
+      const { hub } = await setup(runtime, ["--max-queued-bytes", "20000"]);
+      const asker = await rawAgent(hub.url, hub.token, "asker");
+      const answerer = await rawAgent(hub.url, hub.token, "answerer");
+      const sent = await asker.client.messages.send.mutate({ to: "answerer", prompt: "p".repeat(1000) });
+      assert.equal(await queuedBytes(hub), 1000);
+      await answerer.client.messages.settle.mutate({
+        msg_id: sent.msg_id,
+        result: { ok: true, text: "r".repeat(12000) },
+      });
+      // The prompt is answered, but the hub now holds the reply for a sender that never reads.
+      assert.equal(await queuedBytes(hub), 12000);
+      await assert.rejects(
+        asker.client.messages.send.mutate({ to: "answerer", prompt: "q".repeat(9000) }),
+        isHubFull(12000, 20000),
+      );
+      await asker.client.messages.ack.mutate({ msg_ids: [sent.msg_id] });
       assert.equal(await queuedBytes(hub), 0);
+      await asker.client.messages.send.mutate({ to: "answerer", prompt: "q".repeat(9000) });
     });
 
     it("closes an agent's oldest stream when it opens one past the limit; the newest ones get messages", async () => {

@@ -167,8 +167,7 @@ export class Agents {
     }
     state.dropQueue(id);
     // Nobody is left to read the outcomes of what it sent.
-    for (const msgId of state.untaken.get(id) ?? []) this.messages.dropMessage(msgId);
-    state.untaken.delete(id);
+    for (const msgId of [...(state.untaken.get(id) ?? [])]) this.messages.dropMessage(msgId);
     this.streams.endAgent(id);
     this.peersChanged(id, true);
   }

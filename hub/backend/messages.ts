@@ -66,7 +66,7 @@ export class Messages {
     if (limits.maxQueuedBytes > 0 && held + bytes > limits.maxQueuedBytes) {
       throw comsError(
         "QUEUE_FULL",
-        `the hub's queues are full: the hub as a whole holds ${formatBytes(held)} of unanswered messages, and this ${bytes}-byte message would pass its limit of ${formatBytes(limits.maxQueuedBytes)} (--max-queued-bytes ${limits.maxQueuedBytes}); nothing was sent, retry once recipients have answered some`,
+        `the hub's queues are full: the hub as a whole holds ${formatBytes(held)} of unanswered messages and replies not yet taken, and this ${bytes}-byte message would pass its limit of ${formatBytes(limits.maxQueuedBytes)} (--max-queued-bytes ${limits.maxQueuedBytes}); nothing was sent, retry once recipients have answered some and senders taken their replies`,
       );
     }
     // Checked last, so only a message that would be stored spends a token; a retried msg_id above is free.
@@ -186,7 +186,7 @@ export class Messages {
       } else if (record.message.from_id === caller.id && record.state === "final" && !record.outcome_taken) {
         record.outcome_taken = true;
         record.done_at = Date.now();
-        state.untaken.get(caller.id)?.delete(msgId);
+        state.takeOutcome(caller.id, msgId);
         state.store.putMessage(record);
       }
     }
@@ -246,7 +246,7 @@ export class Messages {
     state.dequeue(msg.to_id, msg.msg_id);
     state.handedOut.delete(msg.msg_id);
     if (state.agents.has(msg.from_id)) {
-      setOf(state.untaken, msg.from_id).add(msg.msg_id);
+      state.holdOutcome(record);
       this.streams.publish(msg.from_id, {
         seq: record.outcome_seq,
         event: { kind: "outcome", outcome },
@@ -307,6 +307,7 @@ export class Messages {
     record.outcome = outcome;
     record.outcome_seq = state.nextSeq();
     if (state.untaken.get(msg.from_id)?.has(msg.msg_id)) {
+      state.holdOutcome(record);
       this.streams.publish(msg.from_id, {
         seq: record.outcome_seq,
         event: { kind: "outcome", outcome },
@@ -324,7 +325,7 @@ export class Messages {
     if (!record) return;
     state.messages.delete(msgId);
     state.dequeue(record.message.to_id, msgId);
-    state.untaken.get(record.message.from_id)?.delete(msgId);
+    state.takeOutcome(record.message.from_id, msgId);
     state.handedOut.delete(msgId);
     state.store.deleteMessage(msgId);
   }

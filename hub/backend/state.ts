@@ -6,11 +6,11 @@
  */
 import { comsError } from "../../contract/errors.ts";
 import type { Caller } from "../../contract/router.ts";
-import type { AgentStatus } from "../../contract/schemas.ts";
+import type { AgentStatus, Outcome } from "../../contract/schemas.ts";
 import type { AgentRecord, HubStore, MessageRecord } from "../store/store.ts";
 import type { HubEvents } from "./events.ts";
 import { type HubLimits, resolveLimits } from "./limits.ts";
-import { messageBytes } from "./message-bytes.ts";
+import { jsonBytes, messageBytes } from "./message-bytes.ts";
 import { SendRateLimit } from "./rate-limit.ts";
 
 export class HubState {
@@ -31,8 +31,15 @@ export class HubState {
   /** Unsettled message id → its size as the send was counted (prompt + response_schema JSON). */
   private readonly queuedSizes = new Map<string, number>();
   private queuedTotal = 0;
-  /** Sender id → ids of final messages whose outcome it has not taken yet. */
+  /**
+   * Sender id → ids of final messages whose outcome it has not taken yet.
+   * Changed only through holdOutcome/takeOutcome: a reply waiting for its
+   * sender is held by the hub just like a prompt waiting for its recipient,
+   * so its bytes count toward the same hub-wide total.
+   */
   readonly untaken = new Map<string, Set<string>>();
+  /** Untaken final message id → the bytes of its reply. */
+  private readonly untakenSizes = new Map<string, number>();
   readonly lastStatus = new Map<string, AgentStatus>();
   /** Agents registered here that have not opened an inbox stream yet (restored agents are not counted). */
   readonly pending = new Set<string>();
@@ -57,7 +64,7 @@ export class HubState {
     for (const record of store.loadMessages()) {
       this.messages.set(record.message.msg_id, record);
       if (record.state !== "final") this.enqueue(record, restoredBytes(record));
-      else if (!record.outcome_taken) setOf(this.untaken, record.message.from_id).add(record.message.msg_id);
+      else if (!record.outcome_taken) this.holdOutcome(record);
     }
     this.seq = store.lastSeq;
     // Agents restored from disk have not been heard from since: their presence starts from now.
@@ -65,7 +72,7 @@ export class HubState {
     for (const record of this.agents.values()) record.last_seen = Math.max(record.last_seen, now);
   }
 
-  /** Bytes of every unanswered message the hub holds (what --max-queued-bytes bounds). */
+  /** Bytes of every unanswered message and untaken reply the hub holds (what --max-queued-bytes bounds). */
   get queuedBytes(): number {
     return this.queuedTotal;
   }
@@ -92,6 +99,29 @@ export class HubState {
   /** Empty a recipient's queue (it was removed), uncounting whatever is still in it. */
   dropQueue(toId: string): void {
     for (const msgId of [...(this.queues.get(toId) ?? [])]) this.dequeue(toId, msgId);
+  }
+
+  /** Keep a final outcome for its sender to take (or count a replaced one anew), counting a reply's bytes. */
+  holdOutcome(record: MessageRecord): void {
+    const msgId = record.message.msg_id;
+    this.releaseOutcomeBytes(msgId);
+    setOf(this.untaken, record.message.from_id).add(msgId);
+    const bytes = record.outcome ? outcomeBytes(record.outcome) : 0;
+    this.untakenSizes.set(msgId, bytes);
+    this.queuedTotal += bytes;
+  }
+
+  /** The sender took the outcome, or the record is going: a no-op if it was not held. */
+  takeOutcome(fromId: string, msgId: string): void {
+    const held = this.untaken.get(fromId);
+    if (!held?.delete(msgId)) return;
+    if (held.size === 0) this.untaken.delete(fromId);
+    this.releaseOutcomeBytes(msgId);
+  }
+
+  private releaseOutcomeBytes(msgId: string): void {
+    this.queuedTotal -= this.untakenSizes.get(msgId) ?? 0;
+    this.untakenSizes.delete(msgId);
   }
 
   nextSeq(): number {
@@ -125,6 +155,16 @@ function restoredBytes(record: MessageRecord): number {
     return messageBytes(record.message.prompt, record.message.response_schema);
   } catch {
     return Buffer.byteLength(record.message.prompt);
+  }
+}
+
+/** A reply's size as settle counted it (text + value JSON); an error outcome holds next to nothing. */
+function outcomeBytes(outcome: Outcome): number {
+  if (outcome.state !== "reply") return 0;
+  try {
+    return Buffer.byteLength(outcome.text) + jsonBytes(outcome.value, "reply value");
+  } catch {
+    return Buffer.byteLength(outcome.text);
   }
 }
 

@@ -86,7 +86,7 @@ export class HubMetrics {
     });
     new Gauge({
       name: "pi_coms_hub_queued_bytes",
-      help: "Bytes of unanswered messages the hub holds, all recipients together (bounded by --max-queued-bytes)",
+      help: "Bytes of unanswered messages and untaken replies the hub holds (bounded by --max-queued-bytes)",
       registers,
       collect() {
         this.set(backend.queuedBytes);
