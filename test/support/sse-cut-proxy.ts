@@ -10,8 +10,8 @@
  * "reset" relays the bytes before the cut and then destroys both sockets, as a
  * flaky network would (the client may or may not read those bytes first).
  */
-import type { AddressInfo } from "node:net";
-import { connect, createServer, type Server, type Socket } from "node:net";
+import type { Server, Socket } from "node:net";
+import { listenRelay, type RelayBook, relayServer } from "./hub-proxy.ts";
 
 export type CutMode = "end" | "reset";
 
@@ -22,47 +22,38 @@ export type CutMode = "end" | "reset";
  */
 export type CutRule = (events: Buffer, stream: number) => number;
 
-export class SseCutProxy {
+export class SseCutProxy implements RelayBook {
   private readonly server: Server;
-  private readonly sockets = new Set<Socket>();
+  readonly sockets = new Set<Socket>();
   private streamCount = 0;
   rule: CutRule = () => -1;
   mode: CutMode | (() => CutMode) = "end";
   cuts = 0;
-  /** The request line of every HTTP request that went through ("POST /trpc/messages.ack"). */
   readonly requests: string[] = [];
   /** Every SSE response's event bytes as relayed (up to the cut), for checks on what the hub sent. */
   readonly relayed: Buffer[] = [];
 
   private constructor(targetPort: number) {
-    this.server = createServer((client) => {
-      const upstream = connect(targetPort, "127.0.0.1");
-      for (const socket of [client, upstream]) {
-        this.sockets.add(socket);
-        socket.once("close", () => this.sockets.delete(socket));
-        socket.on("error", () => {});
-      }
-      client.on("data", (chunk: Buffer) => {
-        for (const match of chunk.toString("latin1").matchAll(/^(GET|POST|HEAD) (\S+) HTTP\/1\.1\r$/gm)) {
-          this.requests.push(`${match[1]} ${(match[2] as string).slice(0, 40)}`);
-        }
-      });
-      client.pipe(upstream);
-      const reader = new ResponseReader(client, upstream, this);
-      upstream.on("data", (chunk: Buffer) => reader.feed(chunk));
-      upstream.once("end", () => client.end());
-      client.once("close", () => upstream.destroy());
-      upstream.once("close", () => {
-        if (!reader.endedByCut) client.destroy();
-      });
-    });
+    this.server = relayServer(
+      targetPort,
+      this,
+      (client, upstream) => {
+        client.pipe(upstream);
+        const reader = new ResponseReader(client, upstream, this);
+        upstream.on("data", (chunk: Buffer) => reader.feed(chunk));
+        upstream.once("end", () => client.end());
+        client.once("close", () => upstream.destroy());
+        upstream.once("close", () => {
+          if (!reader.endedByCut) client.destroy();
+        });
+      },
+      40,
+    );
   }
 
   static async start(targetPort: number): Promise<SseCutProxy & { url: string }> {
     const proxy = new SseCutProxy(targetPort);
-    await new Promise<void>((resolve) => proxy.server.listen(0, "127.0.0.1", resolve));
-    const port = (proxy.server.address() as AddressInfo).port;
-    return Object.assign(proxy, { url: `http://127.0.0.1:${port}` });
+    return Object.assign(proxy, { url: await listenRelay(proxy.server) });
   }
 
   /** A new SSE response began: its number for the rule. */
