@@ -37,14 +37,7 @@ describe("plugin: a hub that stops answering", () => {
     await hubs?.dispose();
   });
 
-  async function notified(command: string): Promise<string> {
-    const since = pi.mark();
-    await pi.prompt(command, { timeoutMs: 40_000 });
-    return pi
-      .notifications({ since })
-      .map((n) => `${n.notifyType}: ${n.message}`)
-      .join("\n");
-  }
+  const notified = (command: string) => pi.notifiedBy(command);
 
   it("status line, widget and /coms-net status say unreachable (and since when), then recover", async () => {
     assert.match(await notified("/coms-net connect --name watcher"), /coms-net active as watcher/);

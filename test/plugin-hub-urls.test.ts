@@ -40,14 +40,7 @@ describe("plugin: several hub URLs", () => {
     await redis?.dispose();
   });
 
-  async function notified(command: string): Promise<string> {
-    const since = pi.mark();
-    await pi.prompt(command, { timeoutMs: 40_000 });
-    return pi
-      .notifications({ since })
-      .map((n) => `${n.notifyType}: ${n.message}`)
-      .join("\n");
-  }
+  const notified = (command: string) => pi.notifiedBy(command);
 
   it("widget and status follow the client to the next hub when the first dies", async () => {
     const connected = await notified(

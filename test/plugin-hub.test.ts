@@ -45,14 +45,7 @@ describe("plugin over the hub in real pi", () => {
     await world?.close();
   });
 
-  async function notified(pi: PiProcess, command: string): Promise<string> {
-    const since = pi.mark();
-    await pi.prompt(command, { timeoutMs: 40_000 });
-    return pi
-      .notifications({ since })
-      .map((n) => `${n.notifyType}: ${n.message}`)
-      .join("\n");
-  }
+  const notified = (pi: PiProcess, command: string) => pi.notifiedBy(command);
 
   async function roundTrip(prefix: "coms" | "coms_net", answer: string): Promise<string> {
     const server = world.modelServer;

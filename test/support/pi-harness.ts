@@ -690,6 +690,15 @@ export class PiProcess {
     });
   }
 
+  /** Run a slash command and return what it notified, one "type: message" line each. */
+  async notifiedBy(command: string, timeoutMs = 40_000): Promise<string> {
+    const since = this.mark();
+    await this.prompt(command, { timeoutMs });
+    return this.notifications({ since })
+      .map((n) => `${n.notifyType}: ${n.message}`)
+      .join("\n");
+  }
+
   /** Finished tool executions so far: name, args, result text, isError. */
   toolResults(opts: { since?: number; toolName?: string } = {}): Array<{
     toolName: string;
