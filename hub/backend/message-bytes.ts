@@ -9,6 +9,11 @@ export function messageBytes(prompt: string, responseSchema: unknown): number {
   return Buffer.byteLength(prompt) + jsonBytes(responseSchema, "response_schema");
 }
 
+/** A reply's size: its text's UTF-8 bytes plus its value's JSON bytes. */
+export function replyBytes(text: string, value: unknown): number {
+  return Buffer.byteLength(text) + jsonBytes(value, "reply value");
+}
+
 /** The JSON size of `value`; one that cannot be encoded (too deep, throws) is a BAD_INPUT, not a 500. */
 export function jsonBytes(value: unknown, what: string): number {
   if (value === undefined) return 0;

@@ -14,7 +14,7 @@ import { AsyncQueue } from "./async-queue.ts";
 import type { QueueItem } from "./inbox-feed.ts";
 import type { InboxStreams } from "./inbox-streams.ts";
 import { TAKEN_RETENTION_MS } from "./limits.ts";
-import { formatBytes, jsonBytes, messageBytes } from "./message-bytes.ts";
+import { formatBytes, messageBytes, replyBytes } from "./message-bytes.ts";
 import { type HubState, setOf } from "./state.ts";
 
 export class Messages {
@@ -212,8 +212,10 @@ export class Messages {
       throw comsError("BAD_INPUT", "this message has already been answered");
     }
     const result = input.result;
+    // Measured once: for the size limit here and for the hub-wide count while the reply waits for its sender.
+    let bytes = 0;
     if (result.ok) {
-      const bytes = Buffer.byteLength(result.text) + jsonBytes(result.value, "reply value");
+      bytes = replyBytes(result.text, result.value);
       const max = this.state.limits.maxMessageBytes;
       if (bytes > max) {
         throw comsError("TOO_LARGE", `reply is ${bytes} bytes; this hub accepts at most ${max}`);
@@ -229,12 +231,12 @@ export class Messages {
           replied_at: Date.now(),
         }
       : { state: "error", msg_id: input.msg_id, code: result.code, message: result.message };
-    this.finish(record, outcome);
+    this.finish(record, outcome, bytes);
     await this.state.store.flush();
   }
 
   /** Make a message final and route its outcome to the sender. */
-  finish(record: MessageRecord, outcome: Outcome): void {
+  finish(record: MessageRecord, outcome: Outcome, replySize?: number): void {
     const { state } = this;
     const msg = record.message;
     record.state = "final";
@@ -246,7 +248,7 @@ export class Messages {
     state.dequeue(msg.to_id, msg.msg_id);
     state.handedOut.delete(msg.msg_id);
     if (state.agents.has(msg.from_id)) {
-      state.holdOutcome(record);
+      state.holdOutcome(record, replySize);
       this.streams.publish(msg.from_id, {
         seq: record.outcome_seq,
         event: { kind: "outcome", outcome },

@@ -10,7 +10,7 @@ import type { AgentStatus, Outcome } from "../../contract/schemas.ts";
 import type { AgentRecord, HubStore, MessageRecord } from "../store/store.ts";
 import type { HubEvents } from "./events.ts";
 import { type HubLimits, resolveLimits } from "./limits.ts";
-import { jsonBytes, messageBytes } from "./message-bytes.ts";
+import { messageBytes, replyBytes } from "./message-bytes.ts";
 import { SendRateLimit } from "./rate-limit.ts";
 
 export class HubState {
@@ -101,12 +101,14 @@ export class HubState {
     for (const msgId of [...(this.queues.get(toId) ?? [])]) this.dequeue(toId, msgId);
   }
 
-  /** Keep a final outcome for its sender to take (or count a replaced one anew), counting a reply's bytes. */
-  holdOutcome(record: MessageRecord): void {
+  /**
+   * Keep a final outcome for its sender to take (or count a replaced one
+   * anew), counting a reply's bytes; `bytes` when the caller has measured it already.
+   */
+  holdOutcome(record: MessageRecord, bytes = record.outcome ? outcomeBytes(record.outcome) : 0): void {
     const msgId = record.message.msg_id;
     this.releaseOutcomeBytes(msgId);
     setOf(this.untaken, record.message.from_id).add(msgId);
-    const bytes = record.outcome ? outcomeBytes(record.outcome) : 0;
     this.untakenSizes.set(msgId, bytes);
     this.queuedTotal += bytes;
   }
@@ -158,11 +160,11 @@ function restoredBytes(record: MessageRecord): number {
   }
 }
 
-/** A reply's size as settle counted it (text + value JSON); an error outcome holds next to nothing. */
+/** A reply's size as settle counted it; an error outcome holds next to nothing. */
 function outcomeBytes(outcome: Outcome): number {
   if (outcome.state !== "reply") return 0;
   try {
-    return Buffer.byteLength(outcome.text) + jsonBytes(outcome.value, "reply value");
+    return replyBytes(outcome.text, outcome.value);
   } catch {
     return Buffer.byteLength(outcome.text);
   }
