@@ -22,6 +22,8 @@ export interface InboundView {
   response_schema?: Record<string, unknown>;
   conversation_id?: string;
   hops: number;
+  /** Shown before in a batch and not answered with the reply tool: what the agent wrote then reached no one. */
+  again?: boolean;
 }
 
 export interface InboundDetails {
@@ -55,6 +57,7 @@ export function viewOf(item: InboundItem, peers: AgentCard[]): InboundView {
     response_schema: item.message.response_schema,
     conversation_id: item.message.conversation_id,
     hops: item.message.hops,
+    ...(item.alone ? { again: true } : {}),
   };
 }
 
@@ -78,6 +81,10 @@ export function inboundText(items: InboundView[], via: "turn" | "steer" = "turn"
     lines.push(
       `[pi-coms] A prompt from the peer agent "${it.from}"${it.purpose ? ` (purpose: ${it.purpose})` : ""} arrived over ${systemLabel(it.system)}.`,
     );
+    if (it.again)
+      lines.push(
+        `Asked again: you saw this prompt before among several, but did not answer it with ${toolPrefix(it.system)}_reply, so no answer was delivered to "${it.from}" (your final text then went to no one). Answer it again in full now; do not refer to an earlier answer, the sender never saw it.`,
+      );
   } else {
     lines.push(
       `[pi-coms] ${items.length} prompts from peer agents (${senders.join(", ")}) arrived together.`,
