@@ -30,7 +30,7 @@ export function comsNetStatus(rt: ComsRuntime): string {
   const slot = rt.state.hub;
   if (!slot) {
     const hosted = rt.state.hostedHub
-      ? ` This session started the hub of project ${rt.state.hostedHub}; /coms-net stop shuts it down.`
+      ? ` This session started the hub of project ${rt.state.hostedHub.project}; /coms-net stop shuts it down.`
       : "";
     return `coms-net: inactive.${hosted} Start it with /coms-net start --name <name>.`;
   }
@@ -142,7 +142,7 @@ export function registerCommands(rt: ComsRuntime): void {
       run(ctx, "coms-net", async () => {
         rt.useContext(ctx);
         const cmd = (await import("./flags.ts")).parseComsNet(args);
-        const { startHubSystem, stopHostedHub, stopSystem } = await import("./systems.ts");
+        const { hostsHub, startHubSystem, stopHostedHub, stopSystem } = await import("./systems.ts");
         const state = rt.state;
         switch (cmd.action) {
           case "start":
@@ -188,6 +188,8 @@ export function registerCommands(rt: ComsRuntime): void {
           }
           case "status":
             await refresh(state.hub).catch(() => undefined);
+            // Asked again, not remembered: the hosted hub may have died or been replaced since.
+            if (state.hub) state.hub.startedHub = await hostsHub(state, state.hub);
             rt.redraw();
             ctx.ui.notify(comsNetStatus(rt), "info");
             return;
