@@ -111,13 +111,32 @@ export class ComsRuntime {
     }
   }
 
-  /** Identity defaults from the pi command line; errors are reported once per use. */
+  /**
+   * Identity defaults from the pi command line, errors reported once per use.
+   * Without a name there, the session's own: derived from the pi session id,
+   * so both systems use it and it stays across stop/start and /reload.
+   */
   async cliDefaults(): Promise<{ flags: IdentityFlags; errors: string[] }> {
+    let result: { flags: IdentityFlags; errors: string[] };
     try {
       const { cliIdentity } = await import("./flags.ts");
-      return cliIdentity(this.pi);
+      result = cliIdentity(this.pi);
     } catch (error) {
-      return { flags: {}, errors: [(error as Error).message] };
+      result = { flags: {}, errors: [(error as Error).message] };
     }
+    result.flags.name ??= await this.sessionAgentName();
+    return result;
+  }
+
+  private async sessionAgentName(): Promise<string | undefined> {
+    let id: string;
+    try {
+      id = this.ctx?.sessionManager.getSessionId() ?? "";
+    } catch {
+      return undefined; // a context of an unloaded runtime: the system picks a name
+    }
+    if (!id) return undefined;
+    const { generatedName } = await import("../lib/agent-name.ts");
+    return generatedName(id);
   }
 }
