@@ -4,15 +4,17 @@
  * `-e plugin/index.ts`, in interleaved rounds (the order rotates) so load
  * from other processes hits every arm alike. A third arm loads an empty
  * extension: what any extension costs in pi's loader, for scale.
- * Prints every round, then per arm the median wall time (the figure that
- * counts) and CPU time pi used until it answered (from /proc; steadier when
- * other work shares the cores), and what the plugin adds.
+ * Prints every round with the 1-minute load average beside it, then per arm
+ * the median wall time (the figure that counts: what a user waits for) and
+ * CPU time pi used until it answered (from /proc; steadier when other work
+ * shares the cores), what the plugin adds, and the load the run saw.
+ * Compare runs only at similar load: on a busy machine every arm slows.
  *   node bench/startup.bench.ts [rounds]     (or: npm run bench:startup)
  *   PI_COMS_BENCH_EXTENSION=path  measures another entry instead of plugin/index.ts
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { loadavg, tmpdir } from "node:os";
+import os, { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { startModelServer } from "../test/support/model-server.ts";
 import { piCliPath, preparePiSandbox } from "../test/support/pi-harness.ts";
@@ -98,11 +100,13 @@ try {
   const runs: Record<Arm, Array<{ wall: number; cpu: number }>> = { without: [], empty: [], plugin: [] };
   console.log(`pi start-up: spawn → first RPC answer, ${ROUNDS} interleaved rounds`);
   console.log(`plugin entry: ${PLUGIN}`);
+  const loads: number[] = [];
   for (let i = 0; i < ROUNDS; i++) {
     const order = ARMS.map((_, k) => ARMS[(i + k) % ARMS.length] as Arm);
     for (const arm of order) runs[arm].push(await firstAnswer(arm));
+    loads.push(loadavg()[0] as number);
     console.log(
-      `  round ${i + 1}: ${ARMS.map((arm) => `${arm} ${runs[arm][i]?.wall.toFixed(0)} ms (cpu ${runs[arm][i]?.cpu})`).join(", ")}`,
+      `  round ${i + 1}: ${ARMS.map((arm) => `${arm} ${runs[arm][i]?.wall.toFixed(0)} ms (cpu ${runs[arm][i]?.cpu})`).join(", ")}  [load ${loads[i]?.toFixed(2)}]`,
     );
   }
   for (const key of ["wall", "cpu"] as const) {
@@ -116,9 +120,7 @@ try {
     );
   }
   console.log(
-    `load average: ${loadavg()
-      .map((x) => x.toFixed(2))
-      .join(" ")}`,
+    `load average (1 min) during the rounds: median ${median(loads).toFixed(2)}, min ${Math.min(...loads).toFixed(2)}, max ${Math.max(...loads).toFixed(2)}; ${os.availableParallelism()} cores`,
   );
 } finally {
   await server.close();

@@ -89,6 +89,7 @@ export interface ComsState {
   hooks: Hooks | null;
 }
 
+// index.ts checks this slot to tell whether coms is in use without loading this module.
 const SLOT = Symbol.for("pi-coms.plugin.state.v1");
 
 export function comsState(): ComsState {
