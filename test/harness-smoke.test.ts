@@ -18,7 +18,7 @@ import {
   pidsWithMarker,
   startPi,
 } from "./support/pi-harness.ts";
-import { startPiInTmux, type TmuxPi, tmuxSkipReason } from "./support/tmux.ts";
+import { startPiInTmux, type TmuxPi, tmuxMissing } from "./support/tmux.ts";
 
 const PROBE = join(import.meta.dirname, "fixtures", "probe-extension.ts");
 const RELOAD = join(import.meta.dirname, "fixtures", "reload-command.ts");
@@ -231,12 +231,12 @@ describe("pi process cleanup", () => {
 });
 
 describe("tmux detection", () => {
-  it("reports a clear skip reason when tmux is not on PATH", () => {
-    assert.match(tmuxSkipReason({ PATH: "/nonexistent" }) ?? "", /tmux is not installed/);
+  it("names the missing tmux and how to get it when tmux is not on PATH", () => {
+    assert.match(tmuxMissing({ PATH: "/nonexistent" }) ?? "", /tmux is not installed: npm test installs it/);
   });
 });
 
-describe("real pi in a terminal (tmux)", { skip: tmuxSkipReason() }, () => {
+describe("real pi in a terminal (tmux)", () => {
   let world: PiWorld | undefined;
   after(async () => {
     await world?.close();
