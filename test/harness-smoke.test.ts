@@ -32,7 +32,11 @@ describe("real pi over RPC", () => {
     world = await createPiWorld({ extensions: [PROBE, RELOAD] });
     [alice, bob] = await Promise.all([world.startPi({ name: "alice" }), world.startPi({ name: "bob" })]);
   });
-  afterEach((t) => dumpIfFailed(t, alice, bob));
+  afterEach(async (t) => {
+    dumpIfFailed(t, alice, bob);
+    // The subtests share both sessions: each ends with both idle, so no turn runs into the next one.
+    await Promise.all([alice, bob].map((pi) => pi.idle()));
+  });
   after(async () => {
     await world?.close();
   });
