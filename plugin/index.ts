@@ -1,32 +1,16 @@
 /**
  * pi-coms: let pi sessions message each other over P2P sockets (/coms) and
  * a networked hub (/coms-net). At load this file registers the command-line
- * flags, the commands and pi's event hooks, and imports nothing else: the
- * runtime (widget, inbound delivery, renderers), the parsers, the contract
- * and the transports load on first use (a command, `--coms`, or a session
- * that already has coms state or coms entries), so a session that never
- * uses coms pays for little more than pi's own extension loader.
+ * flags (cli-flags.ts), the commands and pi's event hooks, and imports
+ * nothing else: the runtime (widget, inbound delivery, renderers), the
+ * parsers, the contract and the transports load on first use (a command,
+ * `--coms`, or a session that already has coms state or coms entries), so a
+ * session that never uses coms pays for little more than pi's own
+ * extension loader.
  */
 import type { ExtensionAPI, ExtensionContext } from "@earendil-works/pi-coding-agent";
+import { registerCliFlags } from "./cli-flags.ts";
 import type { ComsRuntime } from "./runtime.ts";
-
-/**
- * pi already owns `--name` (the session's display name), so the agent name
- * on the command line is `--coms-name`; without it a valid session name is
- * used, which makes `pi --name coder` name the agent too. Values are
- * checked in flags.ts when used.
- */
-const STRING_FLAGS = {
-  "coms-name": "pi-coms agent name (default: the session name given with --name)",
-  purpose: "pi-coms: this agent's purpose, shown to peers",
-  project: "pi-coms: project namespace for discovery (default: derived from cwd)",
-  color: "pi-coms: colour for the pool widget, #RRGGBB",
-} as const;
-const BOOLEAN_FLAGS = {
-  explicit: "pi-coms: hide this agent from listings (reachable by exact name)",
-  coms: "pi-coms: run /coms start at session start",
-  "coms-net": "pi-coms: run /coms-net start at session start",
-} as const;
 
 /** The custom types pi-coms writes into a session (see messages.ts); their renderers load with the runtime. */
 const ENTRY_TYPE = /^coms-(inbound|resume|reply|notice)$/;
@@ -34,10 +18,7 @@ const ENTRY_TYPE = /^coms-(inbound|resume|reply|notice)$/;
 const STATE_SLOT = Symbol.for("pi-coms.plugin.state.v1");
 
 export default function piComs(pi: ExtensionAPI): void {
-  for (const [name, description] of Object.entries(STRING_FLAGS))
-    pi.registerFlag(name, { type: "string", description });
-  for (const [name, description] of Object.entries(BOOLEAN_FLAGS))
-    pi.registerFlag(name, { type: "boolean", description });
+  registerCliFlags(pi);
 
   let rt: ComsRuntime | undefined;
   let loading: Promise<ComsRuntime> | undefined;
