@@ -88,7 +88,9 @@ for (const runtime of ["node", "bun"] as Runtime[]) {
       assert.equal(card?.purpose, "reviews code");
       assert.equal(card?.model, "remote-client 1.0.0 (MCP)");
 
-      const msgId = sentId(await peer.ok("coms_send", { to: "echo", prompt: "over http", conversation_id: "h1" }));
+      const msgId = sentId(
+        await peer.ok("coms_send", { to: "echo", prompt: "over http", conversation_id: "h1" }),
+      );
       assert.match(await peer.ok("coms_await", { msg_id: msgId }), /re: over http/);
       assert.match(await peer.ok("coms_get", { msg_id: msgId }), /re: over http/);
       const unknown = await peer.call("coms_send", { to: "nobody", prompt: "x" });
@@ -108,9 +110,12 @@ for (const runtime of ["node", "bun"] as Runtime[]) {
       await transport.terminateSession();
       const outcome = await boss.await(held.msg_id);
       assert.equal(outcome.state === "error" && outcome.code, "PEER_GONE");
-      await waitFor(async () => !(await boss.list({ include_explicit: true })).some((p) => p.name === "remote"), {
-        what: "the agent gone with its session",
-      });
+      await waitFor(
+        async () => !(await boss.list({ include_explicit: true })).some((p) => p.name === "remote"),
+        {
+          what: "the agent gone with its session",
+        },
+      );
       const gone = await fetch(`${hub.url}/mcp`, {
         method: "POST",
         headers: {
