@@ -20,6 +20,7 @@ import {
   SettleInput,
 } from "../../contract/schemas.ts";
 import { isPushFeed, type PushFeed } from "../../lib/push-feed.ts";
+import { RecentIds } from "./ack-batcher.ts";
 import { OutcomeBook } from "./outcome-book.ts";
 import { PeerBook } from "./peer-book.ts";
 
@@ -55,7 +56,8 @@ export class InProcessClient implements ComsClient {
   private readonly peerBook: PeerBook;
   private readonly inboundHandlers = new Set<(message: Message) => void>();
   private readonly backlog: Message[] = [];
-  private readonly seen = new Set<string>();
+  /** Messages already handed out (bounded): a second delivery of one is not a new prompt. */
+  private readonly seen = new RecentIds();
   private readonly abort = new AbortController();
   private readonly heartbeatTimer: NodeJS.Timeout;
   private patch: CardPatch = {};
