@@ -5,14 +5,16 @@
  * happens to held prompts when the bridge or its client goes away.
  */
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { rmSync } from "node:fs";
+import { createInterface } from "node:readline";
 import { after, before, describe, it } from "node:test";
 import { type ComsClient, connectPeer, type Message, serve } from "../client/index.ts";
 import { MAX_TEXT_LENGTH } from "../contract/schemas.ts";
 import { TOOL_TABLE, toParameters } from "../tools/table.ts";
 import { isolatedHome } from "./support/cli-runner.ts";
 import { waitFor } from "./support/hub-harness.ts";
-import { alive, promptId, StdioBridge, sentId } from "./support/mcp-bridge.ts";
+import { alive, PI_COMS_CLI, promptId, StdioBridge, sentId } from "./support/mcp-bridge.ts";
 
 const PROJECT = "mcp-p2p";
 const { home, env } = isolatedHome("pi-coms-mcp-p2p-");
@@ -269,6 +271,35 @@ describe("pi-coms mcp: leaving", () => {
       },
     );
     await waitFor(() => !alive(pid), { what: "the bridge process to exit" });
+  });
+
+  it("stdin closing alone (no signal) is the client leaving: the bridge leaves and exits 0", async () => {
+    const child = spawn(process.execPath, [PI_COMS_CLI, "mcp", "--project", PROJECT, "--name", "piped"], {
+      env,
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    const answers = createInterface({ input: child.stdout });
+    const answered = new Promise<void>((resolve) =>
+      answers.on("line", (line) => {
+        if ((JSON.parse(line) as { id?: number }).id === 2) resolve();
+      }),
+    );
+    const rpc = (message: object) => child.stdin.write(`${JSON.stringify({ jsonrpc: "2.0", ...message })}\n`);
+    rpc({
+      id: 1,
+      method: "initialize",
+      params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "0" } },
+    });
+    rpc({ method: "notifications/initialized" });
+    rpc({ id: 2, method: "tools/call", params: { name: "coms_list", arguments: {} } });
+    await answered;
+    const ack = await asker.send({ to: "piped", prompt: "held when the pipe closes" });
+    child.stdin.end();
+    const outcome = await asker.await(ack.msg_id);
+    assert.equal(outcome.state === "error" && outcome.code, "PEER_GONE");
+    assert.match(outcome.state === "error" ? outcome.message : "", /piped left before answering/);
+    assert.equal(await exited, 0);
   });
 
   it("the bridge killed while holding a prompt ends the sender's await PEER_GONE", async () => {
