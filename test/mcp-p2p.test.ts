@@ -9,12 +9,14 @@ import { spawn } from "node:child_process";
 import { rmSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { after, before, describe, it } from "node:test";
+import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import { type ComsClient, connectPeer, type Message, serve } from "../client/index.ts";
 import { MAX_TEXT_LENGTH } from "../contract/schemas.ts";
+import { mcpAgentFor } from "../mcp/agent.ts";
 import { TOOL_TABLE, toParameters } from "../tools/table.ts";
 import { isolatedHome } from "./support/cli-runner.ts";
 import { waitFor } from "./support/hub-harness.ts";
-import { alive, PI_COMS_CLI, promptId, StdioBridge, sentId } from "./support/mcp-bridge.ts";
+import { alive, McpPeer, PI_COMS_CLI, promptId, StdioBridge, sentId } from "./support/mcp-bridge.ts";
 
 const PROJECT = "mcp-p2p";
 const { home, env } = isolatedHome("pi-coms-mcp-p2p-");
@@ -212,6 +214,25 @@ describe("pi-coms mcp over P2P", () => {
     assert.equal((await asker.await(ack.msg_id)).state, "reply");
     for (const r of held.splice(0)) r();
     assert.match(await main.ok("coms_await", { msg_id: waitingOn }), /reviewed: hold on/);
+  });
+});
+
+describe("an McpAgent for a client that joined already", () => {
+  it("serves that client's pool over any SDK transport, and leaving closes the client", async () => {
+    const client = await connectPeer({ project: PROJECT, name: "embedded", explicit: false, env });
+    const agent = mcpAgentFor(client);
+    const [serverSide, clientSide] = InMemoryTransport.createLinkedPair();
+    await agent.server.connect(serverSide);
+    const peer = new McpPeer("embedder");
+    await peer.connect(clientSide);
+    assert.match(await peer.ok("coms_list"), /you are embedded/);
+    const msgId = sentId(await peer.ok("coms_send", { to: "reviewer", prompt: "in memory" }));
+    assert.match(await peer.ok("coms_await", { msg_id: msgId }), /reviewed: in memory/);
+    await agent.leave();
+    await waitFor(async () => !(await asker.list()).some((p) => p.name === "embedded"), {
+      what: "the embedded agent gone",
+    });
+    await peer.client.close();
   });
 });
 
