@@ -5,7 +5,7 @@
  * happens to held prompts when the bridge or its client goes away.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { after, before, describe, it } from "node:test";
@@ -214,6 +214,17 @@ describe("pi-coms mcp over P2P", () => {
     assert.equal((await asker.await(ack.msg_id)).state, "reply");
     for (const r of held.splice(0)) r();
     assert.match(await main.ok("coms_await", { msg_id: waitingOn }), /reviewed: hold on/);
+  });
+});
+
+describe("pi-coms mcp: bad flags", () => {
+  it("are usage errors (exit 2) on stderr, before anything joins; stdout stays empty", () => {
+    for (const args of [["--color", "red"], ["--hub", "ftp://x"], ["--name", "no spaces"], ["--bogus"]]) {
+      const run = spawnSync(process.execPath, [PI_COMS_CLI, "mcp", ...args], { env, encoding: "utf8" });
+      assert.equal(run.status, 2, args.join(" "));
+      assert.equal(run.stdout, "");
+      assert.match(run.stderr, /Usage: pi-coms mcp/);
+    }
   });
 });
 
