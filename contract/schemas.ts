@@ -37,8 +37,16 @@ export const AgentCard = z.object({
   started_at: z.number().int(),
 });
 
-/** The part of a card that its owner updates while running (ping / heartbeat). */
-export const CardPatch = AgentCard.pick({ model: true, context_used_pct: true, queue_depth: true }).partial();
+/**
+ * The part of a card that its owner updates while running (ping / heartbeat).
+ * A field left out stays as it is: the card's defaults must not fill it in
+ * (a patch of the queue depth alone would blank the model).
+ */
+export const CardPatch = z.object({
+  model: AgentCard.shape.model.unwrap().optional(),
+  context_used_pct: AgentCard.shape.context_used_pct.unwrap().optional(),
+  queue_depth: AgentCard.shape.queue_depth.unwrap().optional(),
+});
 
 /**
  * A JSON Schema object the reply must satisfy; kept opaque here, checked by
