@@ -160,7 +160,8 @@ describe("the hub's /mcp on Redis", { timeout: 120_000 }, () => {
     const world = new HubWorld({ PI_COMS_NET_AUTH_TOKEN: "mcp-cluster-token-0123456789abcdef" });
     worlds.push(world);
     world.defer(() => redis.dispose());
-    const args = ["--store", redis.url, "--lease-ms", "2000"];
+    // A long lease: under load a short one can fail over mid-test, and sessions live on the active hub.
+    const args = ["--store", redis.url, "--lease-ms", "15000"];
     const a = await world.startHub({ project: "mcp-cluster", args });
     const b = await world.startHub({ project: "mcp-cluster", args });
     echo(await world.connect(a, "echo"));
