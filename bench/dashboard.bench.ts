@@ -67,7 +67,7 @@ async function main(): Promise<void> {
   const page = await browser.context.newPage();
   await page.goto(`${url}/`);
   await page.fill("#secret", token);
-  await Promise.all([page.waitForURL(`${url}/`), page.click("button")]);
+  await page.click("#sign-in-button");
   await page.waitForSelector('#link[data-link="live"]');
 
   const started = performance.now();
@@ -170,7 +170,7 @@ async function main(): Promise<void> {
   const sendSeconds = (performance.now() - t0) / 1000;
   // How long until the newest message is on screen.
   const lagStart = performance.now();
-  await page.waitForSelector(`tr[data-msg="${lastId}"]`, { timeout: 30_000 });
+  await page.waitForSelector(`.msg[data-msg="${lastId}"]`, { timeout: 30_000 });
   const lagMs = performance.now() - lagStart;
   await Promise.all(inFlight);
   const probe = (await page.evaluate(() => ({
