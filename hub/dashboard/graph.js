@@ -13,7 +13,8 @@ const NS = "http://www.w3.org/2000/svg";
 const LABEL_ALL = 40;
 /** Past this many arrows, only cycle arrows and the oldest get an age label. */
 const AGE_LABELS = 40;
-const LABEL_CHARS = 22;
+/** About how wide one character of a label is (12 px system-ui). */
+const CHAR_PX = 6.9;
 const POOL_PITCH = 13;
 
 function svg(tag, attrs = {}, text) {
@@ -35,8 +36,10 @@ function hue(key) {
   return (h % 300) + 40; // skip reds: red means a cycle
 }
 
-function short(name) {
-  return name.length > LABEL_CHARS ? `${name.slice(0, LABEL_CHARS - 1)}…` : name;
+/** The name, shortened with "…" to fit `px` (the full name is in the node's tooltip). */
+function fit(name, px) {
+  const chars = Math.max(4, Math.floor(px / CHAR_PX));
+  return name.length > chars ? `${name.slice(0, chars - 1)}…` : name;
 }
 
 /** Agents on the circle: each connected group together, walked from its busiest agent. */
@@ -92,7 +95,7 @@ export function drawGraph(root, state, width, now = Date.now()) {
   pool.sort((a, b) => statusRank(a) - statusRank(b) || a.name.localeCompare(b.name));
 
   const w = Math.max(280, Math.floor(width));
-  const circleH = order.length === 0 ? 70 : Math.round(Math.min(w * 0.8, 720, Math.max(300, w * 0.6)));
+  const circleH = order.length === 0 ? 70 : Math.round(Math.min(720, Math.max(300, w * 0.72)));
   const perRow = Math.max(1, Math.floor((w - 16) / POOL_PITCH));
   const poolRows = Math.ceil(pool.length / perRow);
   const poolTop = circleH + 22;
@@ -133,7 +136,7 @@ export function drawGraph(root, state, width, now = Date.now()) {
   const labelled = order.length <= LABEL_ALL;
   const cx = w / 2;
   const cy = circleH / 2;
-  const room = Math.min(150, w * 0.22);
+  const room = Math.min(150, w * 0.2);
   const r = Math.max(40, Math.min(cx - room, cy - 28));
   const at = new Map();
   order.forEach((id, i) => {
@@ -178,7 +181,7 @@ export function drawGraph(root, state, width, now = Date.now()) {
       const dx = b.x - a.x;
       const dy = b.y - a.y;
       const len = Math.hypot(dx, dy) || 1;
-      const bend = Math.min(60, 0.18 * len);
+      const bend = Math.max(14, Math.min(60, 0.18 * len));
       const c = { x: (a.x + b.x) / 2 + (dy / len) * bend, y: (a.y + b.y) / 2 - (dx / len) * bend };
       const trim = (p, q, by) => {
         const l = Math.hypot(q.x - p.x, q.y - p.y) || 1;
@@ -233,18 +236,22 @@ export function drawGraph(root, state, width, now = Date.now()) {
     );
     const owed = load.get(id) ?? 0;
     if (labelled || inCycle.has(id) || owed >= 3) {
-      const right = Math.cos(angle) >= -0.01;
       const gap = radius(id) + 5;
+      const lx = x + Math.cos(angle) * gap;
+      const anchor = Math.abs(Math.cos(angle)) < 0.2 ? "middle" : Math.cos(angle) > 0 ? "start" : "end";
+      // Only as long as fits between the node and the picture's edge.
+      const px =
+        anchor === "middle" ? 2 * Math.min(lx, w - lx) - 8 : anchor === "start" ? w - lx - 4 : lx - 4;
       g.append(
         svg(
           "text",
           {
-            x: (x + Math.cos(angle) * gap).toFixed(1),
+            x: lx.toFixed(1),
             y: (y + Math.sin(angle) * gap + 4).toFixed(1),
-            "text-anchor": Math.abs(Math.cos(angle)) < 0.2 ? "middle" : right ? "start" : "end",
+            "text-anchor": anchor,
             class: "label",
           },
-          short(name),
+          fit(name, px),
         ),
       );
     }

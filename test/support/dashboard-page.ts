@@ -37,6 +37,12 @@ export interface Cut {
 export function cutOff(page: Page, selectors: string[]): Promise<Cut[]> {
   return page.evaluate((list) => {
     const cuts: { selector: string; text: string; why: string }[] = [];
+    // Cards off screen skip layout (content-visibility): lay them all out to measure what scrolling
+    // shows (through the CSSOM, which the page's CSP allows, unlike a <style>).
+    const skipping = [...document.querySelectorAll<HTMLElement>("*")].filter(
+      (node) => getComputedStyle(node).contentVisibility === "auto",
+    );
+    for (const node of skipping) node.style.contentVisibility = "visible";
     const pageWidth = document.documentElement.clientWidth;
     for (const selector of list) {
       for (const node of document.querySelectorAll<HTMLElement>(selector)) {
@@ -67,6 +73,7 @@ export function cutOff(page: Page, selectors: string[]): Promise<Cut[]> {
         }
       }
     }
+    for (const node of skipping) node.style.contentVisibility = "";
     return cuts;
   }, selectors);
 }
