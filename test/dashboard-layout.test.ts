@@ -103,7 +103,7 @@ describe("the dashboard at 390, 1400 and 2560 px with 210 agents (Chromium, real
     });
     for (let i = 0; i < 6; i++) {
       const ack = await asking.send({
-        to: answering.card.name,
+        to: answering.self.name,
         prompt: `please look at the retry logic in invoice batch ${i}: it double-charges when the provider times out twice in a row`,
         conversation_id: "invoice-retries",
       });

@@ -48,7 +48,7 @@ describe("the dashboard through each hub of a Redis cluster (Chromium, two hubs,
       const agent = await world.connect(other, { name: `joined-while-watching-${i + 1}` });
       await page.waitForSelector(`.agent[data-agent="joined-while-watching-${i + 1}"][data-status="online"]`);
       const peer = await world.connect(hub, { name: `asks-${i + 1}` });
-      const ack = await peer.send({ to: agent.card.name, prompt: `through hub ${i + 1}` });
+      const ack = await peer.send({ to: agent.self.name, prompt: `through hub ${i + 1}` });
       await page.waitForSelector(`.msg[data-msg="${ack.msg_id}"]`);
       await page.click("#sign-out");
       await page.waitForSelector("#sign-in");
