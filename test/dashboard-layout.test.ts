@@ -14,7 +14,7 @@ import type { Page } from "playwright-core";
 import { launchBrowser, type TestBrowser } from "./support/browser.ts";
 import { cutOff, signInPage } from "./support/dashboard-page.ts";
 import { echo, type HubProcess, HubWorld, ROOT } from "./support/hub-harness.ts";
-import { rawAgent } from "./support/hub-raw-client.ts";
+import { rawClient } from "./support/hub-raw-client.ts";
 
 const SHOTS = join(ROOT, ".tmp", "screenshots");
 const WIDTHS = [390, 1400, 2560];
@@ -42,7 +42,24 @@ function nameOf(i: number): string {
   return `${team}-${role}${long}-${String(i).padStart(3, "0")}`.slice(0, 64);
 }
 
-type Raw = Awaited<ReturnType<typeof rawAgent>>;
+const MODELS = ["claude-sonnet-4-5", "gpt-5-codex", "gemini-2.5-pro", "qwen3-coder"];
+const COLORS = ["#e3b341", "#58a6ff", "#f778ba", "#7ee787", "#d2a8ff", "#ffa657"];
+
+/** Register an agent with a purpose, model and colour, as a real one would show; a client that calls as it. */
+async function register(url: string, token: string, name: string, i: number) {
+  const result = await rawClient(url, token).agents.register.mutate({
+    name,
+    purpose: `${ROLES[i % ROLES.length]?.replaceAll("-", " ")} for the ${TEAMS[i % TEAMS.length]} team`,
+    model: MODELS[i % MODELS.length] as string,
+    color: COLORS[i % COLORS.length] as string,
+  });
+  return {
+    card: result.card,
+    client: rawClient(url, token, { id: result.card.id, agentToken: result.agent_token }),
+  };
+}
+
+type Raw = Awaited<ReturnType<typeof register>>;
 
 describe("the dashboard at 390, 1400 and 2560 px with 210 agents (Chromium, real hub)", () => {
   let world: HubWorld;
@@ -63,20 +80,24 @@ describe("the dashboard at 390, 1400 and 2560 px with 210 agents (Chromium, real
     hub = await world.startHub({ args: ["--port", "0"] });
     browser = await launchBrowser();
     mkdirSync(SHOTS, { recursive: true });
-    const gone = await rawAgent(
+    const gone = await register(
       hub.url,
       hub.token,
       "zz-agent-that-went-away-while-holding-the-release-branch",
+      0,
     );
     agents.set(gone.card.name, gone);
     for (let i = 0; i < 206; i++) {
-      const agent = await rawAgent(hub.url, hub.token, nameOf(i));
+      const agent = await register(hub.url, hub.token, nameOf(i), i);
       agents.set(agent.card.name, agent);
     }
-    for (const name of cycle) agents.set(name, await rawAgent(hub.url, hub.token, name));
+    for (const [i, name] of cycle.entries()) agents.set(name, await register(hub.url, hub.token, name, i));
     beat = setInterval(() => {
       for (const [name, agent] of agents) {
-        if (!name.startsWith("zz-")) void agent.client.agents.heartbeat.mutate({}).catch(() => {});
+        if (name.startsWith("zz-")) continue;
+        // The model and context again each time, as the plugin sends them.
+        const patch = { model: agent.card.model, context_used_pct: (name.length * 7) % 90 };
+        void agent.client.agents.heartbeat.mutate(patch).catch(() => {});
       }
     }, 1000);
   });
@@ -160,7 +181,7 @@ describe("the dashboard at 390, 1400 and 2560 px with 210 agents (Chromium, real
       assert.deepEqual(cuts.slice(0, 5), [], `at ${width} px: ${cuts.length} cut off`);
       const pageWidth = await page.evaluate(() => document.documentElement.scrollWidth);
       assert.ok(pageWidth <= width, `at ${width} px the page is ${pageWidth} px wide`);
-      await page.screenshot({ path: join(SHOTS, `dashboard-${width}.png`), fullPage: width === 1400 });
+      await page.screenshot({ path: join(SHOTS, `dashboard-${width}.png`) });
     }
   });
 });
