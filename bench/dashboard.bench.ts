@@ -46,7 +46,17 @@ async function main(): Promise<void> {
   };
   const hub = spawn(
     process.execPath,
-    [join(ROOT, "hub/cli.ts"), "--project", "bench", "--store", "memory", "--max-sends-per-sec", "0"],
+    [
+      join(ROOT, "hub/cli.ts"),
+      "--project",
+      "bench",
+      "--store",
+      "memory",
+      "--max-sends-per-sec",
+      "0",
+      "--max-pending-registrations",
+      "0",
+    ],
     { env, stdio: ["ignore", "pipe", "inherit"] },
   );
   hubProcess = hub;
@@ -176,7 +186,7 @@ async function main(): Promise<void> {
   const probe = (await page.evaluate(() => ({
     ...(window as unknown as { benchProbe: Record<string, number> }).benchProbe,
     ...(window as unknown as { piComsDashboard: { stats: Record<string, number> } }).piComsDashboard.stats,
-    rows: document.querySelectorAll("#messages tr").length,
+    rows: document.querySelectorAll("#messages .msg").length,
   }))) as Record<string, number>;
   const cpuAfter = await metrics();
   if (process.env.BENCH_TRACE) {

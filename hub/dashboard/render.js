@@ -98,6 +98,7 @@ export class Renderer {
   clear() {
     $("agents").replaceChildren();
     $("messages").replaceChildren();
+    $("graph").replaceChildren();
     this.cards.clear();
     this.rowNodes.clear();
     this.floor = Number.NEGATIVE_INFINITY;

@@ -138,7 +138,7 @@ export class HubState {
       (a, b) =>
         attention(a) - attention(b) ||
         (b.queue_depth ?? 0) - (a.queue_depth ?? 0) ||
-        a.name.localeCompare(b.name),
+        (a.name < b.name ? -1 : a.name > b.name ? 1 : 0),
     );
   }
 
