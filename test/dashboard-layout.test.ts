@@ -146,19 +146,33 @@ describe("the dashboard at 390, 1400 and 2560 px with 210 agents (Chromium, real
     await page.setViewportSize({ width: 1400, height: 900 });
     await signInPage(page, hub.url, hub.token);
     await page.waitForFunction(() => document.querySelectorAll(".agent").length === 211);
-    // The one that stopped heartbeating goes offline and comes first, then those owing answers.
+    // The one that stopped heartbeating goes offline and comes first; then, once their answers are owed
+    // for over 10 s, the six agents owing one, the longest owed first; then the 200 others by name.
     await page.waitForSelector('.agent[data-agent^="zz-agent"][data-status="offline"]', { timeout: 20_000 });
-    await page.waitForFunction(() =>
-      (document.querySelector(".agent") as HTMLElement | null)?.dataset.agent?.startsWith("zz-"),
+    const owing = [a, b, hot, nameOf(21), nameOf(22), nameOf(23)];
+    await page.waitForFunction(
+      (names) => {
+        const first = [...document.querySelectorAll<HTMLElement>(".agent")]
+          .slice(0, 8)
+          .map((c) => c.dataset.agent);
+        return first[0]?.startsWith("zz-") && names.every((n) => first.slice(1, 7).includes(n));
+      },
+      owing,
+      { timeout: 30_000 },
     );
     const order = await page.$$eval(".agent", (cards) =>
       cards
-        .slice(0, 6)
+        .slice(0, 8)
         .map((c) => ({ name: (c as HTMLElement).dataset.agent, owes: (c as HTMLElement).dataset.owes })),
     );
-    assert.equal(order[1]?.name, hot, "the busiest recipient right after the offline one");
-    assert.equal(order[1]?.owes, "6");
-    for (const card of order.slice(2)) assert.notEqual(card.owes, "0", `${card.name} owes answers`);
+    assert.deepEqual(
+      order.slice(1, 7).map((c) => c.name),
+      // b was asked first, then a; then the hot spot; then the chain, hop by hop.
+      [b, a, hot, nameOf(21), nameOf(22), nameOf(23)],
+      "longest owed first",
+    );
+    assert.equal(order.find((c) => c.name === hot)?.owes, "6");
+    assert.equal(order[7]?.owes, "0");
 
     // The wait cycle is drawn as one: both arrows marked, the others not.
     await page.waitForSelector(`#graph .edge.cycle[data-from="${a}"][data-to="${b}"]`);

@@ -54,10 +54,13 @@ export class Renderer {
       this.filter = /** @type {HTMLInputElement} */ (event.target).value.trim().toLowerCase();
       for (const [id, card] of this.cards) this.applyFilter(card, this.state.agents.get(id));
     });
-    // The graph is drawn in pixels of its box: redraw when the box changes width.
-    new ResizeObserver(() => {
-      const width = $("graph-box").clientWidth;
-      if (width > 0 && width !== this.graphWidth) this.drawGraph();
+    // The graph is drawn in pixels of its box: redraw when the box changes width. The width comes
+    // from here, never read during a render (that would force a layout in the middle of one).
+    new ResizeObserver(([entry]) => {
+      const width = Math.floor(entry?.contentRect.width ?? 0);
+      if (width === this.graphWidth) return;
+      this.graphWidth = width;
+      this.drawGraph();
     }).observe($("graph-box"));
   }
 
@@ -87,7 +90,7 @@ export class Renderer {
     this.header(now);
     if (changes.reset || now - this.summariesAt >= 1000) {
       this.summariesAt = now;
-      this.orderAgents();
+      this.orderAgents(now);
       this.drawGraph(now);
       this.drawWaiting(now);
       this.drawConversations();
@@ -107,7 +110,7 @@ export class Renderer {
   redrawAll() {
     this.clear();
     const fragment = document.createDocumentFragment();
-    for (const card of this.state.agentsByAttention()) fragment.append(this.drawCard(card, false));
+    for (const card of this.state.agentsByAttention(Date.now())) fragment.append(this.drawCard(card, false));
     $("agents").append(fragment);
     this.insertRows([...this.state.rows.values()]);
     const hub = this.state.hub;
@@ -132,10 +135,10 @@ export class Renderer {
   }
 
   /** Agents needing attention first (offline, stale, owing answers); nodes move only when the order changed. */
-  orderAgents() {
+  orderAgents(now = Date.now()) {
     const box = $("agents");
     let at = box.firstElementChild;
-    for (const card of this.state.agentsByAttention()) {
+    for (const card of this.state.agentsByAttention(now)) {
       const node = this.cards.get(card.id);
       if (!node) continue;
       if (node === at) at = at.nextElementSibling;
@@ -259,8 +262,6 @@ export class Renderer {
   }
 
   drawGraph(now = Date.now()) {
-    const box = $("graph-box");
-    this.graphWidth = box.clientWidth;
     if (this.graphWidth > 0) drawGraph($("graph"), this.state, this.graphWidth, now);
   }
 

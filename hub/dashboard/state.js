@@ -7,6 +7,8 @@ export const MAX_ROWS = 300;
 /** Conversations and waiting pairs listed at most, and messages shown per conversation. */
 export const MAX_GROUPS = 20;
 export const MAX_THREAD = 8;
+/** An answer owed longer than this puts its agent among those needing attention. */
+export const OWED_MS = 10_000;
 
 export class HubState {
   constructor() {
@@ -131,15 +133,28 @@ export class HubState {
 
   /**
    * Agents in the order an operator should look at them: offline, then
-   * stale, then those owing answers (the most owed first), then the rest, by name.
+   * stale, then those owing an answer for over OWED_MS (the longest owed
+   * first), then the rest, by name. An agent that answers within seconds
+   * needs no attention, and leaving it in place keeps a busy pool's cards still.
    */
-  agentsByAttention() {
-    return [...this.agents.values()].sort(
-      (a, b) =>
-        attention(a) - attention(b) ||
-        (b.queue_depth ?? 0) - (a.queue_depth ?? 0) ||
-        (a.name < b.name ? -1 : a.name > b.name ? 1 : 0),
-    );
+  agentsByAttention(now = Date.now()) {
+    const owedSince = new Map();
+    for (const row of this.rows.values()) {
+      if (isSettled(row)) continue;
+      const since = owedSince.get(row.to_id);
+      if (since === undefined || row.created_at < since) owedSince.set(row.to_id, row.created_at);
+    }
+    const rank = new Map();
+    for (const card of this.agents.values()) {
+      const since = owedSince.get(card.id);
+      const owed = since !== undefined && now - since > OWED_MS;
+      rank.set(card.id, { group: attention(card, owed), since: owed ? since : 0 });
+    }
+    return [...this.agents.values()].sort((a, b) => {
+      const x = rank.get(a.id);
+      const y = rank.get(b.id);
+      return x.group - y.group || x.since - y.since || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+    });
   }
 
   /** Messages grouped by chain_id, else conversation_id; the most recently active first. */
@@ -183,11 +198,11 @@ export class HubState {
   }
 }
 
-/** 0 offline, 1 stale, 2 owes answers, 3 fine. */
-export function attention(card) {
+/** 0 offline, 1 stale, 2 owes an answer for a while, 3 fine. */
+export function attention(card, owed) {
   if (card.status === "offline") return 0;
   if (card.status === "stale") return 1;
-  return (card.queue_depth ?? 0) > 0 ? 2 : 3;
+  return owed ? 2 : 3;
 }
 
 function groupOf(row) {
