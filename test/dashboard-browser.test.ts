@@ -141,6 +141,23 @@ describe("the hub dashboard in a real browser (Chromium, real hub, real agents)"
     await page.close();
   });
 
+  it("a quiet feed stays open through the hub's pings (one connection, no reconnect)", async () => {
+    const page = await browser.context.newPage();
+    await signInPage(page, hub.url, hub.token);
+    type Stats = { opens: number; pings: number };
+    const stats = () =>
+      page.evaluate(() => (window as unknown as { piComsDashboard: { stats: Stats } }).piComsDashboard.stats);
+    // The hub pings a quiet stream every 15 s.
+    await page.waitForFunction(
+      () => (window as unknown as { piComsDashboard: { stats: Stats } }).piComsDashboard.stats.pings >= 1,
+      undefined,
+      { timeout: 45_000 },
+    );
+    assert.equal((await stats()).opens, 1);
+    assert.equal(await page.locator("#link").getAttribute("data-link"), "live");
+    await page.close();
+  });
+
   it("signs out: the page forgets the session and the hub ends it", async () => {
     const page = await browser.context.newPage();
     const [answer] = await Promise.all([

@@ -19,7 +19,7 @@ let session;
 let feed;
 let frame = 0;
 /** What the page costs, for anyone curious (and the load benchmark): read it from the console. */
-const stats = { events: 0, applyMs: 0, renders: 0, renderMs: 0, maxRenderMs: 0 };
+const stats = { events: 0, applyMs: 0, renders: 0, renderMs: 0, maxRenderMs: 0, opens: 0, pings: 0 };
 Object.assign(window, { piComsDashboard: { stats } });
 
 function setLink(mode, text) {
@@ -72,6 +72,10 @@ function signedIn(id) {
       stats.events += 1;
       stats.applyMs += performance.now() - started;
       scheduleRender();
+    },
+    seen(name) {
+      if (name === "open") stats.opens += 1;
+      else if (name === "ping") stats.pings += 1;
     },
     link: setLink,
     ended: signedOut,

@@ -12,7 +12,7 @@ const SILENT_MS = 45_000;
 export class Feed {
   /**
    * @param {string} session the session id, from this page's memory
-   * @param {{ event(e: any): void, link(mode: string, text: string): void, ended(why: string): void }} on
+   * @param {{ event(e: any): void, seen(name: string): void, link(mode: string, text: string): void, ended(why: string): void }} on
    */
   constructor(session, on) {
     this.session = session;
@@ -52,6 +52,7 @@ export class Feed {
         return;
       }
       if (response?.ok && response.body) {
+        this.on.seen("open");
         this.on.link("live", "live");
         pause = 500;
         await this.read(response.body, abort).catch(() => {});
@@ -96,7 +97,9 @@ export class Feed {
       if (line.startsWith("event:")) name = line.slice(6).trim();
       else if (line.startsWith("data:")) data.push(line.slice(line.startsWith("data: ") ? 6 : 5));
     }
-    if (data.length === 0) return;
+    this.on.seen(name);
+    // `connected` and `ping` (whose data is empty) only say the stream is alive.
+    if (data.length === 0 || (name !== "message" && name !== "serialized-error")) return;
     const payload = JSON.parse(data.join("\n"));
     if (name === "message") {
       // tRPC wraps each event in the transformer's envelope ({ json: ... }).
