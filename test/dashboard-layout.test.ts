@@ -141,6 +141,10 @@ describe("the dashboard at 390, 1400 and 2560 px with 210 agents (Chromium, real
     await send(nameOf(20), nameOf(21), "start the release", { chain_id: "release-42" });
     await send(nameOf(21), nameOf(22), "build the release notes", { chain_id: "release-42" });
     await send(nameOf(22), nameOf(23), "check the changelog links", { chain_id: "release-42" });
+    // A longer wait cycle: 30 → 31 → 32 → 30.
+    await send(nameOf(30), nameOf(31), "can you take the schema migration?");
+    await send(nameOf(31), nameOf(32), "which index does the migration touch?");
+    await send(nameOf(32), nameOf(30), "who owns the schema now?");
 
     page = await browser.context.newPage();
     await page.setViewportSize({ width: 1400, height: 900 });
@@ -149,35 +153,41 @@ describe("the dashboard at 390, 1400 and 2560 px with 210 agents (Chromium, real
     // The one that stopped heartbeating goes offline and comes first; then, once their answers are owed
     // for over 10 s, the six agents owing one, the longest owed first; then the 200 others by name.
     await page.waitForSelector('.agent[data-agent^="zz-agent"][data-status="offline"]', { timeout: 20_000 });
-    const owing = [a, b, hot, nameOf(21), nameOf(22), nameOf(23)];
+    // b was asked first, then a; then the hot spot; then the chain, hop by hop; then the loop of three.
+    const owing = [b, a, hot, nameOf(21), nameOf(22), nameOf(23), nameOf(31), nameOf(32), nameOf(30)];
     await page.waitForFunction(
       (names) => {
-        const first = [...document.querySelectorAll<HTMLElement>(".agent")]
-          .slice(0, 8)
-          .map((c) => c.dataset.agent);
-        return first[0]?.startsWith("zz-") && names.every((n) => first.slice(1, 7).includes(n));
+        const first = [...document.querySelectorAll<HTMLElement>(".agent")].map((c) => c.dataset.agent);
+        return first[0]?.startsWith("zz-") && names.every((n) => first.slice(1, 10).includes(n));
       },
       owing,
       { timeout: 30_000 },
     );
     const order = await page.$$eval(".agent", (cards) =>
       cards
-        .slice(0, 8)
+        .slice(0, 11)
         .map((c) => ({ name: (c as HTMLElement).dataset.agent, owes: (c as HTMLElement).dataset.owes })),
     );
     assert.deepEqual(
-      order.slice(1, 7).map((c) => c.name),
-      // b was asked first, then a; then the hot spot; then the chain, hop by hop.
-      [b, a, hot, nameOf(21), nameOf(22), nameOf(23)],
+      order.slice(1, 10).map((c) => c.name),
+      owing,
       "longest owed first",
     );
     assert.equal(order.find((c) => c.name === hot)?.owes, "6");
-    assert.equal(order[7]?.owes, "0");
+    assert.equal(order[10]?.owes, "0");
 
     // The wait cycle is drawn as one: both arrows marked, the others not.
     await page.waitForSelector(`#graph .edge.cycle[data-from="${a}"][data-to="${b}"]`);
     await page.waitForSelector(`#graph .edge.cycle[data-from="${b}"][data-to="${a}"]`);
-    assert.equal(await page.locator("#graph .edge.cycle").count(), 2);
+    // And the loop of three: its three arrows, nothing else.
+    for (const [from, to] of [
+      [30, 31],
+      [31, 32],
+      [32, 30],
+    ] as const) {
+      await page.waitForSelector(`#graph .edge.cycle[data-from="${nameOf(from)}"][data-to="${nameOf(to)}"]`);
+    }
+    assert.equal(await page.locator("#graph .edge.cycle").count(), 5);
     assert.equal(await page.locator(`#graph .edge[data-to="${hot}"][data-cycle="false"]`).count(), 6);
     assert.equal(await page.locator(`#waiting li.cycle[data-from="${a}"]`).count(), 1);
 
