@@ -71,10 +71,11 @@ describe("the dashboard at 390, 1400 and 2560 px with 210 agents (Chromium, real
   const cycle = ["search-indexing-coder-with-a-very-long-name-that-keeps-going", "frontend-reviewer-b"];
 
   before(async () => {
-    // Quick presence, so one agent can go offline within the test; the others heartbeat each second.
+    // Quick presence, so one agent can go offline within the test; the others heartbeat each second
+    // (6 times within the stale time: an agent without an inbox stream loses its messages when stale).
     world = new HubWorld({
-      PI_COMS_NET_STALE_AFTER_MS: "4000",
-      PI_COMS_NET_OFFLINE_AFTER_MS: "8000",
+      PI_COMS_NET_STALE_AFTER_MS: "6000",
+      PI_COMS_NET_OFFLINE_AFTER_MS: "10000",
       PI_COMS_NET_HEARTBEAT_MS: "1000",
     });
     hub = await world.startHub({ args: ["--port", "0"] });
