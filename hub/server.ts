@@ -175,12 +175,7 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
   flushed = (ms) => metrics.storeFlushed(ms);
   const auth = new ObservedAuth(token, backend);
   auth.onFailure = (reason) => metrics.authFailure(reason);
-  const dashboard = new DashboardRoutes({
-    auth,
-    sessions: new DashboardSessions(),
-    metrics,
-    tls: tls !== undefined,
-  });
+  const dashboard = new DashboardRoutes({ auth, sessions: new DashboardSessions(), metrics });
   const serveOptions = {
     host,
     port,
