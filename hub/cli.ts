@@ -51,6 +51,13 @@ Options:
                            senders the whole hub may hold (as --max-message-bytes counts them); a send past
                            it is refused QUEUE_FULL (default $PI_COMS_NET_MAX_QUEUED_BYTES or
                            1073741824 = 1 GiB; 0 = no limit)
+  --max-queued-bytes-per-agent N
+                           each agent's share of that: bytes held for it as a sender (its
+                           unanswered messages, its replies not yet taken) and bytes of its
+                           queue as a recipient; a send past either is refused QUEUE_FULL, so
+                           one agent cannot fill the hub for the others (default
+                           $PI_COMS_NET_MAX_QUEUED_BYTES_PER_AGENT or an eighth of
+                           --max-queued-bytes; 0 = no share)
   --max-streams-per-agent N
                            inbox streams open at once per agent; a new one past it closes
                            that agent's oldest (default $PI_COMS_NET_MAX_STREAMS_PER_AGENT or 8)
@@ -103,6 +110,7 @@ async function main(): Promise<void> {
         "max-stream-buffer-bytes": { type: "string" },
         "max-queue": { type: "string" },
         "max-queued-bytes": { type: "string" },
+        "max-queued-bytes-per-agent": { type: "string" },
         "max-streams-per-agent": { type: "string" },
         "reap-after-ms": { type: "string" },
         "max-pending-registrations": { type: "string" },
@@ -166,6 +174,10 @@ async function main(): Promise<void> {
     ...optional(
       "maxQueuedBytes",
       intOption("max-queued-bytes", values["max-queued-bytes"] as string | undefined),
+    ),
+    ...optional(
+      "maxQueuedBytesPerAgent",
+      intOption("max-queued-bytes-per-agent", values["max-queued-bytes-per-agent"] as string | undefined),
     ),
     ...optional(
       "maxStreamsPerAgent",

@@ -44,6 +44,8 @@ export interface HubServerOptions {
   maxQueue?: number;
   /** Bytes of unanswered messages the whole hub holds before QUEUE_FULL (else PI_COMS_NET_MAX_QUEUED_BYTES, default 1 GiB); 0 = no limit. */
   maxQueuedBytes?: number;
+  /** Each agent's share of it, as a sender and as a recipient (else PI_COMS_NET_MAX_QUEUED_BYTES_PER_AGENT, default an eighth); 0 = none. */
+  maxQueuedBytesPerAgent?: number;
   /** Inbox streams per agent; past it the oldest closes (else PI_COMS_NET_MAX_STREAMS_PER_AGENT, default 8). */
   maxStreamsPerAgent?: number;
   /** Reap agents offline, or never connected, this long (else PI_COMS_NET_REAP_AFTER_MS, default 300000); 0 = never. */
@@ -108,6 +110,10 @@ export function readTlsFiles(
   return { cert: read("certificate", cert), key: read("key", key) };
 }
 
+function optionalLimit<K extends string>(key: K, value: number | undefined): Partial<Record<K, number>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, number>);
+}
+
 export function processStartedAt(): number {
   return Math.round(performance.timeOrigin);
 }
@@ -166,6 +172,10 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
     maxSendsPerSec: opts.maxSendsPerSec ?? settings.maxSendsPerSec,
     maxQueue: opts.maxQueue ?? settings.maxQueue,
     maxQueuedBytes: opts.maxQueuedBytes ?? settings.maxQueuedBytes,
+    ...optionalLimit(
+      "maxQueuedBytesPerAgent",
+      opts.maxQueuedBytesPerAgent ?? settings.maxQueuedBytesPerAgent,
+    ),
     maxStreamsPerAgent: opts.maxStreamsPerAgent ?? settings.maxStreamsPerAgent,
     reapAfterMs: opts.reapAfterMs ?? settings.reapAfterMs,
     maxPendingRegistrations: opts.maxPendingRegistrations ?? settings.maxPendingRegistrations,

@@ -73,6 +73,16 @@ export class HubBackend implements ComsBackend {
     return this.state.queuedBytes;
   }
 
+  /** Bytes held for each sender by name (its unanswered messages and untaken replies; bounded by its share). */
+  heldBytes(): Array<[string, number]> {
+    const held: Array<[string, number]> = [];
+    for (const [id, bytes] of this.state.sendersHolding()) {
+      const record = this.state.agents.get(id);
+      if (record) held.push([record.card.name, bytes]);
+    }
+    return held;
+  }
+
   /** Every agent (explicit ones too), every unsettled message and their bytes, for an observer starting now. */
   snapshot(): {
     cards: AgentCard[];

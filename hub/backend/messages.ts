@@ -62,7 +62,25 @@ export class Messages {
         `${recipient.card.name}'s queue is full: it holds ${waiting} unanswered messages, the most this hub allows (--max-queue ${limits.maxQueue}); nothing was sent, retry once it has answered some`,
       );
     }
-    const held = state.queuedBytes;
+    const share = limits.maxQueuedBytesPerAgent;
+    if (share > 0) {
+      const own = state.senderBytes(caller.id);
+      if (own + bytes > share) {
+        throw comsError(
+          "QUEUE_FULL",
+          `your share of the hub's queues is used up: the hub holds ${formatBytes(own)} for you (your unanswered messages and the replies you have not taken), and this ${bytes}-byte message would pass an agent's share of ${formatBytes(share)} (--max-queued-bytes-per-agent ${share}); nothing was sent, retry once you have taken your replies or your messages were answered`,
+        );
+      }
+      const queued = state.recipientBytes(recipient.card.id);
+      if (queued + bytes > share) {
+        throw comsError(
+          "QUEUE_FULL",
+          `${recipient.card.name}'s queue is full: it holds ${formatBytes(queued)} of unanswered messages, and this ${bytes}-byte message would pass an agent's share of ${formatBytes(share)} (--max-queued-bytes-per-agent ${share}); nothing was sent, retry once it has answered some`,
+        );
+      }
+    }
+    // What a sender holds past its share is refused above and does not take others' room.
+    const held = state.sharedBytes;
     if (limits.maxQueuedBytes > 0 && held + bytes > limits.maxQueuedBytes) {
       throw comsError(
         "QUEUE_FULL",
