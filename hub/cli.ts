@@ -67,6 +67,10 @@ Options:
   --max-pending-registrations N
                            agents registered but not yet connected, at most; more are refused
                            (default $PI_COMS_NET_MAX_PENDING_REGISTRATIONS or 256; 0 = no limit)
+  --stream-grace-ms N      an agent whose inbox stream closed and that opens none again within
+                           this long is gone: what it was handed and has not answered ends
+                           PEER_GONE (default $PI_COMS_NET_STREAM_GRACE_MS or 3000; 0 = only
+                           when its presence lapses)
   --print-token            also print the token
   -h, --help               show this help
 
@@ -114,6 +118,7 @@ async function main(): Promise<void> {
         "max-streams-per-agent": { type: "string" },
         "reap-after-ms": { type: "string" },
         "max-pending-registrations": { type: "string" },
+        "stream-grace-ms": { type: "string" },
         "print-token": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
@@ -187,6 +192,10 @@ async function main(): Promise<void> {
     ...optional(
       "maxPendingRegistrations",
       intOption("max-pending-registrations", values["max-pending-registrations"] as string | undefined),
+    ),
+    ...optional(
+      "streamGraceMs",
+      intOption("stream-grace-ms", values["stream-grace-ms"] as string | undefined),
     ),
   };
   const hub = await (redisUrl !== undefined

@@ -52,6 +52,8 @@ export interface HubServerOptions {
   reapAfterMs?: number;
   /** Registered-but-unconnected agents at most (else PI_COMS_NET_MAX_PENDING_REGISTRATIONS, default 256). */
   maxPendingRegistrations?: number;
+  /** What a holder's closed stream has to come back in before what it held ends PEER_GONE (else PI_COMS_NET_STREAM_GRACE_MS, default 3000); 0 = never. */
+  streamGraceMs?: number;
   env?: NodeJS.ProcessEnv;
   /** Publish url, pid and start time in the project's discovery file (the CLI does). */
   discovery?: boolean;
@@ -179,6 +181,7 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
     maxStreamsPerAgent: opts.maxStreamsPerAgent ?? settings.maxStreamsPerAgent,
     reapAfterMs: opts.reapAfterMs ?? settings.reapAfterMs,
     maxPendingRegistrations: opts.maxPendingRegistrations ?? settings.maxPendingRegistrations,
+    streamGraceMs: opts.streamGraceMs ?? settings.streamGraceMs,
   });
   const feed = new AdminFeed(backend, { content: opts.dashboardContent ?? settings.dashboardContent });
   const metrics = new HubMetrics(backend, feed);

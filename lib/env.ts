@@ -88,6 +88,8 @@ export interface HubSettings {
   reapAfterMs: number;
   /** Registered agents that have not opened their inbox yet, at most; 0 = no limit. */
   maxPendingRegistrations: number;
+  /** An agent whose inbox stream closed and that opens none again within this long is gone (PEER_GONE); 0 = never. */
+  streamGraceMs: number;
 }
 
 /** "on" or "off" (the dashboard's content switch); anything else is an error. */
@@ -122,5 +124,6 @@ export function hubSettings(env: NodeJS.ProcessEnv = process.env): HubSettings {
     maxStreamsPerAgent: envInt("PI_COMS_NET_MAX_STREAMS_PER_AGENT", 8, env),
     reapAfterMs: envInt("PI_COMS_NET_REAP_AFTER_MS", 300_000, env),
     maxPendingRegistrations: envInt("PI_COMS_NET_MAX_PENDING_REGISTRATIONS", 256, env),
+    streamGraceMs: envInt("PI_COMS_NET_STREAM_GRACE_MS", 3000, env),
   };
 }

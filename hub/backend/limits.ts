@@ -29,6 +29,12 @@ export interface HubLimits {
    * its inbox, is removed (what was queued to it ends PEER_GONE). 0 = never.
    */
   reapAfterMs?: number;
+  /**
+   * An agent whose last inbox stream closed and that opens none again within
+   * this long is gone: what it was handed and has not answered ends PEER_GONE.
+   * 0 = only presence (stale with no stream, offline) decides.
+   */
+  streamGraceMs?: number;
   /** Agents registered but not yet connected (no inbox stream opened), at most. 0 = no limit. */
   maxPendingRegistrations?: number;
 }
@@ -44,6 +50,8 @@ export const DEFAULT_QUEUED_SHARE_DIVISOR = 8;
 export const DEFAULT_MAX_STREAMS_PER_AGENT = 8;
 export const DEFAULT_REAP_AFTER_MS = 300_000;
 export const DEFAULT_MAX_PENDING_REGISTRATIONS = 256;
+/** Longer than a client takes to reconnect after a cut (at once, or after at most 2 s of backoff). */
+export const DEFAULT_STREAM_GRACE_MS = 3000;
 
 /** The limits with every optional one filled in from its default. */
 export function resolveLimits(limits: HubLimits): Required<HubLimits> {
@@ -58,5 +66,6 @@ export function resolveLimits(limits: HubLimits): Required<HubLimits> {
     maxStreamsPerAgent: limits.maxStreamsPerAgent ?? DEFAULT_MAX_STREAMS_PER_AGENT,
     reapAfterMs: limits.reapAfterMs ?? DEFAULT_REAP_AFTER_MS,
     maxPendingRegistrations: limits.maxPendingRegistrations ?? DEFAULT_MAX_PENDING_REGISTRATIONS,
+    streamGraceMs: limits.streamGraceMs ?? DEFAULT_STREAM_GRACE_MS,
   };
 }
