@@ -144,7 +144,22 @@ export class Messages {
     if (record.message.from_id !== caller.id) {
       throw comsError("UNAUTHORIZED", "only the sender of a message can read its outcome");
     }
+    this.expireIfDue(record, Date.now());
     return this.outcomeOf(record);
+  }
+
+  /**
+   * A message past its lifetime is expired when it is looked at, not only at
+   * the next sweep: a sender asking at its deadline hears EXPIRED, never a
+   * pending that can no longer turn into a reply.
+   */
+  private expireIfDue(record: MessageRecord, now: number): void {
+    if (record.state === "final" || record.expires_at > now) return;
+    const ttl = this.state.limits.messageTtlMs;
+    this.finish(
+      record,
+      errorOutcome(record.message.msg_id, "EXPIRED", `no reply within the message TTL (${ttl} ms)`),
+    );
   }
 
   private outcomeOf(record: MessageRecord): Outcome {
@@ -173,6 +188,7 @@ export class Messages {
     try {
       while (!this.state.closed) {
         const record = this.state.messages.get(msgId);
+        if (record) this.expireIfDue(record, Date.now());
         const outcome = record
           ? this.outcomeOf(record)
           : errorOutcome(msgId, "EXPIRED", "no such message on this hub (expired or purged)");
@@ -354,15 +370,8 @@ export class Messages {
   sweep(now: number): void {
     const { limits } = this.state;
     for (const record of this.state.messages.values()) {
-      if (record.state !== "final") {
-        if (record.expires_at <= now) {
-          const ttl = limits.messageTtlMs;
-          this.finish(
-            record,
-            errorOutcome(record.message.msg_id, "EXPIRED", `no reply within the message TTL (${ttl} ms)`),
-          );
-        }
-      } else if (
+      if (record.state !== "final") this.expireIfDue(record, now);
+      else if (
         (record.outcome_taken && (record.done_at ?? 0) + TAKEN_RETENTION_MS <= now) ||
         (record.done_at ?? 0) + limits.messageTtlMs <= now
       ) {
