@@ -7,18 +7,29 @@
 import type { InboxItem } from "../../contract/router.ts";
 import { InboxFeed, type InboxFeedDeps, type QueueItem } from "./inbox-feed.ts";
 import { type HubState, setOf } from "./state.ts";
+import { StreamGrace } from "./stream-grace.ts";
 
 export class InboxStreams {
   private readonly state: HubState;
   private readonly streams = new Map<string, Set<InboxFeed>>();
   private durableSeq: number;
   private readonly undeliverable: (item: QueueItem, error: unknown) => void;
+  private readonly grace: StreamGrace;
 
-  /** `undeliverable` hears of an event a stream could not take (the feed has skipped it). */
-  constructor(state: HubState, undeliverable: (item: QueueItem, error: unknown) => void) {
+  /**
+   * `undeliverable` hears of an event a stream could not take (the feed has
+   * skipped it); `gone` of an agent whose last stream closed and that did not
+   * open another within the limits' streamGraceMs.
+   */
+  constructor(
+    state: HubState,
+    undeliverable: (item: QueueItem, error: unknown) => void,
+    gone: (agentId: string) => void,
+  ) {
     this.state = state;
     this.undeliverable = undeliverable;
     this.durableSeq = state.seq;
+    this.grace = new StreamGrace(state.limits.streamGraceMs, gone);
   }
 
   /** Open inbox streams (connected agents' SSE subscriptions). */
@@ -55,6 +66,7 @@ export class InboxStreams {
     const feed = new InboxFeed(this.feedDeps(agentId), replay);
     const open = setOf(this.streams, agentId);
     open.add(feed);
+    this.grace.opened(agentId);
     this.state.pending.delete(agentId);
     const max = this.state.limits.maxStreamsPerAgent;
     // The oldest goes, not the newcomer: a client reconnecting past its own half-dead streams must get in.
@@ -83,11 +95,13 @@ export class InboxStreams {
   endAgent(agentId: string): void {
     for (const stream of this.streams.get(agentId) ?? []) stream.end();
     this.streams.delete(agentId);
+    this.grace.opened(agentId);
   }
 
   /** End every stream (the hub is closing). */
   endAll(): void {
     for (const streams of this.streams.values()) for (const stream of streams) stream.end();
+    this.grace.clear();
   }
 
   /** What an inbox feed needs from the backend (shared by all of one agent's feeds). */
@@ -104,8 +118,10 @@ export class InboxStreams {
       },
       release: (feed) => {
         const set = this.streams.get(agentId);
-        set?.delete(feed);
-        if (set?.size === 0) this.streams.delete(agentId);
+        if (!set?.delete(feed)) return;
+        if (set.size > 0) return;
+        this.streams.delete(agentId);
+        if (!this.state.closed) this.grace.closed(agentId);
       },
     };
   }

@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { ComsError } from "../../contract/errors.ts";
 import { hubSettings } from "../../lib/env.ts";
-import { projectFromCwd } from "../../lib/project.ts";
+import { checkedProject, projectFromCwd } from "../../lib/project.ts";
 import { hubPaths } from "../paths.ts";
 import { readSecret } from "../secret.ts";
 import { readDiscovery } from "./discovery.ts";
@@ -32,7 +32,7 @@ export interface HubConnectOptions {
 export async function connectHub(opts: HubConnectOptions = {}): Promise<HubClient> {
   const env = opts.env ?? process.env;
   const settings = hubSettings(env);
-  const project = opts.project ?? projectFromCwd(opts.cwd);
+  const project = opts.project === undefined ? projectFromCwd(opts.cwd) : checkedProject(opts.project);
   const secretPath = hubPaths(project, env).secret;
   const url = opts.url ?? settings.serverUrl ?? readDiscovery(project, env)?.url;
   if (!url) {

@@ -377,6 +377,7 @@ export class HubClient implements ComsClient {
       timeoutMs,
       signal,
       poll: () => void this.get(msgId).catch(() => {}),
+      lastLook: () => this.get(msgId),
     });
   }
 
