@@ -201,6 +201,8 @@ describe("lean hub adapter vs tRPC's stock adapter (same backend)", () => {
     const theirs = sseStreamProducer({
       data: source(),
       ping: { enabled: true, intervalMs: 40 },
+      // Ours tells the reader to give up after 2.5 pings of silence, as tRPC's `client` option does.
+      client: { reconnectAfterInactivityMs: 100 },
       serialize: wireTransformer.serialize,
     }).pipeThrough(new TextDecoderStream());
     let expected = "";
