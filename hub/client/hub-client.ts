@@ -1,4 +1,4 @@
-import type { TRPCClient } from "@trpc/client";
+import { type TRPCClient, TRPCClientError } from "@trpc/client";
 import type { AwaitOptions, ComsClient, ConnectionStatus } from "../../contract/client.ts";
 import { ComsError, toComsError } from "../../contract/errors.ts";
 import { ulid } from "../../contract/ids.ts";
@@ -226,14 +226,14 @@ export class HubClient implements ComsClient {
       onLost: (reason) => {
         if (this.subscription !== subscription) return;
         this.tracker.unreachable(reason);
-        void this.rediscover();
+        void this.moveStream(subscription);
       },
       // Nothing, not even a ping, within the hub's deadline: it is hung. Leave it, with what waits on it.
       onSilent: (reason) => {
         if (this.subscription !== subscription) return;
         this.tracker.unreachable(reason);
         this.abandonCalls(reason);
-        void this.rediscover();
+        void this.moveStream(subscription);
       },
       // Refused, failed or ended by the hub (it ends streams when it shuts down): recover and come back.
       onEnd: () => {
@@ -241,6 +241,11 @@ export class HubClient implements ComsClient {
       },
     });
     this.subscription = subscription;
+  }
+
+  /** Move to another hub and reopen the stream there (its own retry may already be waiting on the old one). */
+  private async moveStream(subscription: Subscription): Promise<void> {
+    if ((await this.rediscover()) && this.subscription === subscription && !this.closed) this.subscribe();
   }
 
   private unsubscribe(): void {
@@ -272,6 +277,11 @@ export class HubClient implements ComsClient {
         } catch (error) {
           const coms = toComsError(error);
           if (isUnreachable(error) && (await this.rediscover())) continue;
+          // A hub failing over answers 503 after holding the request a moment: ask again soon, without backing off.
+          if (httpStatusOf(error) === 503) {
+            await sleep(250);
+            continue;
+          }
           if (coms.code === "UNAUTHORIZED") {
             if (this.rereadToken()) continue;
             // The hub knows this id under another credential: start over as a new agent.
@@ -483,6 +493,12 @@ export class HubClient implements ComsClient {
       clearTimeout(timer);
     }
   }
+}
+
+function httpStatusOf(error: unknown): number | undefined {
+  return error instanceof TRPCClientError
+    ? (error.data as { httpStatus?: number } | undefined)?.httpStatus
+    : undefined;
 }
 
 function sleep(ms: number): Promise<void> {

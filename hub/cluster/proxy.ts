@@ -22,6 +22,7 @@ import { ComsError, comsError } from "../../contract/errors.ts";
 import { comsRouter } from "../../contract/router.ts";
 import { servedRouter } from "../../lib/served-router.ts";
 import { splitTarget } from "../http/front-door.ts";
+import { HEALTH_PATH } from "../http/routes.ts";
 import { errorItem } from "../http/trpc-errors.ts";
 
 const router = servedRouter(comsRouter);
@@ -157,7 +158,9 @@ export function proxyHandler(target: ProxyTarget): ProxyHandler {
     req.pipe(upstream);
   };
   const handler: RequestListener = (req, res) => {
-    if (target.current() !== undefined) return forward(req, res);
+    // A health check is answered at once (503 while failing over): a client picking a hub to move to must
+    // tell a live hub from a hung one quickly.
+    if (target.current() !== undefined || req.url === HEALTH_PATH) return forward(req, res);
     // A failover takes a moment: hold the request briefly rather than refuse it at once.
     req.pause();
     const until = Date.now() + target.holdMs;
