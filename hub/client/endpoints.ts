@@ -33,28 +33,6 @@ export function parseHubUrls(value: string): string[] {
   return [...new Set(urls)];
 }
 
-/** The URL after `current` in the list (the first if `current` is not in it). */
-export function nextHubUrl(urls: string[], current: string): string | undefined {
-  if (urls.length === 0) return undefined;
-  const at = urls.indexOf(current.replace(/\/+$/, ""));
-  return urls[(at + 1) % urls.length];
-}
-
-/**
- * The client's rediscovery hook for a list of URLs: the next one, at most
- * once per `minGapMs`. A hub that answers "failing over, retry" must not send
- * the client spinning round the list; it backs off and asks the same hub again.
- */
-export function hubRotation(urls: string[], minGapMs = 1_000): (current: string) => string | undefined {
-  let last = 0;
-  return (current) => {
-    const now = Date.now();
-    if (now - last < minGapMs) return undefined;
-    last = now;
-    return nextHubUrl(urls, current);
-  };
-}
-
 /**
  * Start `client` on the first URL that lets it in. A refusal that another hub
  * of the same project would repeat (bad credential, bad input) is thrown at once.
