@@ -40,6 +40,8 @@ export interface HubServerOptions {
   dashboardContent?: boolean;
   /** Cut an SSE stream whose reader is this many bytes behind (else PI_COMS_NET_MAX_STREAM_BUFFER_BYTES, default 256 KiB). */
   maxStreamBufferBytes?: number;
+  /** Ping quiet inbox streams this often (default 15 s); a clustered hub pings faster, so clients leave a hung one within its lease time. */
+  pingMs?: number;
   /** Unanswered messages per recipient before QUEUE_FULL (else PI_COMS_NET_MAX_QUEUE, default 1000); 0 = no limit. */
   maxQueue?: number;
   /** Bytes of unanswered messages the whole hub holds before QUEUE_FULL (else PI_COMS_NET_MAX_QUEUED_BYTES, default 1 GiB); 0 = no limit. */
@@ -200,6 +202,7 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
     maxBodyBytes: 2 * maxMessageBytes + 64 * 1024,
     // Checked before each write, so an event of any size reaches a reader that keeps up.
     maxStreamBufferBytes: opts.maxStreamBufferBytes ?? settings.maxStreamBufferBytes,
+    ...(opts.pingMs ? { pingMs: opts.pingMs } : {}),
     ...(tls ? { tls } : {}),
   };
   let served: ServedHub;

@@ -152,9 +152,14 @@ export class HubBackend implements ComsBackend {
     return this.messages.watch(caller, msgId, signal);
   }
 
-  inbox(caller: Caller, lastEventId: string | null, signal: AbortSignal | undefined): InboxFeed {
+  inbox(
+    caller: Caller,
+    lastEventId: string | null,
+    signal: AbortSignal | undefined,
+    opts: { peers: boolean } = { peers: true },
+  ): InboxFeed {
     this.state.agentOf(caller);
-    return this.streams.open(caller.id, lastEventId, signal);
+    return this.streams.open(caller.id, lastEventId, signal, opts.peers);
   }
 
   ack(caller: Caller, msgIds: string[]): Promise<void> {

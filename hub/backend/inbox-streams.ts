@@ -44,7 +44,13 @@ export class InboxStreams {
     return (this.streams.get(agentId)?.size ?? 0) > 0;
   }
 
-  open(agentId: string, lastEventId: string | null, signal: AbortSignal | undefined): InboxFeed {
+  /** `peers`: this stream also takes the peers changes (presence); a client that does not watch them says no. */
+  open(
+    agentId: string,
+    lastEventId: string | null,
+    signal: AbortSignal | undefined,
+    peers = true,
+  ): InboxFeed {
     const { messages, queues, untaken } = this.state;
     // Subscribe and compute the replay in one synchronous step: nothing can slip between them.
     const after = this.parseEventId(lastEventId);
@@ -63,7 +69,7 @@ export class InboxStreams {
       }
     }
     replay.sort((a, b) => a.seq - b.seq);
-    const feed = new InboxFeed(this.feedDeps(agentId), replay);
+    const feed = new InboxFeed(this.feedDeps(agentId), replay, peers);
     const open = setOf(this.streams, agentId);
     open.add(feed);
     this.grace.opened(agentId);
@@ -86,9 +92,11 @@ export class InboxStreams {
     for (const stream of this.streams.get(agentId) ?? []) stream.push(item);
   }
 
-  /** The same event to every open stream (peers changes). */
+  /** A peers change to every open stream that takes them. */
   broadcast(item: QueueItem): void {
-    for (const streams of this.streams.values()) for (const stream of streams) stream.push(item);
+    for (const streams of this.streams.values()) {
+      for (const stream of streams) if (stream.peers) stream.push(item);
+    }
   }
 
   /** End an agent's streams (it left or was removed). */

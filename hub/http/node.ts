@@ -51,7 +51,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<string | null> {
 
 export function serveNode(opts: ServeOptions): Promise<ServedHub> {
   const streams = new SseStreams({
-    pingMs: PING_MS,
+    pingMs: opts.pingMs ?? PING_MS,
     maxBufferedBytes: opts.maxStreamBufferBytes ?? DEFAULT_MAX_STREAM_BUFFER_BYTES,
     json: wireJson,
   });
