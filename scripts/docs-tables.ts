@@ -55,6 +55,10 @@ const VARIABLE_MEANING: Record<string, string> = {
     "hub: unanswered messages per recipient before sends are refused `QUEUE_FULL`; `0` = no limit",
   PI_COMS_NET_MAX_QUEUED_BYTES:
     "hub: bytes of unanswered messages and untaken replies the whole hub may hold; `0` = no limit",
+  PI_COMS_NET_MAX_QUEUED_BYTES_PER_AGENT:
+    "hub: each agent's share of that, as a sender (unanswered messages, untaken replies) and as a recipient (its queue); unset: an eighth of it; `0` = no share",
+  PI_COMS_NET_STREAM_GRACE_MS:
+    "hub: an agent whose inbox stream closed and that opens none again within this long ends what it was handed `PEER_GONE`; `0` = only when its presence lapses",
   PI_COMS_NET_MAX_STREAMS_PER_AGENT:
     "hub: inbox streams per agent; past it the oldest is closed; `0` = no limit",
   PI_COMS_NET_REAP_AFTER_MS:

@@ -41,7 +41,7 @@ const toResponse = ({ status, headers, body }: RouteAnswer) => new Response(body
 export async function serveBun(opts: ServeOptions): Promise<ServedHub> {
   const bun = (globalThis as unknown as { Bun: BunRuntime }).Bun;
   const streams = new SseStreams({
-    pingMs: PING_MS,
+    pingMs: opts.pingMs ?? PING_MS,
     maxBufferedBytes: opts.maxStreamBufferBytes ?? DEFAULT_MAX_STREAM_BUFFER_BYTES,
     json: wireJson,
   });

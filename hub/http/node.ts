@@ -32,7 +32,7 @@ function answer(res: ServerResponse, { status, headers, body }: RouteAnswer): vo
 
 export function serveNode(opts: ServeOptions): Promise<ServedHub> {
   const streams = new SseStreams({
-    pingMs: PING_MS,
+    pingMs: opts.pingMs ?? PING_MS,
     maxBufferedBytes: opts.maxStreamBufferBytes ?? DEFAULT_MAX_STREAM_BUFFER_BYTES,
     json: wireJson,
   });

@@ -22,6 +22,8 @@ export interface ServeOptions {
   maxBodyBytes: number;
   /** Cut an SSE stream whose reader is this many bytes behind (default DEFAULT_MAX_STREAM_BUFFER_BYTES). */
   maxStreamBufferBytes?: number;
+  /** Ping quiet event streams this often (default the router's 15 s); readers are told to give up after 2.5 pings of silence. */
+  pingMs?: number;
   /** Serve HTTPS with this PEM certificate and key (plain HTTP without). */
   tls?: { cert: string; key: string };
   /** The operator routes (dashboard, sign-in, /metrics), served ahead of tRPC. */
