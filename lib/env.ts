@@ -127,3 +127,23 @@ export function hubSettings(env: NodeJS.ProcessEnv = process.env): HubSettings {
     streamGraceMs: envInt("PI_COMS_NET_STREAM_GRACE_MS", 3000, env),
   };
 }
+
+export interface McpSettings {
+  /** Longest one blocking MCP tool call (await, receive) waits before answering "still waiting, call again". */
+  maxWaitMs: number;
+  /** Progress notifications this often during a blocking call whose request asked for progress. */
+  progressMs: number;
+  /** The hub's /mcp: open sessions at most, and how long an idle one (no request, no stream) lives. */
+  maxSessions: number;
+  idleMs: number;
+}
+
+export function mcpSettings(env: NodeJS.ProcessEnv = process.env): McpSettings {
+  return {
+    // A wait of 0 would answer "call again" before looking; progress faster than 10/s is noise.
+    maxWaitMs: Math.max(1, envInt("PI_COMS_MCP_MAX_WAIT_MS", 45_000, env)),
+    progressMs: Math.max(100, envInt("PI_COMS_MCP_PROGRESS_MS", 10_000, env)),
+    maxSessions: envInt("PI_COMS_NET_MAX_MCP_SESSIONS", 256, env),
+    idleMs: envInt("PI_COMS_NET_MCP_IDLE_MS", 1_800_000, env),
+  };
+}
