@@ -27,6 +27,8 @@ export interface ClientRunOptions {
   model: string;
   prompt: string;
   servers: Record<string, McpServerSpec>;
+  /** Working directory of the client (and of the stdio servers it starts). Default: a scratch dir. */
+  cwd?: string;
   /** Extra environment for the client process. */
   env?: Record<string, string>;
   /** Hang guard. Default 120 s. */
@@ -129,7 +131,7 @@ export async function runClaude(opts: ClientRunOptions & { allowedTools: string[
   const root = scratch("claude-run-");
   try {
     const home = join(root, "home");
-    const cwd = join(root, "project");
+    const cwd = opts.cwd ?? join(root, "project");
     for (const dir of [home, cwd]) mkdirSync(dir, { recursive: true, mode: 0o700 });
     const mcpServers = Object.fromEntries(
       Object.entries(opts.servers).map(([name, spec]) => [
@@ -233,7 +235,7 @@ export async function runCodex(opts: ClientRunOptions): Promise<CodexRun> {
   const root = scratch("codex-run-");
   try {
     const home = join(root, "home");
-    const cwd = join(root, "project");
+    const cwd = opts.cwd ?? join(root, "project");
     const codexHome = join(home, ".codex");
     for (const dir of [codexHome, cwd]) mkdirSync(dir, { recursive: true, mode: 0o700 });
     writeFileSync(join(codexHome, "config.toml"), codexConfig(opts), { mode: 0o600 });

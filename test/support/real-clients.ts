@@ -94,6 +94,14 @@ function npmCommand(): { command: string; args: string[] } {
   return { command: process.platform === "win32" ? "npm.cmd" : "npm", args: [] };
 }
 
+/**
+ * This environment without what a parent `npm test` exports (`npm_config_local_prefix` and the like
+ * would point the install at the project root); NPM_CONFIG_* set by a user or CI stay.
+ */
+function npmEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("npm_")));
+}
+
 function runNpmCi(): Promise<void> {
   const { command, args } = npmCommand();
   const child = spawn(
@@ -102,7 +110,7 @@ function runNpmCi(): Promise<void> {
     {
       cwd: CLIENTS_DIR,
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, npm_config_workspaces: "" },
+      env: npmEnv(),
     },
   );
   let output = "";
