@@ -116,3 +116,18 @@ export function hubSettings(env: NodeJS.ProcessEnv = process.env): HubSettings {
     maxPendingRegistrations: envInt("PI_COMS_NET_MAX_PENDING_REGISTRATIONS", 256, env),
   };
 }
+
+export interface McpSettings {
+  /** Longest one blocking MCP tool call (await, receive) waits before answering "still waiting, call again". */
+  maxWaitMs: number;
+  /** Progress notifications this often during a blocking call whose request asked for progress. */
+  progressMs: number;
+}
+
+export function mcpSettings(env: NodeJS.ProcessEnv = process.env): McpSettings {
+  const maxWaitMs = envInt("PI_COMS_MCP_MAX_WAIT_MS", 45_000, env);
+  const progressMs = envInt("PI_COMS_MCP_PROGRESS_MS", 10_000, env);
+  if (maxWaitMs < 1) throw new Error("PI_COMS_MCP_MAX_WAIT_MS must be at least 1");
+  if (progressMs < 100) throw new Error("PI_COMS_MCP_PROGRESS_MS must be at least 100");
+  return { maxWaitMs, progressMs };
+}
