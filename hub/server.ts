@@ -5,11 +5,12 @@
  */
 import { readFileSync, rmSync } from "node:fs";
 import { isIP } from "node:net";
-import { hubSettings } from "../lib/env.ts";
+import { hubSettings, mcpSettings } from "../lib/env.ts";
 import { readJson, writeJsonAtomic } from "../lib/private-fs.ts";
 import { DEFAULT_MAX_AGENTS, DEFAULT_MAX_MESSAGE_BYTES, HubBackend } from "./backend/backend.ts";
 import { DashboardRoutes } from "./http/dashboard-routes.ts";
 import { DashboardSessions } from "./http/dashboard-sessions.ts";
+import { McpRoute } from "./http/mcp-route.ts";
 import { ObservedAuth } from "./http/observed-auth.ts";
 import type { ServedHub } from "./http/routes.ts";
 import { AdminFeed } from "./observe/admin-feed.ts";
@@ -181,15 +182,29 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
     metrics,
     tls: tls !== undefined,
   });
+  // JSON escaping can double a text; the backend enforces the real limit with a clear TOO_LARGE.
+  const maxBodyBytes = 2 * maxMessageBytes + 64 * 1024;
+  const mcpLimits = mcpSettings(opts.env ?? process.env);
+  const mcp = new McpRoute({
+    backend,
+    auth,
+    maxBodyBytes,
+    heartbeatMs: settings.heartbeatMs,
+    replyTimeoutMs: settings.messageTtlMs,
+    maxWaitMs: mcpLimits.maxWaitMs,
+    progressMs: mcpLimits.progressMs,
+    maxSessions: mcpLimits.maxSessions,
+    idleMs: mcpLimits.idleMs,
+  });
   const serveOptions = {
     host,
     port,
     backend,
     auth,
     dashboard,
+    mcp,
     admin: feed,
-    // JSON escaping can double a text; the backend enforces the real limit with a clear TOO_LARGE.
-    maxBodyBytes: 2 * maxMessageBytes + 64 * 1024,
+    maxBodyBytes,
     // Checked before each write, so an event of any size reaches a reader that keeps up.
     maxStreamBufferBytes: opts.maxStreamBufferBytes ?? settings.maxStreamBufferBytes,
     ...(tls ? { tls } : {}),
@@ -199,6 +214,7 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
     if (isBun()) served = await (await import("./http/bun.ts")).serveBun(serveOptions);
     else served = await (await import("./http/node.ts")).serveNode(serveOptions);
   } catch (error) {
+    await mcp.closeAll();
     feed.close();
     metrics.close();
     await backend.close();
@@ -220,6 +236,8 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
     metrics,
     close: () => {
       closing ??= (async () => {
+        // MCP agents leave first, while the backend can still settle what they held.
+        await mcp.closeAll();
         feed.close();
         metrics.close();
         await backend.close();

@@ -122,6 +122,9 @@ export interface McpSettings {
   maxWaitMs: number;
   /** Progress notifications this often during a blocking call whose request asked for progress. */
   progressMs: number;
+  /** The hub's /mcp: open sessions at most, and how long an idle one (no request, no stream) lives. */
+  maxSessions: number;
+  idleMs: number;
 }
 
 export function mcpSettings(env: NodeJS.ProcessEnv = process.env): McpSettings {
@@ -129,5 +132,10 @@ export function mcpSettings(env: NodeJS.ProcessEnv = process.env): McpSettings {
   const progressMs = envInt("PI_COMS_MCP_PROGRESS_MS", 10_000, env);
   if (maxWaitMs < 1) throw new Error("PI_COMS_MCP_MAX_WAIT_MS must be at least 1");
   if (progressMs < 100) throw new Error("PI_COMS_MCP_PROGRESS_MS must be at least 100");
-  return { maxWaitMs, progressMs };
+  return {
+    maxWaitMs,
+    progressMs,
+    maxSessions: envInt("PI_COMS_NET_MAX_MCP_SESSIONS", 256, env),
+    idleMs: envInt("PI_COMS_NET_MCP_IDLE_MS", 1_800_000, env),
+  };
 }

@@ -29,17 +29,13 @@ import {
   toParameters,
 } from "../tools/table.ts";
 import { HeldPrompts } from "./held-prompts.ts";
+import type { ClientInfo } from "./identity.ts";
 import { arrivedLine, instructions, MCP_PREFIX, promptsText } from "./prompt-text.ts";
 import { RECEIVE_DESCRIPTION, RECEIVE_NAME, ReceiveParams, receive } from "./receive.ts";
 
 /** Claude Code's push of outside events into a session (research preview). */
 export const CHANNEL_CAPABILITY = "claude/channel";
 export const CHANNEL_METHOD = "notifications/claude/channel";
-
-export interface ClientInfo {
-  name: string;
-  version: string;
-}
 
 export interface McpAgentOptions {
   system: SystemKind;

@@ -4,11 +4,11 @@
  * has introduced itself, and leaves when the client goes away (stdin ends)
  * or the process is told to stop; prompts it still held end PEER_GONE.
  */
-import { readFileSync } from "node:fs";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import type { ComsClient } from "../contract/client.ts";
 import { mcpSettings } from "../lib/env.ts";
-import { type ClientInfo, McpAgent } from "./agent.ts";
+import { McpAgent } from "./agent.ts";
+import { type ClientInfo, clientLabel, nameFromClient, packageVersion } from "./identity.ts";
 
 export interface McpJoinOptions {
   name?: string;
@@ -21,20 +21,6 @@ export interface McpJoinOptions {
   /** Hub URL or comma-separated URLs (default: PI_COMS_NET_SERVER_URL, else the project's local hub). */
   url?: string;
   token?: string;
-}
-
-/** An agent name from what the MCP client calls itself ("claude-code"), else "mcp". */
-export function nameFromClient(client: ClientInfo | undefined): string {
-  const cleaned = (client?.name ?? "")
-    .replace(/[^A-Za-z0-9._-]+/g, "-")
-    .replace(/^[^A-Za-z0-9]+/, "")
-    .slice(0, 64);
-  return cleaned || "mcp";
-}
-
-/** What the card's model field says: the MCP client and its version. */
-export function clientLabel(client: ClientInfo | undefined): string {
-  return client ? `${client.name} ${client.version} (MCP)`.slice(0, 200) : "MCP client";
 }
 
 export function joinerFor(options: McpJoinOptions): (client: ClientInfo | undefined) => Promise<ComsClient> {
@@ -55,21 +41,6 @@ export function joinerFor(options: McpJoinOptions): (client: ClientInfo | undefi
       ...(options.token !== undefined && { token: options.token }),
     });
   };
-}
-
-export function packageVersion(): string {
-  for (const path of ["../package.json", "../../package.json"]) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(path, import.meta.url), "utf8")) as {
-        name?: string;
-        version?: string;
-      };
-      if (pkg.name === "pi-coms" && pkg.version) return pkg.version;
-    } catch {
-      // not at this depth (a checkout vs dist/)
-    }
-  }
-  return "0.0.0";
 }
 
 /** Serve MCP on this process's stdio until the client goes away or `signal` aborts. */

@@ -122,6 +122,7 @@ export async function serveBun(opts: ServeOptions): Promise<ServedHub> {
       if (opts.dashboard?.owns(path)) {
         return serveDashboardFetch(opts.dashboard, req, path, bunServer.requestIP(req)?.address);
       }
+      if (opts.mcp?.owns(path)) return opts.mcp.handle(req, bunServer.requestIP(req)?.address);
       const method = req.method;
       const header = (name: string) => req.headers.get(name);
       const request = { method, path, query, header };

@@ -4,6 +4,7 @@ import type { AdminBackend } from "../../contract/admin.ts";
 import type { HubBackend } from "../backend/backend.ts";
 import type { RequestAuth } from "./auth.ts";
 import type { DashboardRoutes } from "./dashboard-routes.ts";
+import type { McpRoute } from "./mcp-route.ts";
 
 export const TRPC_PATH = "/trpc";
 export const HEALTH_PATH = "/healthz";
@@ -25,6 +26,8 @@ export interface ServeOptions {
   tls?: { cert: string; key: string };
   /** The operator routes (dashboard, sign-in, /metrics), served ahead of tRPC. */
   dashboard?: DashboardRoutes;
+  /** MCP over Streamable HTTP at /mcp (one session = one agent). */
+  mcp?: McpRoute;
   /** The admin scope (admin.watch), given to requests with the hub token or a dashboard session. */
   admin?: AdminBackend;
   /** Routes served ahead of the tRPC procedures (default: ROUTES). */
