@@ -9,35 +9,14 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, afterEach, before, describe, it } from "node:test";
-import type { ChatRequest } from "./support/model-server.ts";
 import { createPiWorld, dumpIfFailed, type PiProcess, type PiWorld } from "./support/pi-harness.ts";
 import { describeRun, runClaude } from "./support/real-client-runner.ts";
-import {
-  bridgeServer,
-  call,
-  fresh,
-  giveUp,
-  msgIdIn,
-  stillPending,
-  tool,
-} from "./support/real-client-scripts.ts";
+import { bridgeServer, forModel, leadScript, tool } from "./support/real-client-scripts.ts";
 import { type RealClients, realClients } from "./support/real-clients.ts";
 
 const PLUGIN = join(import.meta.dirname, "..", "plugin", "index.ts");
 const QUESTION = "Please review the retry loop in fetch.ts: is the backoff bounded?";
 const ANSWER = "Reviewed: the backoff doubles up to a 30 s cap, so it is bounded. Ship it.";
-
-/** Claude's side: list, send to the reviewer, await (again while pending), then say what came back. */
-function lead(req: ChatRequest) {
-  const last = fresh(req);
-  if (!last) return call("coms_list");
-  if (last.name === tool("coms_list")) return call("coms_send", { to: "reviewer", prompt: QUESTION });
-  const sent = msgIdIn(req.toolResults.find((r) => r.name === tool("coms_send"))?.text ?? "");
-  if (!sent) return giveUp("nothing sent", last.text);
-  if (last.name === tool("coms_send") || (last.name === tool("coms_await") && stillPending(last.text)))
-    return call("coms_await", { msg_id: sent });
-  return `The reviewer answered: ${last.text}`;
-}
 
 describe("Claude Code over MCP asks a pi reviewer over P2P", () => {
   let world: PiWorld;
@@ -56,7 +35,7 @@ describe("Claude Code over MCP asks a pi reviewer over P2P", () => {
 
   it("claude -p lists the pool, asks the reviewer and prints its answer", async () => {
     const server = world.modelServer;
-    server.script = (req) => (req.model === "claude-lead" ? lead(req) : undefined);
+    server.script = forModel("claude-lead", leadScript(tool, "reviewer", QUESTION));
     let peerPrompt = "";
     server.reply("reviewer", (req) => {
       peerPrompt = req.lastUserText;
@@ -74,7 +53,7 @@ describe("Claude Code over MCP asks a pi reviewer over P2P", () => {
     });
     assert.equal(run.code, 0, describeRun(run));
     assert.equal(run.json?.is_error, false, describeRun(run));
-    assert.match(run.json?.result ?? "", /^The reviewer answered: /, describeRun(run));
+    assert.match(run.json?.result ?? "", /^reviewer answered: /, describeRun(run));
     assert.ok(run.json?.result?.includes(ANSWER), describeRun(run));
 
     const seen = server.requestsFor("claude-lead").flatMap((r) => r.newToolResults);

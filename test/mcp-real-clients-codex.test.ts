@@ -9,18 +9,17 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, afterEach, before, describe, it } from "node:test";
-import type { ChatRequest, ScriptedReply } from "./support/model-server.ts";
+import type { ScriptedReply } from "./support/model-server.ts";
 import { createPiWorld, dumpIfFailed, type PiProcess, type PiWorld } from "./support/pi-harness.ts";
 import { describeRun, runCodex } from "./support/real-client-runner.ts";
 import {
   bridgeServer,
-  call,
+  forModel,
   fresh,
-  giveUp,
-  MSG_ID,
   msgIdIn,
-  nothingYet,
+  receivedPrompt,
   tool,
+  workerScript,
 } from "./support/real-client-scripts.ts";
 import { type RealClients, realClients } from "./support/real-clients.ts";
 
@@ -30,18 +29,6 @@ const QUESTION = "Which call sites of retry() ignore its attempt cap?";
 const ANSWER = "Codex worker: two call sites (sync.ts:41, upload.ts:88) pass attempts: Infinity.";
 const WORKER_PROMPT =
   "You are a worker in a pool of coding agents. Call coms_receive to wait for a prompt; answer it with coms_reply and its msg_id; then stop.";
-
-/** Codex's side: receive (again while nothing came), reply to what came, then stop. */
-function worker(req: ChatRequest): ScriptedReply | string {
-  const last = fresh(req);
-  if (!last) return call("coms_receive");
-  if (last.name === tool("coms_receive")) {
-    if (nothingYet(last.text)) return call("coms_receive");
-    const id = msgIdIn(last.text);
-    return id ? call("coms_reply", { msg_id: id, text: ANSWER }) : giveUp("no prompt", last.text);
-  }
-  return `Replied: ${last.text}`;
-}
 
 const piCall = (name: string, args: Record<string, unknown>): ScriptedReply => ({
   toolCalls: [{ name, arguments: args }],
@@ -66,7 +53,7 @@ describe("a pi manager asks a Codex worker over the hub", () => {
 
   it("codex exec answers the manager's prompt; the manager's await returns it", async () => {
     const server = world.modelServer;
-    server.script = (req) => (req.model === "codex-worker" ? worker(req) : undefined);
+    server.script = forModel("codex-worker", workerScript(tool, ANSWER));
     const codex = runCodex({
       clients,
       modelServer: server,
@@ -104,12 +91,9 @@ describe("a pi manager asks a Codex worker over the hub", () => {
     const run = await codex;
     assert.equal(run.code, 0, describeRun(run));
     assert.match(run.lastMessage, /^Replied: /, describeRun(run));
-    const received = server
-      .requestsFor("codex-worker")
-      .flatMap((r) => r.newToolResults)
-      .find((r) => r.name === tool("coms_receive") && MSG_ID.test(r.text));
-    assert.match(received?.text ?? "", /<peer-prompt [^>]*msg_id="[0-9A-Z]{26}"/);
-    assert.match(received?.text ?? "", /from the peer agent "manager" \(purpose: directs the work\)/);
-    assert.ok(received?.text.includes(QUESTION));
+    const received = receivedPrompt(server.requestsFor("codex-worker"), tool);
+    assert.match(received, /<peer-prompt [^>]*msg_id="[0-9A-Z]{26}"/, received);
+    assert.match(received, /from the peer agent "manager" \(purpose: directs the work\)/, received);
+    assert.ok(received.includes(QUESTION), received);
   });
 });

@@ -4,7 +4,7 @@
  * their client-side names (`mcp__<server>__coms_*`, the same in Claude Code
  * and Codex, see model-wire-responses.ts).
  */
-import type { ChatRequest, ScriptedReply, ToolResultSeen } from "./model-server.ts";
+import type { ChatRequest, ModelScript, ScriptedReply, ToolResultSeen } from "./model-server.ts";
 import type { McpServerSpec } from "./real-client-runner.ts";
 
 /** The checkout's CLI entry (`node client/cli.ts mcp ...`), as the docs' stdio snippets start it. */
@@ -20,12 +20,26 @@ export function bridgeServer(args: string[], env: Record<string, string>): Recor
   return { [SERVER]: { command: process.execPath, args: [PI_COMS_CLI, "mcp", ...args], env } };
 }
 
-/** The client-side name of a bridge tool. */
-export const tool = (name: string) => `mcp__${SERVER}__${name}`;
+/**
+ * Client-side tool names of one MCP server entry. Claude Code keeps the entry's name
+ * (`mcp__pi-coms__coms_list`); Codex turns what is not a word character into "_" (`mcp__pi_coms`).
+ */
+export const toolsOf =
+  (server: string, client: "claude" | "codex") =>
+  (name: string): string =>
+    `mcp__${client === "codex" ? server.replace(/[^A-Za-z0-9_]/g, "_") : server}__${name}`;
 
-export const call = (name: string, args: Record<string, unknown> = {}): ScriptedReply => ({
-  toolCalls: [{ name: tool(name), arguments: args }],
+/** The client-side name of a bridge tool under the entry named SERVER (the same in both clients). */
+export const tool = toolsOf(SERVER, "claude");
+
+/** A step calling one tool, by its full client-side name. */
+export const callTool = (name: string, args: Record<string, unknown> = {}): ScriptedReply => ({
+  toolCalls: [{ name, arguments: args }],
 });
+
+/** A step calling one bridge tool under SERVER. */
+export const call = (name: string, args: Record<string, unknown> = {}): ScriptedReply =>
+  callTool(tool(name), args);
 
 /** The tool result the model sees fresh this turn (undefined on the first turn). */
 export const fresh = (req: ChatRequest): ToolResultSeen | undefined => req.newToolResults.at(-1);
@@ -41,3 +55,53 @@ export const stillPending = (text: string) => /pending|no reply yet|still waitin
 
 /** A receive result that says nothing came before its wait bound: listen again. */
 export const nothingYet = (text: string) => /^No peer prompt yet/.test(text);
+
+type Namer = (name: string) => string;
+
+/**
+ * An asking agent: list the pool, send `question` to `to`, await (again while pending), then print
+ * "<to> answered: <await result>".
+ */
+export function leadScript(
+  t: Namer,
+  to: string,
+  question: string,
+): (req: ChatRequest) => ScriptedReply | string {
+  return (req) => {
+    const last = fresh(req);
+    if (!last) return callTool(t("coms_list"));
+    if (last.name === t("coms_list")) return callTool(t("coms_send"), { to, prompt: question });
+    const sent = msgIdIn(req.toolResults.find((r) => r.name === t("coms_send"))?.text ?? "");
+    if (!sent) return giveUp("nothing sent", last.text);
+    if (last.name === t("coms_send") || (last.name === t("coms_await") && stillPending(last.text)))
+      return callTool(t("coms_await"), { msg_id: sent });
+    return `${to} answered: ${last.text}`;
+  };
+}
+
+/** A worker running the worker loop once: receive (again while nothing came), reply `answer`, stop. */
+export function workerScript(t: Namer, answer: string): (req: ChatRequest) => ScriptedReply | string {
+  return (req) => {
+    const last = fresh(req);
+    if (!last) return callTool(t("coms_receive"));
+    if (last.name === t("coms_receive")) {
+      if (nothingYet(last.text)) return callTool(t("coms_receive"));
+      const id = msgIdIn(last.text);
+      return id ? callTool(t("coms_reply"), { msg_id: id, text: answer }) : giveUp("no prompt", last.text);
+    }
+    return `Replied: ${last.text}`;
+  };
+}
+
+/** A model script that runs `steps` for `model` only. */
+export function forModel(model: string, steps: (req: ChatRequest) => ScriptedReply | string): ModelScript {
+  return (req) => (req.model === model ? steps(req) : undefined);
+}
+
+/** The first receive result that carried a prompt. */
+export function receivedPrompt(requests: ChatRequest[], t: Namer): string {
+  return (
+    requests.flatMap((r) => r.newToolResults).find((r) => r.name === t("coms_receive") && MSG_ID.test(r.text))
+      ?.text ?? ""
+  );
+}
