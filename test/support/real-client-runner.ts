@@ -26,7 +26,17 @@ export interface ClientRunOptions {
   /** Model id the client asks for; scripts tell clients apart by it. */
   model: string;
   prompt: string;
-  servers: Record<string, McpServerSpec>;
+  /**
+   * The MCP servers, written to the run's own config (Claude: --mcp-config with --strict-mcp-config;
+   * Codex: config.toml). Claude without it uses what HOME's config holds (`claude mcp add`).
+   */
+  servers?: Record<string, McpServerSpec>;
+  /** Claude only: the --mcp-config file's text, verbatim, instead of `servers`. */
+  mcpConfigJson?: string;
+  /** Codex only: TOML appended to the config instead of `servers` (a snippet taken verbatim). */
+  extraToml?: string;
+  /** HOME of the client, kept after the run; default: a scratch HOME removed afterwards. */
+  home?: string;
   /** Working directory of the client (and of the stdio servers it starts). Default: a scratch dir. */
   cwd?: string;
   /** Extra environment for the client process. */
@@ -126,15 +136,43 @@ function spawnBounded(
   });
 }
 
-/** `claude -p` with `--mcp-config`, `--strict-mcp-config` and only `allowedTools` allowed. */
+function claudeEnv(opts: Pick<ClientRunOptions, "modelServer" | "toolTimeoutMs" | "env">, home: string) {
+  return baseEnv(home, {
+    ANTHROPIC_BASE_URL: opts.modelServer.origin,
+    ANTHROPIC_API_KEY: "scripted-test-key",
+    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
+    DISABLE_TELEMETRY: "1",
+    DISABLE_AUTOUPDATER: "1",
+    // MCP tools straight in `tools` instead of behind ToolSearch: one model request less per run.
+    ENABLE_TOOL_SEARCH: "false",
+    ...(opts.toolTimeoutMs === null
+      ? {}
+      : { MCP_TOOL_TIMEOUT: String(opts.toolTimeoutMs ?? DEFAULT_TOOL_TIMEOUT_MS) }),
+    ...opts.env,
+  });
+}
+
+/** Any other `claude` command (e.g. `mcp add ...`) with the environment `runClaude` uses. */
+export function runClaudeCommand(
+  opts: Pick<ClientRunOptions, "clients" | "modelServer" | "env"> & { home: string; cwd: string },
+  args: string[],
+): Promise<ClientRun> {
+  return spawnBounded(opts.clients.claude, args, {
+    cwd: opts.cwd,
+    env: claudeEnv(opts, opts.home),
+    timeoutMs: 60_000,
+  });
+}
+
+/** `claude -p` with only `allowedTools` allowed, and `--mcp-config` + `--strict-mcp-config` when given servers. */
 export async function runClaude(opts: ClientRunOptions & { allowedTools: string[] }): Promise<ClaudeRun> {
   const root = scratch("claude-run-");
   try {
-    const home = join(root, "home");
+    const home = opts.home ?? join(root, "home");
     const cwd = opts.cwd ?? join(root, "project");
     for (const dir of [home, cwd]) mkdirSync(dir, { recursive: true, mode: 0o700 });
     const mcpServers = Object.fromEntries(
-      Object.entries(opts.servers).map(([name, spec]) => [
+      Object.entries(opts.servers ?? {}).map(([name, spec]) => [
         name,
         "url" in spec
           ? {
@@ -146,28 +184,14 @@ export async function runClaude(opts: ClientRunOptions & { allowedTools: string[
       ]),
     );
     const config = join(root, "mcp.json");
-    writeFileSync(config, JSON.stringify({ mcpServers }), { mode: 0o600 });
-    const env = baseEnv(home, {
-      ANTHROPIC_BASE_URL: opts.modelServer.origin,
-      ANTHROPIC_API_KEY: "scripted-test-key",
-      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
-      DISABLE_TELEMETRY: "1",
-      DISABLE_AUTOUPDATER: "1",
-      // MCP tools straight in `tools` instead of behind ToolSearch: one model request less per run.
-      ENABLE_TOOL_SEARCH: "false",
-      ...(opts.toolTimeoutMs === null
-        ? {}
-        : { MCP_TOOL_TIMEOUT: String(opts.toolTimeoutMs ?? DEFAULT_TOOL_TIMEOUT_MS) }),
-      ...opts.env,
-    });
+    writeFileSync(config, opts.mcpConfigJson ?? JSON.stringify({ mcpServers }), { mode: 0o600 });
+    const env = claudeEnv(opts, home);
     const args = [
       "-p",
       opts.prompt,
       "--model",
       opts.model,
-      "--mcp-config",
-      config,
-      "--strict-mcp-config",
+      ...(opts.servers || opts.mcpConfigJson ? ["--mcp-config", config, "--strict-mcp-config"] : []),
       "--allowedTools",
       opts.allowedTools.join(","),
       "--output-format",
@@ -194,7 +218,7 @@ const toml = (value: string) => JSON.stringify(value);
 
 /** The `~/.codex/config.toml` for a run: the scripted provider and the MCP servers, tools pre-approved. */
 export function codexConfig(
-  opts: Pick<ClientRunOptions, "modelServer" | "model" | "servers" | "toolTimeoutMs">,
+  opts: Pick<ClientRunOptions, "modelServer" | "model" | "servers" | "extraToml" | "toolTimeoutMs">,
 ): string {
   const lines = [
     `model = ${toml(opts.model)}`,
@@ -210,7 +234,8 @@ export function codexConfig(
     opts.toolTimeoutMs === null
       ? []
       : [`tool_timeout_sec = ${Math.ceil((opts.toolTimeoutMs ?? DEFAULT_TOOL_TIMEOUT_MS) / 1000)}`];
-  for (const [name, spec] of Object.entries(opts.servers)) {
+  if (opts.extraToml) lines.push("", opts.extraToml.trim());
+  for (const [name, spec] of Object.entries(opts.servers ?? {})) {
     lines.push("", `[mcp_servers.${name}]`);
     if ("url" in spec) {
       lines.push(`url = ${toml(spec.url)}`);
@@ -234,13 +259,13 @@ function bearerVar(server: string): string {
 export async function runCodex(opts: ClientRunOptions): Promise<CodexRun> {
   const root = scratch("codex-run-");
   try {
-    const home = join(root, "home");
+    const home = opts.home ?? join(root, "home");
     const cwd = opts.cwd ?? join(root, "project");
     const codexHome = join(home, ".codex");
     for (const dir of [codexHome, cwd]) mkdirSync(dir, { recursive: true, mode: 0o700 });
     writeFileSync(join(codexHome, "config.toml"), codexConfig(opts), { mode: 0o600 });
     const tokens = Object.fromEntries(
-      Object.entries(opts.servers).flatMap(([name, spec]) =>
+      Object.entries(opts.servers ?? {}).flatMap(([name, spec]) =>
         "url" in spec && spec.bearerToken ? [[bearerVar(name), spec.bearerToken]] : [],
       ),
     );
