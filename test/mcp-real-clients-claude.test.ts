@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { after, afterEach, before, describe, it } from "node:test";
 import { createPiWorld, dumpIfFailed, type PiProcess, type PiWorld } from "./support/pi-harness.ts";
 import { describeRun, runClaude } from "./support/real-client-runner.ts";
-import { bridgeServer, forModel, leadScript, tool } from "./support/real-client-scripts.ts";
+import { bridgeServer, call, forModel, fresh, leadScript, tool } from "./support/real-client-scripts.ts";
 import { type RealClients, realClients } from "./support/real-clients.ts";
 
 const PLUGIN = join(import.meta.dirname, "..", "plugin", "index.ts");
@@ -63,5 +63,31 @@ describe("Claude Code over MCP asks a pi reviewer over P2P", () => {
     assert.match(peerPrompt, /<peer-prompt [^>]*msg_id="[0-9A-Z]{26}"/, peerPrompt);
     assert.match(peerPrompt, /from the peer agent "claude-code"/, peerPrompt);
     assert.ok(peerPrompt.includes(QUESTION), peerPrompt);
+  });
+
+  it("a receive outlasting the client's tool timeout comes back 'no prompt yet' within it", async () => {
+    const server = world.modelServer;
+    server.reply(
+      "claude-listener",
+      call("coms_receive", { timeout_ms: 600_000 }),
+      (req) => fresh(req)?.text ?? "",
+    );
+    const run = await runClaude({
+      clients,
+      modelServer: server,
+      model: "claude-listener",
+      prompt: "Wait for a prompt from a peer.",
+      cwd: world.project,
+      // The bridge's bound, well under Claude Code's limit for one tool call.
+      servers: bridgeServer(["--name", "listener"], {
+        PI_COMS_DIR: world.comsDir,
+        PI_COMS_MCP_MAX_WAIT_MS: "1500",
+        PI_HARNESS_RUN: world.marker,
+      }),
+      toolTimeoutMs: 8000,
+      allowedTools: [tool("coms_receive")],
+    });
+    assert.equal(run.code, 0, describeRun(run));
+    assert.match(run.json?.result ?? "", /^No peer prompt yet .*call coms_receive again/i, describeRun(run));
   });
 });
