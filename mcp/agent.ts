@@ -223,6 +223,23 @@ export class McpAgent {
   }
 }
 
+/**
+ * An MCP server for a client that has joined already (a script embedding the
+ * front end): connect `agent.server` to any SDK transport. Leaving closes the client.
+ */
+export function mcpAgentFor(
+  client: ComsClient,
+  opts: Partial<Pick<McpAgentOptions, "maxWaitMs" | "progressMs" | "version">> = {},
+): McpAgent {
+  return new McpAgent({
+    system: client.transport,
+    join: async () => client,
+    maxWaitMs: opts.maxWaitMs ?? 45_000,
+    progressMs: opts.progressMs ?? 10_000,
+    version: opts.version ?? "0.0.0",
+  });
+}
+
 function failure(text: string): CallToolResult {
   return { content: [{ type: "text", text }], isError: true };
 }

@@ -172,3 +172,35 @@ describe("the hub's /mcp on Redis", { timeout: 120_000 }, () => {
     }
   });
 });
+
+describe("the hub's /mcp bounds", () => {
+  it("caps open sessions (503) and closes an idle one, whose agent leaves", async () => {
+    const world = new HubWorld({ PI_COMS_NET_MAX_MCP_SESSIONS: "1", PI_COMS_NET_MCP_IDLE_MS: "1500" });
+    worlds.push(world);
+    const hub = await world.startHub();
+    const boss = await world.connect(hub, "boss");
+    const first = await post(hub.url, hub.token);
+    assert.equal(first.status, 200);
+    await first.text();
+    const session = first.headers.get("mcp-session-id") ?? "";
+    const initialized = await fetch(`${hub.url}/mcp`, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${hub.token}`,
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        "mcp-session-id": session,
+        "mcp-protocol-version": "2025-06-18",
+      },
+      body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }),
+    });
+    assert.equal(initialized.status, 202);
+    await waitFor(async () => (await boss.list()).some((p) => p.name === "raw"), { what: "the raw agent" });
+    assert.equal((await post(hub.url, hub.token)).status, 503, "one session at most");
+    // No request and no stream: the session expires, the agent leaves, and a new session fits again.
+    await waitFor(async () => !(await boss.list({ include_explicit: true })).some((p) => p.name === "raw"), {
+      what: "the idle session's agent to leave",
+    });
+    assert.equal((await post(hub.url, hub.token)).status, 200);
+  });
+});

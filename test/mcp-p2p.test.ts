@@ -5,14 +5,18 @@
  * happens to held prompts when the bridge or its client goes away.
  */
 import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
 import { rmSync } from "node:fs";
+import { createInterface } from "node:readline";
 import { after, before, describe, it } from "node:test";
+import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import { type ComsClient, connectPeer, type Message, serve } from "../client/index.ts";
 import { MAX_TEXT_LENGTH } from "../contract/schemas.ts";
+import { mcpAgentFor } from "../mcp/agent.ts";
 import { TOOL_TABLE, toParameters } from "../tools/table.ts";
 import { isolatedHome } from "./support/cli-runner.ts";
 import { waitFor } from "./support/hub-harness.ts";
-import { alive, promptId, StdioBridge, sentId } from "./support/mcp-bridge.ts";
+import { alive, McpPeer, PI_COMS_CLI, promptId, StdioBridge, sentId } from "./support/mcp-bridge.ts";
 
 const PROJECT = "mcp-p2p";
 const { home, env } = isolatedHome("pi-coms-mcp-p2p-");
@@ -213,6 +217,36 @@ describe("pi-coms mcp over P2P", () => {
   });
 });
 
+describe("pi-coms mcp: bad flags", () => {
+  it("are usage errors (exit 2) on stderr, before anything joins; stdout stays empty", () => {
+    for (const args of [["--color", "red"], ["--hub", "ftp://x"], ["--name", "no spaces"], ["--bogus"]]) {
+      const run = spawnSync(process.execPath, [PI_COMS_CLI, "mcp", ...args], { env, encoding: "utf8" });
+      assert.equal(run.status, 2, args.join(" "));
+      assert.equal(run.stdout, "");
+      assert.match(run.stderr, /Usage: pi-coms mcp/);
+    }
+  });
+});
+
+describe("an McpAgent for a client that joined already", () => {
+  it("serves that client's pool over any SDK transport, and leaving closes the client", async () => {
+    const client = await connectPeer({ project: PROJECT, name: "embedded", explicit: false, env });
+    const agent = mcpAgentFor(client);
+    const [serverSide, clientSide] = InMemoryTransport.createLinkedPair();
+    await agent.server.connect(serverSide);
+    const peer = new McpPeer("embedder");
+    await peer.connect(clientSide);
+    assert.match(await peer.ok("coms_list"), /you are embedded/);
+    const msgId = sentId(await peer.ok("coms_send", { to: "reviewer", prompt: "in memory" }));
+    assert.match(await peer.ok("coms_await", { msg_id: msgId }), /reviewed: in memory/);
+    await agent.leave();
+    await waitFor(async () => !(await asker.list()).some((p) => p.name === "embedded"), {
+      what: "the embedded agent gone",
+    });
+    await peer.client.close();
+  });
+});
+
 describe("pi-coms mcp: long waits", () => {
   it("a blocking call returns 'call again' at the bridge's bound, and sends progress when asked", async () => {
     const b = await bridge(["--name", "bounded"], {
@@ -269,6 +303,35 @@ describe("pi-coms mcp: leaving", () => {
       },
     );
     await waitFor(() => !alive(pid), { what: "the bridge process to exit" });
+  });
+
+  it("stdin closing alone (no signal) is the client leaving: the bridge leaves and exits 0", async () => {
+    const child = spawn(process.execPath, [PI_COMS_CLI, "mcp", "--project", PROJECT, "--name", "piped"], {
+      env,
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    const answers = createInterface({ input: child.stdout });
+    const answered = new Promise<void>((resolve) =>
+      answers.on("line", (line) => {
+        if ((JSON.parse(line) as { id?: number }).id === 2) resolve();
+      }),
+    );
+    const rpc = (message: object) => child.stdin.write(`${JSON.stringify({ jsonrpc: "2.0", ...message })}\n`);
+    rpc({
+      id: 1,
+      method: "initialize",
+      params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "0" } },
+    });
+    rpc({ method: "notifications/initialized" });
+    rpc({ id: 2, method: "tools/call", params: { name: "coms_list", arguments: {} } });
+    await answered;
+    const ack = await asker.send({ to: "piped", prompt: "held when the pipe closes" });
+    child.stdin.end();
+    const outcome = await asker.await(ack.msg_id);
+    assert.equal(outcome.state === "error" && outcome.code, "PEER_GONE");
+    assert.match(outcome.state === "error" ? outcome.message : "", /piped left before answering/);
+    assert.equal(await exited, 0);
   });
 
   it("the bridge killed while holding a prompt ends the sender's await PEER_GONE", async () => {

@@ -24,9 +24,9 @@ export interface McpRouteOptions {
   /** Longest a blocking tool call waits (PI_COMS_MCP_MAX_WAIT_MS). */
   maxWaitMs: number;
   progressMs: number;
-  /** Open MCP sessions at most; a new one past it is refused 503. */
+  /** Open MCP sessions at most; a new one past it is refused 503; 0 = no limit. */
   maxSessions: number;
-  /** A session with no request and no open stream for this long is closed. */
+  /** A session with no request and no open stream for this long is closed; 0 = never. */
   idleMs: number;
 }
 
@@ -53,7 +53,10 @@ export class McpRoute {
 
   constructor(opts: McpRouteOptions) {
     this.opts = opts;
-    this.sweeper = setInterval(() => this.sweep(), Math.max(1_000, Math.min(opts.idleMs / 4, 60_000)));
+    this.sweeper = setInterval(
+      () => this.sweep(),
+      Math.max(1_000, Math.min(opts.idleMs / 4 || 60_000, 60_000)),
+    );
     this.sweeper.unref();
   }
 
@@ -87,7 +90,7 @@ export class McpRoute {
       return this.serve(session, req);
     }
     if (req.method !== "POST") return jsonRpcError(400, -32000, "no mcp-session-id: start with initialize");
-    if (this.sessions.size >= this.opts.maxSessions)
+    if (this.opts.maxSessions > 0 && this.sessions.size >= this.opts.maxSessions)
       return jsonRpcError(503, -32000, `the hub serves ${this.opts.maxSessions} MCP sessions already`);
     const identity = identityFrom(new URL(req.url));
     if (typeof identity === "string") return jsonRpcError(400, -32602, identity);
@@ -168,6 +171,7 @@ export class McpRoute {
   }
 
   private sweep(now = Date.now()): void {
+    if (this.opts.idleMs === 0) return;
     for (const session of this.sessions.values()) {
       if (session.busy === 0 && now - session.lastSeen > this.opts.idleMs) void session.transport.close();
     }
