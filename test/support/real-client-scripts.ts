@@ -4,25 +4,23 @@
  * their client-side names (`mcp__<server>__coms_*`, the same in Claude Code
  * and Codex, see model-wire-responses.ts).
  */
-import type { ChatRequest, ModelScript, ScriptedReply, ToolResultSeen } from "./model-server.ts";
-import type { McpServerSpec } from "./real-client-runner.ts";
-
-/** The checkout's CLI entry (`node client/cli.ts mcp ...`), as the docs' stdio snippets start it. */
-export { PI_COMS_CLI } from "./mcp-bridge.ts";
 
 import { PI_COMS_CLI } from "./mcp-bridge.ts";
+import type { ChatRequest, ModelScript, ScriptedReply, ToolResultSeen } from "./model-server.ts";
+import type { McpServerSpec } from "./real-client-runner.ts";
 
 export const SERVER = "coms";
 export const MSG_ID = /msg_id "?([0-9A-HJKMNP-TV-Z]{26})/;
 
-/** `pi-coms mcp ARGS` as a stdio server; `env` carries the pool's dirs (Codex passes no other variables). */
+/** `node client/cli.ts mcp ARGS` (the checkout's CLI) as a stdio server; `env` carries the pool's dirs (Codex passes no other variables). */
 export function bridgeServer(args: string[], env: Record<string, string>): Record<string, McpServerSpec> {
   return { [SERVER]: { command: process.execPath, args: [PI_COMS_CLI, "mcp", ...args], env } };
 }
 
 /**
  * Client-side tool names of one MCP server entry. Claude Code keeps the entry's name
- * (`mcp__pi-coms__coms_list`); Codex turns what is not a word character into "_" (`mcp__pi_coms`).
+ * (`mcp__pi-coms__coms_list`); Codex 0.169.0 turns its "-" into "_" (`mcp__pi_coms`), here assumed
+ * for any character outside [A-Za-z0-9_].
  */
 export const toolsOf =
   (server: string, client: "claude" | "codex") =>
