@@ -78,6 +78,7 @@ describe("pi-coms mcp over P2P", () => {
 
   before(async () => {
     main = await bridge(["--purpose", "answers questions", "--color", "#00aa55"], {}, "claude-code");
+    await cardOf(asker, "claude-code"); // joined once the client said who it is
   });
 
   it("offers the table's tools with the table's schemas, plus receive, and the channel capability", async () => {
@@ -172,6 +173,26 @@ describe("pi-coms mcp over P2P", () => {
     assert.deepEqual([outcome.state, outcome.state === "reply" && outcome.text], ["reply", "42"]);
     const again = await main.call("coms_reply", { msg_id: ack.msg_id, text: "43" });
     assert.equal(again.isError, true, "one answer per prompt");
+  });
+
+  it("prompts that arrive before anyone asks are held, none lost, and handed out in order", async () => {
+    const acks = [];
+    for (const n of [1, 2, 3]) acks.push(await asker.send({ to: "claude-code", prompt: `queued ${n}` }));
+    for (const ack of acks) await main.channelFor(ack.msg_id);
+    const first = await main.ok("coms_receive", {});
+    assert.equal(promptId(first), acks[0]?.msg_id);
+    assert.match(first, /2 more prompt\(s\) are waiting/);
+    assert.equal(promptId(await main.ok("coms_receive", {})), acks[1]?.msg_id);
+    assert.equal(promptId(await main.ok("coms_receive", {})), acks[2]?.msg_id);
+    for (const ack of acks) await main.ok("coms_reply", { msg_id: ack.msg_id, text: `done ${ack.msg_id}` });
+    for (const ack of acks) {
+      const outcome = await asker.await(ack.msg_id);
+      assert.equal(
+        outcome.state === "reply" && outcome.text,
+        `done ${ack.msg_id}`,
+        "each sender its own answer",
+      );
+    }
   });
 
   it("a reply must match the prompt's response_schema: refused with nothing sent, then accepted", async () => {
