@@ -128,13 +128,10 @@ export interface McpSettings {
 }
 
 export function mcpSettings(env: NodeJS.ProcessEnv = process.env): McpSettings {
-  const maxWaitMs = envInt("PI_COMS_MCP_MAX_WAIT_MS", 45_000, env);
-  const progressMs = envInt("PI_COMS_MCP_PROGRESS_MS", 10_000, env);
-  if (maxWaitMs < 1) throw new Error("PI_COMS_MCP_MAX_WAIT_MS must be at least 1");
-  if (progressMs < 100) throw new Error("PI_COMS_MCP_PROGRESS_MS must be at least 100");
   return {
-    maxWaitMs,
-    progressMs,
+    // A wait of 0 would answer "call again" before looking; progress faster than 10/s is noise.
+    maxWaitMs: Math.max(1, envInt("PI_COMS_MCP_MAX_WAIT_MS", 45_000, env)),
+    progressMs: Math.max(100, envInt("PI_COMS_MCP_PROGRESS_MS", 10_000, env)),
     maxSessions: envInt("PI_COMS_NET_MAX_MCP_SESSIONS", 256, env),
     idleMs: envInt("PI_COMS_NET_MCP_IDLE_MS", 1_800_000, env),
   };
