@@ -176,12 +176,7 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
   flushed = (ms) => metrics.storeFlushed(ms);
   const auth = new ObservedAuth(token, backend);
   auth.onFailure = (reason) => metrics.authFailure(reason);
-  const dashboard = new DashboardRoutes({
-    auth,
-    sessions: new DashboardSessions(),
-    metrics,
-    tls: tls !== undefined,
-  });
+  const dashboard = new DashboardRoutes({ auth, sessions: new DashboardSessions(), metrics });
   // JSON escaping can double a text; the backend enforces the real limit with a clear TOO_LARGE.
   const maxBodyBytes = 2 * maxMessageBytes + 64 * 1024;
   const mcpLimits = mcpSettings(opts.env ?? process.env);
