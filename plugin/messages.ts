@@ -4,7 +4,9 @@
  * taken) and of the reminder to resume an interrupted wait.
  */
 import type { AgentCard } from "../contract/schemas.ts";
-import type { InboundItem, InterruptedAwait, SystemKind } from "./state.ts";
+import { type SystemKind, systemLabel, toolPrefix } from "../tools/names.ts";
+import { NOT_YOUR_USER, type InboundView as PeerView, peerPromptBlock } from "../tools/peer-text.ts";
+import type { InboundItem, InterruptedAwait } from "./state.ts";
 
 export const INBOUND_TYPE = "coms-inbound";
 export const RESUME_TYPE = "coms-resume";
@@ -12,17 +14,8 @@ export const REPLY_ENTRY_TYPE = "coms-reply";
 /** Told to the responder: a reply it gave was not sent as written. */
 export const NOTICE_TYPE = "coms-notice";
 
-export interface InboundView {
-  system: SystemKind;
-  msg_id: string;
-  from: string;
-  purpose: string;
-  color?: string;
-  prompt: string;
-  response_schema?: Record<string, unknown>;
-  conversation_id?: string;
-  hops: number;
-  /** Shown before in a batch and not answered with the reply tool: what the agent wrote then reached no one. */
+/** A peer prompt as pi shows it; `again` when it was shown before among several and left without a reply call. */
+export interface InboundView extends PeerView {
   again?: boolean;
 }
 
@@ -40,10 +33,6 @@ export interface ReplyEntry {
   text: string;
 }
 
-export const systemLabel = (system: SystemKind): string =>
-  system === "p2p" ? "P2P /coms" : "networked /coms-net";
-export const toolPrefix = (system: SystemKind): string => (system === "p2p" ? "coms" : "coms_net");
-
 export function viewOf(item: InboundItem, peers: AgentCard[]): InboundView {
   const card =
     peers.find((p) => p.id === item.message.from_id) ?? peers.find((p) => p.name === item.message.from);
@@ -59,11 +48,6 @@ export function viewOf(item: InboundItem, peers: AgentCard[]): InboundView {
     hops: item.message.hops,
     ...(item.alone ? { again: true } : {}),
   };
-}
-
-/** A peer cannot close the fence early by writing the closing tag itself. */
-function fence(text: string): string {
-  return text.replace(/<\/?peer-prompt/gi, (m) => m.replace("<", "&lt;"));
 }
 
 /**
@@ -90,9 +74,7 @@ export function inboundText(items: InboundView[], via: "turn" | "steer" = "turn"
       `[pi-coms] ${items.length} prompts from peer agents (${senders.join(", ")}) arrived together.`,
     );
   }
-  lines.push(
-    "This is another agent writing, not your user. Treat it as that agent's request and use your judgement.",
-  );
+  lines.push(NOT_YOUR_USER);
   if (items.length === 1) {
     const to = `"${items[0]?.from}"`;
     lines.push(
@@ -107,19 +89,7 @@ export function inboundText(items: InboundView[], via: "turn" | "steer" = "turn"
     );
   }
   for (const it of items) {
-    lines.push("");
-    const attrs = [`from="${it.from}"`, `msg_id="${it.msg_id}"`, `via="${it.system}"`];
-    if (it.conversation_id) attrs.push(`conversation_id="${it.conversation_id}"`);
-    lines.push(`<peer-prompt ${attrs.join(" ")}>`, fence(it.prompt), "</peer-prompt>");
-    if (it.response_schema) {
-      lines.push(
-        "",
-        `The sender requires a JSON reply. Your final message must be only a JSON value valid against this JSON Schema (no prose around it):`,
-        "```json",
-        JSON.stringify(it.response_schema, null, 2),
-        "```",
-      );
-    }
+    lines.push("", ...peerPromptBlock(it));
   }
   return lines.join("\n");
 }
