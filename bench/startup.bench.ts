@@ -12,7 +12,7 @@
  *   node bench/startup.bench.ts [rounds]     (or: npm run bench:startup)
  *   PI_COMS_BENCH_EXTENSION=path  measures another entry instead of plugin/index.ts
  *   PI_COMS_BENCH_BASELINE=path   adds an arm for another entry in the same rounds (an earlier
- *                                 version, e.g. from `git archive <rev> plugin | tar -x -C /tmp/old`)
+ *                                 version, e.g. from `git archive <rev> | tar -x -C /tmp/old`)
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
