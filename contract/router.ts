@@ -101,6 +101,32 @@ const authed = t.procedure.use(({ ctx, next }) => {
   return next({ ctx: { ...ctx, caller: ctx.caller } });
 });
 
+/**
+ * Receipts that ride along with another call (additive): `ack` holds inbox
+ * ids the caller acknowledges, applied as messages.ack would. Sent only to a
+ * hub whose register result lists the "ride-acks" feature; others never see it.
+ */
+const Riders = { ack: AckInput.shape.msg_ids.optional() };
+
+/**
+ * Apply the riding acks in the same turn as the call, so one commit makes
+ * both durable before either is answered; acks already applied when the call
+ * itself is refused are still valid (an ack is idempotent).
+ */
+async function withAcks<T>(
+  backend: ComsBackend,
+  caller: Caller,
+  ids: string[] | undefined,
+  call: () => Promise<T>,
+): Promise<T> {
+  if (!ids) return call();
+  const acked = backend.ack(caller, ids);
+  acked.catch(() => {});
+  const result = await call();
+  await acked;
+  return result;
+}
+
 const adminScope = t.procedure.use(({ ctx, next }) => {
   if (!ctx.admin) throw comsError("UNAUTHORIZED", "admin scope: needs the hub token or a dashboard session");
   return next({ ctx: { ...ctx, admin: ctx.admin } });
@@ -125,9 +151,11 @@ export const comsRouter = t.router({
         return card;
       }),
     heartbeat: authed
-      .input(CardPatch)
+      .input(CardPatch.extend(Riders))
       .output(AgentCardSchema)
-      .mutation(({ ctx, input }) => ctx.backend.heartbeat(ctx.caller, input)),
+      .mutation(({ ctx, input: { ack, ...patch } }) =>
+        withAcks(ctx.backend, ctx.caller, ack, () => ctx.backend.heartbeat(ctx.caller, patch)),
+      ),
     leave: authed.mutation(({ ctx }) => ctx.backend.leave(ctx.caller)),
     list: t.procedure
       .input(ListInput)
@@ -137,9 +165,11 @@ export const comsRouter = t.router({
   }),
   messages: t.router({
     send: authed
-      .input(SendInput)
+      .input(SendInput.extend(Riders))
       .output(SendAck)
-      .mutation(({ ctx, input }) => ctx.backend.send(ctx.caller, input)),
+      .mutation(({ ctx, input: { ack, ...send } }) =>
+        withAcks(ctx.backend, ctx.caller, ack, () => ctx.backend.send(ctx.caller, send)),
+      ),
     get: authed
       .input(MsgRef)
       .output(Outcome)
@@ -164,7 +194,11 @@ export const comsRouter = t.router({
         trackedInbox(ctx.backend.inbox(ctx.caller, input.lastEventId ?? null, signal)),
       ),
     ack: authed.input(AckInput).mutation(({ ctx, input }) => ctx.backend.ack(ctx.caller, input.msg_ids)),
-    settle: authed.input(SettleInput).mutation(({ ctx, input }) => ctx.backend.settle(ctx.caller, input)),
+    settle: authed
+      .input(SettleInput.extend(Riders))
+      .mutation(({ ctx, input: { ack, ...settle } }) =>
+        withAcks(ctx.backend, ctx.caller, ack, () => ctx.backend.settle(ctx.caller, settle)),
+      ),
   }),
 });
 

@@ -159,7 +159,16 @@ export const RegisterInput = AgentCard.pick({
     resume: z.object({ id: AgentId, agent_token: Secret }).optional(),
   })
   .partial({ purpose: true, model: true, explicit: true });
-export const RegisterResult = z.object({ card: AgentCard, agent_token: Secret });
+export const RegisterResult = z.object({
+  card: AgentCard,
+  agent_token: Secret,
+  /**
+   * What this hub does beyond the base contract (absent from older hubs):
+   * "ride-acks": acks may ride along with send, settle and heartbeat;
+   * "stream-presence": an open inbox stream keeps the agent online, so heartbeats are needed only for card changes.
+   */
+  features: z.array(z.string().max(64)).max(32).optional(),
+});
 
 export const HelloInput = z.object({ id: AgentId, agent_token: Secret });
 

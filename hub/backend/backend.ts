@@ -31,6 +31,9 @@ import type { HubLimits } from "./limits.ts";
 import { Messages } from "./messages.ts";
 import { HubState } from "./state.ts";
 
+/** What a client may rely on beyond the base contract (RegisterResult.features). */
+const HUB_FEATURES = ["ride-acks"];
+
 export { DEFAULT_MAX_AGENTS, DEFAULT_MAX_MESSAGE_BYTES, type HubLimits } from "./limits.ts";
 
 export class HubBackend implements ComsBackend {
@@ -96,8 +99,8 @@ export class HubBackend implements ComsBackend {
     return this.agents.authenticate(id, token);
   }
 
-  register(input: z.output<typeof RegisterInput>): Promise<z.output<typeof RegisterResult>> {
-    return this.agents.register(input);
+  async register(input: z.output<typeof RegisterInput>): Promise<z.output<typeof RegisterResult>> {
+    return { ...(await this.agents.register(input)), features: HUB_FEATURES };
   }
 
   hello(input: z.output<typeof HelloInput>): Promise<AgentCard> {

@@ -52,6 +52,8 @@ export class HubClient implements ComsClient {
   private agentId: string | undefined;
   private agentToken: string | undefined;
   private card: AgentCard | undefined;
+  /** What the hub offers beyond the base contract (its register result); empty for an older hub. */
+  private features: ReadonlySet<string> = new Set();
   private patch: CardPatch = {};
   private subscription: Subscription | undefined;
   private lastEventId: string | null = null;
@@ -147,6 +149,7 @@ export class HubClient implements ComsClient {
     this.agentId = result.card.id;
     this.agentToken = result.agent_token;
     this.card = result.card;
+    this.features = new Set(result.features ?? []);
     if (Object.keys(this.patch).length > 0) void this.heartbeat();
   }
 
@@ -274,11 +277,29 @@ export class HubClient implements ComsClient {
     return this.peerBook.refresh(() => this.trpc.agents.list.query({ include_explicit: false }));
   }
 
+  /** Pending acks for a call to carry, when the hub takes them that way. */
+  private riders(): { ack: string[] } | undefined {
+    const ack = this.features.has("ride-acks") ? this.acks.take() : undefined;
+    return ack ? { ack } : undefined;
+  }
+
+  /** Make a call that carries the pending acks; if it fails they are pending again. */
+  private async carrying<T>(call: (riders: { ack?: string[] }) => Promise<T>): Promise<T> {
+    const riders = this.riders();
+    try {
+      return await call(riders ?? {});
+    } catch (error) {
+      if (riders) this.acks.restore(riders.ack);
+      throw error;
+    }
+  }
+
   private async heartbeat(): Promise<void> {
     if (this.closed || !this.agentId) return;
     try {
-      this.card = await this.trpc.agents.heartbeat.mutate(this.patch);
-      if (this.acks.size > 0) void this.acks.flush();
+      this.card = await this.carrying((riders) =>
+        this.trpc.agents.heartbeat.mutate({ ...this.patch, ...riders }),
+      );
     } catch (error) {
       // An unreachable hub has already been recorded by the links (connection → unreachable).
       if (toComsError(error).code === "UNAUTHORIZED" || (isUnreachable(error) && this.rediscover())) {
@@ -337,7 +358,9 @@ export class HubClient implements ComsClient {
     }
     // A client-chosen id makes a retried send idempotent on the hub.
     const withId = { ...input, msg_id: input.msg_id ?? ulid() };
-    const ack = await this.rpc(() => this.trpc.messages.send.mutate(withId), 4);
+    const ack = await this.carrying((riders) =>
+      this.rpc(() => this.trpc.messages.send.mutate({ ...withId, ...riders }), 4),
+    );
     this.outcomes.accepted(ack.msg_id);
     return ack;
   }
@@ -393,7 +416,9 @@ export class HubClient implements ComsClient {
     // The reply must reach the hub: keep trying through a hub restart.
     // Settling makes it final on the hub: no ack needed any more.
     this.acks.drop(msgId);
-    await this.rpc(() => this.trpc.messages.settle.mutate({ msg_id: msgId, result }), 8);
+    await this.carrying((riders) =>
+      this.rpc(() => this.trpc.messages.settle.mutate({ msg_id: msgId, result, ...riders }), 8),
+    );
     this.settled.add(msgId);
     this.inbound.delete(msgId);
   }
