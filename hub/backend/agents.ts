@@ -1,8 +1,9 @@
 /**
  * Agents on the hub: registration and resume with a credential, names
- * (handed on from a crashed holder, else suffixed), presence from heartbeats
- * (online → stale → offline), removal with a definite outcome for what was
- * queued to them, and the coalesced peers broadcast to every stream.
+ * (handed on from a crashed holder, else suffixed), presence from open inbox
+ * streams and heartbeats (online → stale → offline), removal with a
+ * definite outcome for what was queued to them, and the coalesced peers
+ * broadcast to every stream.
  */
 import type { z } from "zod";
 import { comsError } from "../../contract/errors.ts";
@@ -65,6 +66,7 @@ export class Agents {
           explicit: input.explicit ?? existing.card.explicit,
         };
         existing.last_seen = now;
+        setStreamPresence(existing, input.presence);
         state.store.putAgent(existing);
         this.peersChanged(existing.card.id);
         await state.store.flush();
@@ -96,6 +98,7 @@ export class Agents {
       started_at: now,
     };
     const record: AgentRecord = { card, token_hash: hashToken(agentToken).toString("hex"), last_seen: now };
+    setStreamPresence(record, input.presence);
     state.agents.set(card.id, record);
     state.byName.set(card.name, card.id);
     state.lastStatus.set(card.id, "online");
@@ -198,6 +201,8 @@ export class Agents {
     const { offlineAfterMs, reapAfterMs } = state.limits;
     for (const record of [...state.agents.values()]) {
       const id = record.card.id;
+      // An open inbox stream is proof of life for a client that counts on it (it sends no heartbeats then).
+      if (record.stream_presence && this.streams.has(id)) record.last_seen = now;
       const status = this.statusOf(record, now);
       const was = state.lastStatus.get(id) ?? "online";
       if (status !== was) {
@@ -289,4 +294,9 @@ export class Agents {
   close(): void {
     clearTimeout(this.peersTimer);
   }
+}
+
+function setStreamPresence(record: AgentRecord, presence: "heartbeat" | "stream" | undefined): void {
+  if (presence === "stream") record.stream_presence = true;
+  else delete record.stream_presence;
 }

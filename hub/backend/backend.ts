@@ -32,7 +32,7 @@ import { Messages } from "./messages.ts";
 import { HubState } from "./state.ts";
 
 /** What a client may rely on beyond the base contract (RegisterResult.features). */
-const HUB_FEATURES = ["ride-acks"];
+const HUB_FEATURES = ["ride-acks", "stream-presence"];
 
 export { DEFAULT_MAX_AGENTS, DEFAULT_MAX_MESSAGE_BYTES, type HubLimits } from "./limits.ts";
 

@@ -55,6 +55,11 @@ export class HubClient implements ComsClient {
   /** What the hub offers beyond the base contract (its register result); empty for an older hub. */
   private features: ReadonlySet<string> = new Set();
   private patch: CardPatch = {};
+  /** The patch as the hub last took it (undefined: none since registering). */
+  private sentPatch: CardPatch | undefined;
+  /** The inbox stream is open (its `connected` came, and it has not been lost since). */
+  private streamOpen = false;
+  private heartbeating: Promise<void> | undefined;
   private subscription: Subscription | undefined;
   private lastEventId: string | null = null;
   private heartbeatTimer: NodeJS.Timeout | undefined;
@@ -130,7 +135,7 @@ export class HubClient implements ComsClient {
   async start(): Promise<void> {
     await this.withTokenRetry(() => this.register());
     this.subscribe();
-    this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.opts.heartbeatMs);
+    this.heartbeatTimer = setInterval(() => void this.beat(), this.opts.heartbeatMs);
     this.heartbeatTimer.unref();
     void this.refreshPeers();
   }
@@ -143,6 +148,7 @@ export class HubClient implements ComsClient {
       ...reg,
       name: this.card?.name ?? reg.name,
       project: this.opts.project,
+      presence: "stream",
       ...(this.card ? { model: this.card.model } : {}),
       ...(resume ? { resume } : {}),
     });
@@ -150,6 +156,7 @@ export class HubClient implements ComsClient {
     this.agentToken = result.agent_token;
     this.card = result.card;
     this.features = new Set(result.features ?? []);
+    this.sentPatch = undefined;
     if (Object.keys(this.patch).length > 0) void this.heartbeat();
   }
 
@@ -190,15 +197,21 @@ export class HubClient implements ComsClient {
         this.onEvent(id, event);
       },
       onConnected: () => {
-        if (this.subscription === subscription) this.tracker.contact();
+        if (this.subscription !== subscription) return;
+        this.streamOpen = true;
+        this.tracker.contact();
       },
       // The stream dropped and could not be opened again: the hub is down (or the network is).
       onLost: (reason) => {
-        if (this.subscription === subscription) this.tracker.unreachable(reason);
+        if (this.subscription !== subscription) return;
+        this.streamOpen = false;
+        this.tracker.unreachable(reason);
       },
       // Refused, failed or ended by the hub (it ends streams when it shuts down): recover and come back.
       onEnd: () => {
-        if (this.subscription === subscription && !this.closed) void this.recover();
+        if (this.subscription !== subscription) return;
+        this.streamOpen = false;
+        if (!this.closed) void this.recover();
       },
     });
     this.subscription = subscription;
@@ -207,6 +220,7 @@ export class HubClient implements ComsClient {
   private unsubscribe(): void {
     const current = this.subscription;
     this.subscription = undefined;
+    this.streamOpen = false;
     current?.unsubscribe();
   }
 
@@ -294,12 +308,43 @@ export class HubClient implements ComsClient {
     }
   }
 
-  private async heartbeat(): Promise<void> {
+  /**
+   * The timer's beat. A hub that counts an open inbox stream as proof of life
+   * hears nothing while the stream is open and the card unchanged; otherwise
+   * (no stream, an older hub) this is the heartbeat that keeps the agent online.
+   */
+  private beat(): Promise<void> {
+    if (this.heartbeating) return this.heartbeating;
+    if (this.features.has("stream-presence") && this.streamOpen && this.patchSent()) return Promise.resolve();
+    return this.heartbeat();
+  }
+
+  /** Whether the hub has the card as this client last patched it. */
+  private patchSent(): boolean {
+    const sent = this.sentPatch;
+    const keys = Object.keys(this.patch) as Array<keyof CardPatch>;
+    if (!sent) return keys.length === 0;
+    return keys.every((key) => sent[key] === this.patch[key]);
+  }
+
+  /** One heartbeat at a time; a change made meanwhile goes once it is done. */
+  private heartbeat(): Promise<void> {
+    if (this.heartbeating) {
+      return this.heartbeating.then(() => (this.patchSent() ? undefined : this.heartbeat()));
+    }
+    const beating = this.sendHeartbeat().finally(() => {
+      this.heartbeating = undefined;
+    });
+    this.heartbeating = beating;
+    return beating;
+  }
+
+  private async sendHeartbeat(): Promise<void> {
     if (this.closed || !this.agentId) return;
+    const patch = { ...this.patch };
     try {
-      this.card = await this.carrying((riders) =>
-        this.trpc.agents.heartbeat.mutate({ ...this.patch, ...riders }),
-      );
+      this.card = await this.carrying((riders) => this.trpc.agents.heartbeat.mutate({ ...patch, ...riders }));
+      this.sentPatch = patch;
     } catch (error) {
       // An unreachable hub has already been recorded by the links (connection → unreachable).
       if (toComsError(error).code === "UNAUTHORIZED" || (isUnreachable(error) && this.rediscover())) {
@@ -423,10 +468,11 @@ export class HubClient implements ComsClient {
     this.inbound.delete(msgId);
   }
 
+  /** Tell the hub at once when something on the card changed; an unchanged patch costs nothing. */
   updateCard(patch: CardPatch): void {
     this.patch = { ...this.patch, ...patch };
     if (this.card) this.card = { ...this.card, ...patch };
-    void this.heartbeat();
+    if (!this.patchSent()) void this.heartbeat();
   }
 
   onPeers(handler: (peers: AgentCard[]) => void): () => void {
