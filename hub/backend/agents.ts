@@ -136,8 +136,9 @@ export class Agents {
     const record = this.state.agentOf(caller);
     const before = this.statusOf(record);
     const card = record.card;
+    const modelChanged = patch.model !== undefined && patch.model !== card.model;
     const changed =
-      (patch.model !== undefined && patch.model !== card.model) ||
+      modelChanged ||
       (patch.context_used_pct !== undefined && patch.context_used_pct !== card.context_used_pct);
     if (patch.model !== undefined) card.model = patch.model;
     if (patch.context_used_pct !== undefined) card.context_used_pct = patch.context_used_pct;
@@ -147,8 +148,9 @@ export class Agents {
     this.state.lastStatus.set(card.id, "online");
     if (wasOffline) this.messages.recipientBack(card.id);
     if (changed || before !== "online") this.peersChanged(card.id);
-    // last_seen alone is not worth a write: a restarted hub starts every agent's presence from now.
-    if (changed) this.state.store.putAgent(record);
+    // Only the model is worth a write: a restarted hub starts every agent's presence from now, and
+    // context use and queue depth are sent again with the client's next change.
+    if (modelChanged) this.state.store.putAgent(record);
     return this.cardOf(record);
   }
 
