@@ -10,6 +10,7 @@ import { z } from "zod";
 import { isPushFeed, mapFeed, type PushFeed } from "../lib/push-feed.ts";
 import type { AdminBackend } from "./admin.ts";
 import { comsCodeOf, comsError } from "./errors.ts";
+import { RegisterAnswer, RegisterRequest } from "./features.ts";
 import {
   AckInput,
   type AgentCard,
@@ -20,8 +21,6 @@ import {
   ListInput,
   MsgRef,
   Outcome,
-  RegisterInput,
-  RegisterResult,
   SendAck,
   SendInput,
   SettleInput,
@@ -50,7 +49,7 @@ export interface OutcomeEvent {
  * `comsError("BAD_INPUT", ...)`; a P2P peer, for instance, has no register or inbox.
  */
 export interface ComsBackend {
-  register(input: z.output<typeof RegisterInput>): Promise<z.output<typeof RegisterResult>>;
+  register(input: z.output<typeof RegisterRequest>): Promise<z.output<typeof RegisterAnswer>>;
   /** Verify an agent credential; returns the agent's card. */
   hello(input: z.output<typeof HelloInput>): Promise<AgentCard>;
   heartbeat(caller: Caller, patch: CardPatch): Promise<AgentCard>;
@@ -139,8 +138,8 @@ export const comsRouter = t.router({
   }),
   agents: t.router({
     register: t.procedure
-      .input(RegisterInput)
-      .output(RegisterResult)
+      .input(RegisterRequest)
+      .output(RegisterAnswer)
       .mutation(({ ctx, input }) => ctx.backend.register(input)),
     hello: t.procedure
       .input(HelloInput)

@@ -157,25 +157,9 @@ export const RegisterInput = AgentCard.pick({
     project: ProjectName.optional(),
     /** Re-registering after a restart with the id and credential already held keeps the same identity. */
     resume: z.object({ id: AgentId, agent_token: Secret }).optional(),
-    /**
-     * "stream": this client keeps its inbox stream open and heartbeats only
-     * when its card changes or it has no stream; a hub listing the
-     * "stream-presence" feature then counts the open stream as proof of life.
-     * Absent (older clients): presence from heartbeats alone.
-     */
-    presence: z.enum(["heartbeat", "stream"]).optional(),
   })
   .partial({ purpose: true, model: true, explicit: true });
-export const RegisterResult = z.object({
-  card: AgentCard,
-  agent_token: Secret,
-  /**
-   * What this hub does beyond the base contract (absent from older hubs):
-   * "ride-acks": acks may ride along with send, settle and heartbeat;
-   * "stream-presence": an open inbox stream keeps the agent online, so heartbeats are needed only for card changes.
-   */
-  features: z.array(z.string().max(64)).max(32).optional(),
-});
+export const RegisterResult = z.object({ card: AgentCard, agent_token: Secret });
 
 export const HelloInput = z.object({ id: AgentId, agent_token: Secret });
 

@@ -7,6 +7,7 @@
  */
 import type { z } from "zod";
 import { comsError } from "../../contract/errors.ts";
+import type { RegisterRequest } from "../../contract/features.ts";
 import { ulid } from "../../contract/ids.ts";
 import type { Caller } from "../../contract/router.ts";
 import type {
@@ -15,7 +16,6 @@ import type {
   CardPatch,
   HelloInput,
   ListInput,
-  RegisterInput,
   RegisterResult,
 } from "../../contract/schemas.ts";
 import { hashToken, newToken, sameDigest } from "../../lib/secrets.ts";
@@ -48,7 +48,7 @@ export class Agents {
     return { id, name: record.card.name };
   }
 
-  async register(input: z.output<typeof RegisterInput>): Promise<z.output<typeof RegisterResult>> {
+  async register(input: z.output<typeof RegisterRequest>): Promise<z.output<typeof RegisterResult>> {
     const { state } = this;
     state.assertOpen();
     const now = Date.now();

@@ -8,6 +8,7 @@
  */
 import type { z } from "zod";
 import { toComsError } from "../../contract/errors.ts";
+import { HUB_FEATURES, type RegisterAnswer, type RegisterRequest } from "../../contract/features.ts";
 import type { Caller, ComsBackend } from "../../contract/router.ts";
 import type {
   AgentCard,
@@ -16,8 +17,6 @@ import type {
   ListInput,
   Message,
   Outcome,
-  RegisterInput,
-  RegisterResult,
   SendAck,
   SendInput,
   SettleInput,
@@ -30,9 +29,6 @@ import { InboxStreams } from "./inbox-streams.ts";
 import type { HubLimits } from "./limits.ts";
 import { Messages } from "./messages.ts";
 import { HubState } from "./state.ts";
-
-/** What a client may rely on beyond the base contract (RegisterResult.features). */
-const HUB_FEATURES = ["ride-acks", "stream-presence"];
 
 export { DEFAULT_MAX_AGENTS, DEFAULT_MAX_MESSAGE_BYTES, type HubLimits } from "./limits.ts";
 
@@ -99,7 +95,7 @@ export class HubBackend implements ComsBackend {
     return this.agents.authenticate(id, token);
   }
 
-  async register(input: z.output<typeof RegisterInput>): Promise<z.output<typeof RegisterResult>> {
+  async register(input: z.output<typeof RegisterRequest>): Promise<z.output<typeof RegisterAnswer>> {
     return { ...(await this.agents.register(input)), features: HUB_FEATURES };
   }
 

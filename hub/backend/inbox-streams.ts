@@ -56,8 +56,6 @@ export class InboxStreams {
     const open = setOf(this.streams, agentId);
     open.add(feed);
     this.state.pending.delete(agentId);
-    const record = this.state.agents.get(agentId);
-    if (record?.stream_presence) record.last_seen = Math.max(record.last_seen, Date.now());
     const max = this.state.limits.maxStreamsPerAgent;
     // The oldest goes, not the newcomer: a client reconnecting past its own half-dead streams must get in.
     while (max > 0 && open.size > max) {
@@ -107,11 +105,7 @@ export class InboxStreams {
       release: (feed) => {
         const set = this.streams.get(agentId);
         set?.delete(feed);
-        if (set?.size !== 0) return;
-        this.streams.delete(agentId);
-        // Alive until its stream closed: stale and offline count from now (a heartbeat may keep it online).
-        const record = this.state.agents.get(agentId);
-        if (record?.stream_presence) record.last_seen = Math.max(record.last_seen, Date.now());
+        if (set?.size === 0) this.streams.delete(agentId);
       },
     };
   }

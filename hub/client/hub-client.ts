@@ -57,7 +57,7 @@ export class HubClient implements ComsClient {
   private patch: CardPatch = {};
   /** The patch as the hub last took it (undefined: none since registering). */
   private sentPatch: CardPatch | undefined;
-  /** The inbox stream is open (its `connected` came, and it has not been lost since). */
+  /** The inbox stream is open (its `connected` came and it has not ended; a lost one marks the connection unreachable). */
   private streamOpen = false;
   private heartbeating: Promise<void> | undefined;
   private subscription: Subscription | undefined;
@@ -203,9 +203,7 @@ export class HubClient implements ComsClient {
       },
       // The stream dropped and could not be opened again: the hub is down (or the network is).
       onLost: (reason) => {
-        if (this.subscription !== subscription) return;
-        this.streamOpen = false;
-        this.tracker.unreachable(reason);
+        if (this.subscription === subscription) this.tracker.unreachable(reason);
       },
       // Refused, failed or ended by the hub (it ends streams when it shuts down): recover and come back.
       onEnd: () => {
@@ -315,7 +313,8 @@ export class HubClient implements ComsClient {
    */
   private beat(): Promise<void> {
     if (this.heartbeating) return this.heartbeating;
-    if (this.features.has("stream-presence") && this.streamOpen && this.patchSent()) return Promise.resolve();
+    const streaming = this.streamOpen && this.connection.state === "connected";
+    if (this.features.has("stream-presence") && streaming && this.patchSent()) return Promise.resolve();
     return this.heartbeat();
   }
 
