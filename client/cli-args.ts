@@ -17,7 +17,7 @@ export class UsageError extends Error {
   }
 }
 
-interface OptionSpec {
+export interface OptionSpec {
   type: "string" | "boolean";
   short?: string;
   /** Placeholder shown in help for a string option. */
@@ -25,7 +25,7 @@ interface OptionSpec {
   help: string;
 }
 
-const COMMON: Record<string, OptionSpec> = {
+export const COMMON: Record<string, OptionSpec> = {
   net: { type: "boolean", help: "use the hub (HTTP + SSE) instead of P2P Unix sockets" },
   project: {
     type: "string",
@@ -50,7 +50,7 @@ const COMMON: Record<string, OptionSpec> = {
 
 export type CommandName = "list" | "send" | "get" | "await" | "listen" | "hub";
 
-interface CommandSpec {
+export interface CommandSpec {
   usage: string;
   summary: string;
   details: string;
@@ -65,7 +65,7 @@ const TIMEOUT: OptionSpec = {
   help: "give up after MS milliseconds (exit 4); default: the transport's reply timeout",
 };
 
-const COMMANDS: Record<CommandName, CommandSpec> = {
+export const COMMANDS: Record<CommandName, CommandSpec> = {
   list: {
     usage: "pi-coms list [--all] [options]",
     summary: "list the agents of the project",

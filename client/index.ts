@@ -2,7 +2,13 @@
  * pi-coms for scripts (`import { connectPeer, connectHub, serve } from "pi-coms/client"`):
  * the same typed client the pi extension uses, over P2P sockets or a hub.
  */
-export type { AwaitOptions, ComsClient, Transport } from "../contract/client.ts";
+export type {
+  AwaitOptions,
+  ComsClient,
+  ConnectionState,
+  ConnectionStatus,
+  Transport,
+} from "../contract/client.ts";
 export { ComsError } from "../contract/errors.ts";
 export type {
   AgentCard,

@@ -4,7 +4,7 @@
  * `listen` answering from a command and from stdin.
  */
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { readdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -28,10 +28,6 @@ function cli(args: string[], input?: string): Promise<Run> {
   const result = finish(child);
   child.stdin?.end(input ?? "");
   return result;
-}
-
-function hasScript(): boolean {
-  return spawnSync("script", ["--version"], { stdio: "ignore" }).status === 0;
 }
 
 function sockets(): string[] {
@@ -167,9 +163,7 @@ describe("pi-coms over P2P", () => {
     );
   });
 
-  it("draws a spinner while waiting when stderr is a terminal", {
-    skip: hasScript() ? false : "needs script(1)",
-  }, async () => {
+  it("draws a spinner while waiting when stderr is a terminal", async () => {
     const command = [process.execPath, CLI, "send", "reviewer", "slow spin", "--await", "--timeout", "400"]
       .concat(["--project", PROJECT])
       .map((arg) => `'${arg.replaceAll("'", `'\\''`)}'`)

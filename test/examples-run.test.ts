@@ -1,14 +1,18 @@
 /**
  * Every script in examples/ run as users run it (`node examples/x.ts`),
  * against script agents started from examples/script-agent.ts, over P2P and
- * over a real hub.
+ * over a real hub. Also every shell or TypeScript example in README.md and
+ * docs/: each is marked (test/support/doc-examples.ts), and those marked
+ * "runs" run here as written.
  */
 import assert from "node:assert/strict";
-import { readdirSync, rmSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { after, describe, it } from "node:test";
 import { ensureHub, stopHub } from "../hub/client/discovery.ts";
 import { Children, finish, isolatedHome } from "./support/cli-runner.ts";
+import { allExamples, CHECKED_LANGS, ROOT } from "./support/doc-examples.ts";
 
 const EXAMPLES = resolve(import.meta.dirname, "..", "examples");
 const { home, env } = isolatedHome("pi-coms-examples-");
@@ -116,4 +120,44 @@ describe("examples", () => {
     assert.equal(await stopHub(hubProject, env), true);
     hubProject = undefined;
   });
+});
+
+describe("examples in README.md and docs/", () => {
+  const examples = allExamples().filter((e) => CHECKED_LANGS.has(e.lang));
+
+  it("each shell or TypeScript example runs here, names the test that runs it, or says what it needs", () => {
+    const wrong: string[] = [];
+    for (const { where, mark } of examples) {
+      if (mark === "runs" || mark === "needs a real LLM" || mark === "needs other machines") continue;
+      const runner = /^runs in (\S+)$/.exec(mark ?? "")?.[1];
+      if (runner && existsSync(join(ROOT, runner))) continue;
+      wrong.push(`${where}: ${mark === undefined ? "no <!-- example: ... --> mark" : `mark "${mark}"`}`);
+    }
+    assert.deepEqual(wrong, [], "unmarked or wrongly marked examples");
+    assert.ok(examples.some((e) => e.mark === "runs"));
+  });
+
+  for (const [i, example] of examples.filter((e) => e.mark === "runs").entries()) {
+    it(`${example.where} runs as written`, async () => {
+      // At the repository root, as the examples say: relative imports and "pi-coms/client" resolve there.
+      const ts = example.lang === "ts" || example.lang === "typescript";
+      const file = join(ROOT, `.doc-example-${process.pid}-${i}.${ts ? "ts" : "sh"}`);
+      writeFileSync(file, example.code);
+      try {
+        const child = children.track(
+          spawn(ts ? process.execPath : "bash", ts ? [file] : ["-euo", "pipefail", file], {
+            cwd: ROOT,
+            env,
+            stdio: ["ignore", "pipe", "pipe"],
+          }),
+        );
+        const run = await finish(child, { label: example.where, timeoutMs: 40_000 });
+        assert.equal(run.code, 0, `${example.where} exited ${run.code}:\n${run.stdout}\n${run.stderr}`);
+        if (example.code.includes("looks good"))
+          assert.match(run.stdout, /looks good: review the retry logic/);
+      } finally {
+        rmSync(file, { force: true });
+      }
+    });
+  }
 });

@@ -18,7 +18,7 @@ import {
   pidsWithMarker,
   startPi,
 } from "./support/pi-harness.ts";
-import { startPiInTmux, type TmuxPi, tmuxSkipReason } from "./support/tmux.ts";
+import { startPiInTmux, type TmuxPi, tmuxMissing } from "./support/tmux.ts";
 
 const PROBE = join(import.meta.dirname, "fixtures", "probe-extension.ts");
 const RELOAD = join(import.meta.dirname, "fixtures", "reload-command.ts");
@@ -32,7 +32,11 @@ describe("real pi over RPC", () => {
     world = await createPiWorld({ extensions: [PROBE, RELOAD] });
     [alice, bob] = await Promise.all([world.startPi({ name: "alice" }), world.startPi({ name: "bob" })]);
   });
-  afterEach((t) => dumpIfFailed(t, alice, bob));
+  afterEach(async (t) => {
+    dumpIfFailed(t, alice, bob);
+    // The subtests share both sessions: each ends with both idle, so no turn runs into the next one.
+    await Promise.all([alice, bob].map((pi) => pi.idle()));
+  });
   after(async () => {
     await world?.close();
   });
@@ -231,12 +235,12 @@ describe("pi process cleanup", () => {
 });
 
 describe("tmux detection", () => {
-  it("reports a clear skip reason when tmux is not on PATH", () => {
-    assert.match(tmuxSkipReason({ PATH: "/nonexistent" }) ?? "", /tmux is not installed/);
+  it("names the missing tmux and how to get it when tmux is not on PATH", () => {
+    assert.match(tmuxMissing({ PATH: "/nonexistent" }) ?? "", /tmux is not installed: npm test installs it/);
   });
 });
 
-describe("real pi in a terminal (tmux)", { skip: tmuxSkipReason() }, () => {
+describe("real pi in a terminal (tmux)", () => {
   let world: PiWorld | undefined;
   after(async () => {
     await world?.close();

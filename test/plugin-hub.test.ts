@@ -40,7 +40,12 @@ describe("plugin over the hub in real pi", () => {
       world.startPi({ name: "coder" }),
     ]);
   });
-  afterEach((t) => dumpIfFailed(t, manager, coder));
+  afterEach(async (t) => {
+    dumpIfFailed(t, manager, coder);
+    // The subtests are one scenario on the same sessions: each ends with both idle, so the tail of a
+    // turn never meets the next subtest's prompt.
+    await Promise.all([manager, coder].map((pi) => pi.idle()));
+  });
   after(async () => {
     await world?.close();
   });

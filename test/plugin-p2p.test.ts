@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { after, afterEach, before, describe, it } from "node:test";
+import { afterEach, beforeEach, describe, it } from "node:test";
 import type { ChatRequest, ScriptedReply } from "./support/model-server.ts";
 import { createPiWorld, dumpIfFailed, type PiProcess, type PiWorld } from "./support/pi-harness.ts";
 
@@ -53,17 +53,21 @@ describe("plugin over P2P in real pi", () => {
   let manager: PiProcess;
   let coder: PiProcess;
 
-  before(async () => {
+  // Fresh peers, model server and directories for every subtest: a turn, a queued peer prompt or a
+  // scripted reply one subtest leaves behind can never reach the next one.
+  beforeEach(async () => {
     world = await createPiWorld({ extensions: [PLUGIN, RELOAD], env: { PI_COMS_PING_INTERVAL_MS: "500" } });
     [manager, coder] = await Promise.all([
       world.startPi({ name: "manager" }),
       world.startPi({ name: "coder" }),
     ]);
-    await manager.prompt('/coms start --name manager --purpose "reviews and directs" --color #ff8800');
-    await coder.prompt('/coms start --name coder --purpose "implements features"');
+    await Promise.all([
+      manager.prompt('/coms start --name manager --purpose "reviews and directs" --color #ff8800'),
+      coder.prompt('/coms start --name coder --purpose "implements features"'),
+    ]);
   });
-  afterEach((t) => dumpIfFailed(t, manager, coder));
-  after(async () => {
+  afterEach(async (t) => {
+    dumpIfFailed(t, manager, coder);
     await world?.close();
   });
 
@@ -417,6 +421,7 @@ describe("plugin over P2P in real pi", () => {
   });
 
   it("/coms stop removes the tools and the peer disappears for the others", async () => {
+    await coder.waitForWidget(WIDGET, (l) => l.some((x) => x.includes("● manager")));
     const since = manager.mark();
     await manager.prompt("/coms stop");
     assert.ok(manager.notifications({ since }).some((n) => n.message.startsWith("coms stopped")));

@@ -53,7 +53,11 @@ describe("one answer per sender, in real pi", () => {
       await pi.prompt("/coms-net start", { timeoutMs: 40_000 });
     }
   });
-  afterEach((t) => dumpIfFailed(t, recipient, ...senders));
+  afterEach(async (t) => {
+    dumpIfFailed(t, recipient, ...senders);
+    // Each subtest ends with every session idle, so the tail of a turn never meets the next one's prompt.
+    await Promise.all([recipient, ...senders].map((pi) => pi.idle()));
+  });
   after(async () => {
     await world?.close();
   });

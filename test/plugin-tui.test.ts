@@ -7,11 +7,11 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { createPiWorld, type PiWorld } from "./support/pi-harness.ts";
-import { startPiInTmux, type TmuxPi, tmuxSkipReason } from "./support/tmux.ts";
+import { startPiInTmux, type TmuxPi } from "./support/tmux.ts";
 
 const PLUGIN = join(import.meta.dirname, "..", "plugin", "index.ts");
 
-describe("pool widget in a real terminal (tmux)", { skip: tmuxSkipReason() }, () => {
+describe("pool widget in a real terminal (tmux)", () => {
   let world: PiWorld | undefined;
   after(async () => {
     await world?.close();

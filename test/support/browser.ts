@@ -1,6 +1,6 @@
 /**
  * A real browser for the dashboard tests: the machine's Chromium (Debian's
- * `chromium`, which .ci/run installs), driven headless by playwright-core
+ * `chromium`, which `npm test` installs: scripts/test-deps.mjs), driven headless by playwright-core
  * with a fresh profile; playwright never downloads a browser. A missing
  * Chromium is an error, not a skip, so CI cannot pass without the test.
  */
@@ -30,7 +30,7 @@ export interface TestBrowser {
 export async function launchBrowser(): Promise<TestBrowser> {
   if (!existsSync(CHROMIUM)) {
     throw new Error(
-      `no Chromium at ${CHROMIUM}: install it (apt-get install chromium; .ci/run does) or set PI_COMS_TEST_CHROMIUM`,
+      `no Chromium at ${CHROMIUM}: npm test installs it (scripts/test-deps.mjs), or run \`apt-get install chromium\`, or set PI_COMS_TEST_CHROMIUM`,
     );
   }
   // launchPersistentContext is how playwright takes a --user-data-dir: a fresh one per run.

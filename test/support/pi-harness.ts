@@ -616,6 +616,21 @@ export class PiProcess {
     return this.waitFor((r) => r.type === "agent_settled", { label: "agent_settled", ...opts });
   }
 
+  /**
+   * Resolve once no agent run is active: the newest `agent_start` (if any) has an `agent_settled` after
+   * it. For the end of a subtest that made this session work (e.g. answer a peer), so that the tail of
+   * that turn cannot meet the next subtest's prompt ("Agent is already processing").
+   */
+  idle(opts: WaitOptions = {}): Promise<PiRecord | undefined> {
+    const start = this.records.findLastIndex((r) => r.type === "agent_start");
+    if (start < 0) return Promise.resolve(undefined);
+    return this.waitForSettled({
+      label: "agent_settled after the newest agent_start",
+      ...opts,
+      since: start,
+    });
+  }
+
   /** Wait for a finished tool execution, optionally of one tool. */
   waitForToolEnd(toolName?: string, opts: WaitOptions = {}): Promise<PiRecord> {
     return this.waitFor(

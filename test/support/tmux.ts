@@ -18,13 +18,13 @@ import {
 
 const run = promisify(execFile);
 
-/** undefined when tmux is usable, else why not (pass to `it(..., { skip })`). */
-export function tmuxSkipReason(env: NodeJS.ProcessEnv = process.env): string | undefined {
+/** undefined when tmux is usable, else why not. A test fails on it, never skips: `npm test` installs tmux. */
+export function tmuxMissing(env: NodeJS.ProcessEnv = process.env): string | undefined {
   try {
     execFileSync("tmux", ["-V"], { stdio: "pipe", env });
     return undefined;
   } catch {
-    return "tmux is not installed; skipping the real-terminal test (install tmux to run it)";
+    return "tmux is not installed: npm test installs it (scripts/test-deps.mjs), or run `apt-get install tmux`";
   }
 }
 
@@ -103,6 +103,8 @@ export class TmuxSession {
 
 /** Start `opts.command` in a new detached session; the pane stays open after the program exits so its last words can be read. */
 export async function startTmux(opts: TmuxOptions): Promise<TmuxSession> {
+  const missing = tmuxMissing(opts.env);
+  if (missing) throw new Error(missing);
   const socket = join(opts.dir, "tmux.sock");
   const launcher = join(opts.dir, "launch.sh");
   const config = join(opts.dir, "tmux.conf");
