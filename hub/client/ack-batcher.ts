@@ -87,7 +87,11 @@ export class AckBatcher {
     this.timer = undefined;
     let failed = false;
     this.inflight = (async () => {
-      for (let ids = this.take(); ids; ids = this.take()) {
+      // What was pending now, in calls of at most MAX_IDS_PER_CALL; what arrives meanwhile waits for the next window.
+      const due = this.pending.size;
+      for (let sent = 0; sent < due; ) {
+        const ids = this.take();
+        if (!ids) break;
         try {
           await this.send(ids);
         } catch {
@@ -95,6 +99,7 @@ export class AckBatcher {
           failed = true;
           return;
         }
+        sent += ids.length;
       }
     })().finally(() => {
       this.inflight = undefined;
