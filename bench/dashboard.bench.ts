@@ -46,7 +46,17 @@ async function main(): Promise<void> {
   };
   const hub = spawn(
     process.execPath,
-    [join(ROOT, "hub/cli.ts"), "--project", "bench", "--store", "memory", "--max-sends-per-sec", "0"],
+    [
+      join(ROOT, "hub/cli.ts"),
+      "--project",
+      "bench",
+      "--store",
+      "memory",
+      "--max-sends-per-sec",
+      "0",
+      "--max-pending-registrations",
+      "0",
+    ],
     { env, stdio: ["ignore", "pipe", "inherit"] },
   );
   hubProcess = hub;
@@ -67,7 +77,7 @@ async function main(): Promise<void> {
   const page = await browser.context.newPage();
   await page.goto(`${url}/`);
   await page.fill("#secret", token);
-  await Promise.all([page.waitForURL(`${url}/`), page.click("button")]);
+  await page.click("#sign-in-button");
   await page.waitForSelector('#link[data-link="live"]');
 
   const started = performance.now();
@@ -170,13 +180,13 @@ async function main(): Promise<void> {
   const sendSeconds = (performance.now() - t0) / 1000;
   // How long until the newest message is on screen.
   const lagStart = performance.now();
-  await page.waitForSelector(`tr[data-msg="${lastId}"]`, { timeout: 30_000 });
+  await page.waitForSelector(`.msg[data-msg="${lastId}"]`, { timeout: 30_000 });
   const lagMs = performance.now() - lagStart;
   await Promise.all(inFlight);
   const probe = (await page.evaluate(() => ({
     ...(window as unknown as { benchProbe: Record<string, number> }).benchProbe,
     ...(window as unknown as { piComsDashboard: { stats: Record<string, number> } }).piComsDashboard.stats,
-    rows: document.querySelectorAll("#messages tr").length,
+    rows: document.querySelectorAll("#messages .msg").length,
   }))) as Record<string, number>;
   const cpuAfter = await metrics();
   if (process.env.BENCH_TRACE) {

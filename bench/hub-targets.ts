@@ -33,6 +33,16 @@ export interface Target {
   close(): Promise<void>;
 }
 
+/**
+ * The hub limits a bench run needs, set here rather than left to the defaults:
+ * a thousand agents; no send rate limit (it guards a shared hub against one
+ * runaway agent, here it would only cap the senders); and no per-recipient
+ * queue bound, since the receivers take every message and never answer it,
+ * so one recipient holds thousands of unanswered messages in one run (the
+ * default --max-queue of 1,000 would refuse sends and stall the run).
+ */
+const BENCH_LIMITS = ["--max-agents", "5000", "--max-sends-per-sec", "0", "--max-queue", "0"];
+
 if (process.argv[2] === "--relay") runRelay();
 
 /** The floor: the least an HTTP + SSE relay can do. */
@@ -92,9 +102,7 @@ async function spawnHub(runtime: "node" | "bun"): Promise<HubHandle> {
   };
   // BENCH_HUB_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the hub process (Node).
   const flags = runtime === "node" ? (process.env.BENCH_HUB_FLAGS ?? "").split(" ").filter(Boolean) : [];
-  const args = [...flags, join(ROOT, "hub/cli.ts"), "--project", "bench", "--max-agents", "5000"];
-  // The rate limit guards a shared hub against one runaway agent; here it would only cap the senders.
-  args.push("--max-sends-per-sec", "0");
+  const args = [...flags, join(ROOT, "hub/cli.ts"), "--project", "bench", ...BENCH_LIMITS];
   const bin = runtime === "bun" ? join(ROOT, "node_modules/.bin/bun") : process.execPath;
   const { child, url } = await spawnServer(bin, args, env);
   const secret = readFileSync(join(dir, "net/projects/bench/server.secret.json"), "utf8");
@@ -133,8 +141,7 @@ export async function hubsOnRedis(): Promise<Target> {
     PI_COMS_DIR: join(dir, "coms"),
     PI_COMS_NET_AUTH_TOKEN: token,
   };
-  const args = [join(ROOT, "hub/cli.ts"), "--project", "bench", "--max-agents", "5000"];
-  args.push("--max-sends-per-sec", "0", "--store", redis.url);
+  const args = [join(ROOT, "hub/cli.ts"), "--project", "bench", ...BENCH_LIMITS, "--store", redis.url];
   const a = await spawnServer(process.execPath, args, env);
   const b = await spawnServer(process.execPath, args, env);
   const stop = async (child: ChildProcess) => {

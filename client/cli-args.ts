@@ -48,7 +48,7 @@ export const COMMON: Record<string, OptionSpec> = {
   help: { type: "boolean", short: "h", help: "show help for this command" },
 };
 
-export type CommandName = "list" | "send" | "get" | "await" | "listen" | "hub";
+export type CommandName = "list" | "send" | "get" | "await" | "listen" | "hub" | "mcp";
 
 export interface CommandSpec {
   usage: string;
@@ -136,6 +136,26 @@ export const COMMANDS: Record<CommandName, CommandSpec> = {
     },
     args: ["action"],
   },
+  mcp: {
+    usage: "pi-coms mcp [--hub [URL,...]] [--name N] [--purpose T] [--color #RRGGBB] [--explicit] [options]",
+    summary: "serve MCP on stdio: another coding agent joins the pool as a peer",
+    details: [
+      "Started by an MCP client (Claude Code, Codex, Cursor, Gemini CLI, ...), never by hand: stdin and",
+      "stdout carry MCP. Joins over P2P, or a hub with --hub (its URL or a comma-separated list, or",
+      "the project's local hub when none is given). The agent's name defaults to the MCP client's",
+      "name (e.g. claude-code); it leaves when the client closes the connection.",
+    ].join("\n"),
+    options: {
+      hub: {
+        type: "string",
+        arg: "[URL,...]",
+        help: "join a hub instead of P2P (default URL: $PI_COMS_NET_SERVER_URL, else the local hub)",
+      },
+      explicit: { type: "boolean", help: "hide from listings (reachable by exact name)" },
+      color: { type: "string", arg: "#RRGGBB", help: "colour shown in pool widgets" },
+    },
+    args: [],
+  },
 };
 
 export interface CommonOptions {
@@ -164,7 +184,8 @@ export type Command =
       explicit: boolean;
       color?: string;
     }
-  | { kind: "hub"; common: CommonOptions; action: HubAction; host?: string; port?: number };
+  | { kind: "hub"; common: CommonOptions; action: HubAction; host?: string; port?: number }
+  | { kind: "mcp"; common: CommonOptions; explicit: boolean; color?: string };
 
 function isCommandName(value: string): value is CommandName {
   return Object.hasOwn(COMMANDS, value);
@@ -186,7 +207,15 @@ export function parseCommandLine(argv: readonly string[]): Command {
         : `unknown command ${JSON.stringify(first)}`,
     );
   }
-  return parseCommand(first, rest);
+  return parseCommand(first, first === "mcp" ? bareHub(rest) : rest);
+}
+
+/** `--hub` may stand alone (the project's local hub): give it an empty value for parseArgs. */
+function bareHub(argv: string[]): string[] {
+  return argv.map((arg, i) => {
+    const next = argv[i + 1];
+    return arg === "--hub" && (next === undefined || next.startsWith("-")) ? "--hub=" : arg;
+  });
 }
 
 function parseCommand(name: CommandName, argv: string[]): Command {
@@ -261,6 +290,21 @@ function parseCommand(name: CommandName, argv: string[]): Command {
         ...(typeof v.color === "string" && { color: checked(Color, v.color, "--color", name) }),
       };
     }
+    case "mcp": {
+      const hub = typeof v.hub === "string" ? v.hub.trim() : undefined;
+      if (hub)
+        for (const url of hub.split(",").filter((u) => u.trim())) checkedUrl(url.trim(), "--hub", name);
+      return {
+        kind: "mcp",
+        common: {
+          ...common,
+          net: common.net || hub !== undefined,
+          ...(hub ? { url: hub } : {}),
+        },
+        explicit: v.explicit === true,
+        ...(typeof v.color === "string" && { color: checked(Color, v.color, "--color", name) }),
+      };
+    }
     case "hub": {
       const action = at(0);
       if (action !== "start" && action !== "stop" && action !== "status" && action !== "open") {
@@ -289,20 +333,7 @@ function parseCommand(name: CommandName, argv: string[]): Command {
 function commonOptions(v: Record<string, string | boolean | undefined>, name: CommandName): CommonOptions {
   const str = (key: string) => (typeof v[key] === "string" ? (v[key] as string) : undefined);
   const url = str("url");
-  if (url !== undefined) {
-    let parsed: URL;
-    try {
-      parsed = new URL(url);
-    } catch {
-      throw new UsageError(`--url is not a URL: ${JSON.stringify(url)}`, name);
-    }
-    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
-      throw new UsageError("--url must be http:// or https://", name);
-    }
-    if (parsed.username || parsed.password) {
-      throw new UsageError("--url must not carry credentials: pass the token with --auth-token", name);
-    }
-  }
+  if (url !== undefined) checkedUrl(url, "--url", name);
   const token = str("auth-token");
   if (token !== undefined && token.length === 0) throw new UsageError("--auth-token is empty", name);
   const project = str("project");
@@ -319,6 +350,21 @@ function commonOptions(v: Record<string, string | boolean | undefined>, name: Co
     ...(url !== undefined && { url }),
     ...(token !== undefined && { token }),
   };
+}
+
+function checkedUrl(url: string, label: string, name: CommandName): void {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new UsageError(`${label} is not a URL: ${JSON.stringify(url)}`, name);
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+    throw new UsageError(`${label} must be http:// or https://`, name);
+  }
+  if (parsed.username || parsed.password) {
+    throw new UsageError(`${label} must not carry credentials: pass the token with --auth-token`, name);
+  }
 }
 
 function checked<T>(schema: z.ZodType<T>, value: string, label: string, name: CommandName): T {

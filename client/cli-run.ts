@@ -50,6 +50,24 @@ async function runCommand(command: Exclude<Command, { kind: "help" }>, io: CliIO
       return (await import("./cli-hub.ts")).runHub(command, io);
     case "listen":
       return (await import("./cli-listen.ts")).runListen(command, io);
+    case "mcp": {
+      const { serveStdio } = await import("../mcp/stdio.ts");
+      const { common } = command;
+      await serveStdio(
+        {
+          explicit: command.explicit,
+          hub: common.net,
+          ...(common.name !== undefined && { name: common.name }),
+          ...(common.purpose !== undefined && { purpose: common.purpose }),
+          ...(common.project !== undefined && { project: common.project }),
+          ...(command.color !== undefined && { color: command.color }),
+          ...(common.url !== undefined && { url: common.url }),
+          ...(common.token !== undefined && { token: common.token }),
+        },
+        io.signal,
+      );
+      return EXIT.OK;
+    }
     case "list":
       return withClient(command.common, async (client) => {
         // The CLI joined to ask; it is not one of the agents the user asked about.

@@ -67,11 +67,15 @@ export interface ComsBackend {
    * re-opened after a drop loses nothing. Without it the call is a BAD_INPUT.
    */
   outcomes?(caller: Caller, after: number, signal: AbortSignal | undefined): AsyncIterable<OutcomeEvent[]>;
-  /** Messages for the caller and outcomes of what it sent, resumable from lastEventId. */
+  /**
+   * Messages for the caller and outcomes of what it sent, resumable from
+   * lastEventId; with `peers` (the default) also the peers changes.
+   */
   inbox(
     caller: Caller,
     lastEventId: string | null,
     signal: AbortSignal | undefined,
+    opts?: { peers: boolean },
   ): AsyncIterable<InboxItem>;
   ack(caller: Caller, msgIds: string[]): Promise<void>;
   settle(caller: Caller, input: z.output<typeof SettleInput>): Promise<void>;
@@ -88,8 +92,9 @@ export interface ComsContext {
 
 const t = initTRPC.context<ComsContext>().create({
   transformer: superjson,
-  // Over SSE (the hub): a ping every 15 s, so a client can tell a quiet stream from a dead (half-open) one.
-  sse: { ping: { enabled: true, intervalMs: 15_000 } },
+  // Over SSE (the hub): a ping every 15 s, so a client can tell a quiet stream from a dead (half-open) one,
+  // and the client is told to give up on one silent for 2.5 pings (hub/http/sse-writer.ts, silenceDeadlineMs).
+  sse: { ping: { enabled: true, intervalMs: 15_000 }, client: { reconnectAfterInactivityMs: 37_500 } },
   errorFormatter({ shape, error }) {
     return { ...shape, data: { ...shape.data, stack: undefined, coms_code: comsCodeOf(error) } };
   },
@@ -187,10 +192,20 @@ export const comsRouter = t.router({
         return ctx.backend.outcomes(ctx.caller, input.after, signal);
       }),
     inbox: authed
-      .input(z.object({ lastEventId: z.string().max(64).nullish() }).default({}))
+      .input(
+        z
+          .object({
+            lastEventId: z.string().max(64).nullish(),
+            /** false: no peers events on this stream (a client that does not watch presence). */
+            peers: z.boolean().optional(),
+          })
+          .default({}),
+      )
       .subscription(({ ctx, input, signal }) =>
         // tracked() makes the SSE adapter emit `id:` so a reconnect resumes after it.
-        trackedInbox(ctx.backend.inbox(ctx.caller, input.lastEventId ?? null, signal)),
+        trackedInbox(
+          ctx.backend.inbox(ctx.caller, input.lastEventId ?? null, signal, { peers: input.peers ?? true }),
+        ),
       ),
     ack: authed.input(AckInput).mutation(({ ctx, input }) => ctx.backend.ack(ctx.caller, input.msg_ids)),
     settle: authed

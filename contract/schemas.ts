@@ -23,22 +23,38 @@ export const Secret = z.string().min(16).max(512);
 
 export const AgentStatus = z.enum(["online", "stale", "offline"]);
 
+/**
+ * The card's fields an owner may leave out, without their defaults: a patch
+ * or a resume built from these says only what it carries (zod's partial()
+ * of a field with a default fills the default in, which would overwrite
+ * what the card holds).
+ */
+const Purpose = z.string().max(500);
+const Model = z.string().max(200);
+const Explicit = z.boolean();
+const ContextUsedPct = z.number().min(0).max(100).nullable();
+const QueueDepth = z.number().int().min(0);
+
 export const AgentCard = z.object({
   id: AgentId,
   name: AgentName,
-  purpose: z.string().max(500).default(""),
-  model: z.string().max(200).default(""),
+  purpose: Purpose.default(""),
+  model: Model.default(""),
   color: Color.optional(),
-  explicit: z.boolean().default(false),
+  explicit: Explicit.default(false),
   project: ProjectName,
-  context_used_pct: z.number().min(0).max(100).nullable().default(null),
-  queue_depth: z.number().int().min(0).default(0),
+  context_used_pct: ContextUsedPct.default(null),
+  queue_depth: QueueDepth.default(0),
   status: AgentStatus.default("online"),
   started_at: z.number().int(),
 });
 
-/** The part of a card that its owner updates while running (ping / heartbeat). */
-export const CardPatch = AgentCard.pick({ model: true, context_used_pct: true, queue_depth: true }).partial();
+/** The part of a card that its owner updates while running (ping / heartbeat): what is absent stays as it is. */
+export const CardPatch = z.object({
+  model: Model.optional(),
+  context_used_pct: ContextUsedPct.optional(),
+  queue_depth: QueueDepth.optional(),
+});
 
 /**
  * A JSON Schema object the reply must satisfy; kept opaque here, checked by
@@ -146,19 +162,17 @@ export const MsgRef = z.object({ msg_id: MsgId });
 export const SettleInput = z.object({ msg_id: MsgId, result: ReplyResult });
 export const AckInput = z.object({ msg_ids: z.array(MsgId).min(1).max(1000) });
 
-export const RegisterInput = AgentCard.pick({
-  name: true,
-  purpose: true,
-  model: true,
-  color: true,
-  explicit: true,
-})
-  .extend({
-    project: ProjectName.optional(),
-    /** Re-registering after a restart with the id and credential already held keeps the same identity. */
-    resume: z.object({ id: AgentId, agent_token: Secret }).optional(),
-  })
-  .partial({ purpose: true, model: true, explicit: true });
+/** What is left out stays as the card has it on a resume, and starts from the card's default otherwise. */
+export const RegisterInput = z.object({
+  name: AgentName,
+  purpose: Purpose.optional(),
+  model: Model.optional(),
+  color: Color.optional(),
+  explicit: Explicit.optional(),
+  project: ProjectName.optional(),
+  /** Re-registering after a restart with the id and credential already held keeps the same identity. */
+  resume: z.object({ id: AgentId, agent_token: Secret }).optional(),
+});
 export const RegisterResult = z.object({ card: AgentCard, agent_token: Secret });
 
 export const HelloInput = z.object({ id: AgentId, agent_token: Secret });

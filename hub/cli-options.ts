@@ -25,9 +25,11 @@ export const HUB_OPTIONS = {
   "max-stream-buffer-bytes": { type: "string" },
   "max-queue": { type: "string" },
   "max-queued-bytes": { type: "string" },
+  "max-queued-bytes-per-agent": { type: "string" },
   "max-streams-per-agent": { type: "string" },
   "reap-after-ms": { type: "string" },
   "max-pending-registrations": { type: "string" },
+  "stream-grace-ms": { type: "string" },
   "print-token": { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -73,6 +75,13 @@ Options:
                            senders the whole hub may hold (as --max-message-bytes counts them); a send past
                            it is refused QUEUE_FULL (default $PI_COMS_NET_MAX_QUEUED_BYTES or
                            1073741824 = 1 GiB; 0 = no limit)
+  --max-queued-bytes-per-agent N
+                           each agent's share of that: bytes held for it as a sender (its
+                           unanswered messages, its replies not yet taken) and bytes of its
+                           queue as a recipient; a send past either is refused QUEUE_FULL, so
+                           one agent cannot fill the hub for the others (default
+                           $PI_COMS_NET_MAX_QUEUED_BYTES_PER_AGENT or an eighth of
+                           --max-queued-bytes; 0 = no share)
   --max-streams-per-agent N
                            inbox streams open at once per agent; a new one past it closes
                            that agent's oldest (default $PI_COMS_NET_MAX_STREAMS_PER_AGENT or 8)
@@ -82,6 +91,10 @@ Options:
   --max-pending-registrations N
                            agents registered but not yet connected, at most; more are refused
                            (default $PI_COMS_NET_MAX_PENDING_REGISTRATIONS or 256; 0 = no limit)
+  --stream-grace-ms N      an agent whose inbox stream closed and that opens none again within
+                           this long is gone: what it was handed and has not answered ends
+                           PEER_GONE (default $PI_COMS_NET_STREAM_GRACE_MS or 3000; 0 = only
+                           when its presence lapses)
   --print-token            also print the token
   -h, --help               show this help
 

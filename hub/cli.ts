@@ -5,7 +5,7 @@
  * --print-token is given.
  */
 import { parseArgs } from "node:util";
-import { projectFromCwd } from "../lib/project.ts";
+import { checkedProject, projectFromCwd } from "../lib/project.ts";
 import { HUB_HELP as HELP, HUB_OPTIONS } from "./cli-options.ts";
 import { startClusterHub } from "./cluster/cluster-hub.ts";
 import { clusterSettings } from "./cluster/settings.ts";
@@ -49,9 +49,11 @@ async function main(): Promise<void> {
   const redisUrl = /^rediss?:\/\//.test(store) ? store : store === "redis" ? cluster.redisUrl : undefined;
   if (store !== "sqlite" && store !== "memory" && redisUrl === undefined)
     fail(`--store must be sqlite or memory, or a redis:// (rediss://) URL, got ${JSON.stringify(store)}`);
-  const project = (values.project as string | undefined) ?? projectFromCwd();
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(project)) {
-    fail("--project must be 1-128 of [A-Za-z0-9._-], starting alphanumeric");
+  let project: string;
+  try {
+    project = checkedProject((values.project as string | undefined) ?? projectFromCwd());
+  } catch (error) {
+    fail(`--project: ${(error as Error).message}`);
   }
   const port = intOption("port", values.port as string | undefined);
   const content = values["dashboard-content"] as string | undefined;
@@ -86,6 +88,10 @@ async function main(): Promise<void> {
       intOption("max-queued-bytes", values["max-queued-bytes"] as string | undefined),
     ),
     ...optional(
+      "maxQueuedBytesPerAgent",
+      intOption("max-queued-bytes-per-agent", values["max-queued-bytes-per-agent"] as string | undefined),
+    ),
+    ...optional(
       "maxStreamsPerAgent",
       intOption("max-streams-per-agent", values["max-streams-per-agent"] as string | undefined),
     ),
@@ -93,6 +99,10 @@ async function main(): Promise<void> {
     ...optional(
       "maxPendingRegistrations",
       intOption("max-pending-registrations", values["max-pending-registrations"] as string | undefined),
+    ),
+    ...optional(
+      "streamGraceMs",
+      intOption("stream-grace-ms", values["stream-grace-ms"] as string | undefined),
     ),
   };
   const hub = await (redisUrl !== undefined

@@ -1,6 +1,7 @@
 /** Where a project's hub files live: <comsNetDir>/projects/<project>/. */
 import { join } from "node:path";
 import { comsNetDir } from "../lib/env.ts";
+import { checkedProject } from "../lib/project.ts";
 
 export interface HubPaths {
   dir: string;
@@ -10,8 +11,9 @@ export interface HubPaths {
   log: string;
 }
 
+/** Every way to a project's files comes through here: a name that could leave the projects root is refused. */
 export function hubPaths(project: string, env: NodeJS.ProcessEnv = process.env): HubPaths {
-  const dir = join(comsNetDir(env), "projects", project);
+  const dir = join(comsNetDir(env), "projects", checkedProject(project));
   return {
     dir,
     secret: join(dir, "server.secret.json"),

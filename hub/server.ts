@@ -5,11 +5,12 @@
  */
 import { readFileSync, rmSync } from "node:fs";
 import { isIP } from "node:net";
-import { hubSettings } from "../lib/env.ts";
+import { hubSettings, mcpSettings } from "../lib/env.ts";
 import { readJson, writeJsonAtomic } from "../lib/private-fs.ts";
 import { DEFAULT_MAX_AGENTS, DEFAULT_MAX_MESSAGE_BYTES, HubBackend } from "./backend/backend.ts";
 import { DashboardRoutes } from "./http/dashboard-routes.ts";
 import { DashboardSessions } from "./http/dashboard-sessions.ts";
+import { McpRoute } from "./http/mcp-route.ts";
 import { ObservedAuth } from "./http/observed-auth.ts";
 import type { ServedHub } from "./http/routes.ts";
 import { AdminFeed } from "./observe/admin-feed.ts";
@@ -40,16 +41,22 @@ export interface HubServerOptions {
   dashboardContent?: boolean;
   /** Cut an SSE stream whose reader is this many bytes behind (else PI_COMS_NET_MAX_STREAM_BUFFER_BYTES, default 256 KiB). */
   maxStreamBufferBytes?: number;
+  /** Ping quiet inbox streams this often (default 15 s); a clustered hub pings faster, so clients leave a hung one within its lease time. */
+  pingMs?: number;
   /** Unanswered messages per recipient before QUEUE_FULL (else PI_COMS_NET_MAX_QUEUE, default 1000); 0 = no limit. */
   maxQueue?: number;
   /** Bytes of unanswered messages the whole hub holds before QUEUE_FULL (else PI_COMS_NET_MAX_QUEUED_BYTES, default 1 GiB); 0 = no limit. */
   maxQueuedBytes?: number;
+  /** Each agent's share of it, as a sender and as a recipient (else PI_COMS_NET_MAX_QUEUED_BYTES_PER_AGENT, default an eighth); 0 = none. */
+  maxQueuedBytesPerAgent?: number;
   /** Inbox streams per agent; past it the oldest closes (else PI_COMS_NET_MAX_STREAMS_PER_AGENT, default 8). */
   maxStreamsPerAgent?: number;
   /** Reap agents offline, or never connected, this long (else PI_COMS_NET_REAP_AFTER_MS, default 300000); 0 = never. */
   reapAfterMs?: number;
   /** Registered-but-unconnected agents at most (else PI_COMS_NET_MAX_PENDING_REGISTRATIONS, default 256). */
   maxPendingRegistrations?: number;
+  /** What a holder's closed stream has to come back in before what it held ends PEER_GONE (else PI_COMS_NET_STREAM_GRACE_MS, default 3000); 0 = never. */
+  streamGraceMs?: number;
   env?: NodeJS.ProcessEnv;
   /** Publish url, pid and start time in the project's discovery file (the CLI does). */
   discovery?: boolean;
@@ -106,6 +113,10 @@ export function readTlsFiles(
     }
   };
   return { cert: read("certificate", cert), key: read("key", key) };
+}
+
+function optionalLimit<K extends string>(key: K, value: number | undefined): Partial<Record<K, number>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, number>);
 }
 
 export function processStartedAt(): number {
@@ -166,20 +177,34 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
     maxSendsPerSec: opts.maxSendsPerSec ?? settings.maxSendsPerSec,
     maxQueue: opts.maxQueue ?? settings.maxQueue,
     maxQueuedBytes: opts.maxQueuedBytes ?? settings.maxQueuedBytes,
+    ...optionalLimit(
+      "maxQueuedBytesPerAgent",
+      opts.maxQueuedBytesPerAgent ?? settings.maxQueuedBytesPerAgent,
+    ),
     maxStreamsPerAgent: opts.maxStreamsPerAgent ?? settings.maxStreamsPerAgent,
     reapAfterMs: opts.reapAfterMs ?? settings.reapAfterMs,
     maxPendingRegistrations: opts.maxPendingRegistrations ?? settings.maxPendingRegistrations,
+    streamGraceMs: opts.streamGraceMs ?? settings.streamGraceMs,
   });
   const feed = new AdminFeed(backend, { content: opts.dashboardContent ?? settings.dashboardContent });
   const metrics = new HubMetrics(backend, feed);
   flushed = (ms) => metrics.storeFlushed(ms);
   const auth = new ObservedAuth(token, backend);
   auth.onFailure = (reason) => metrics.authFailure(reason);
-  const dashboard = new DashboardRoutes({
+  const dashboard = new DashboardRoutes({ auth, sessions: new DashboardSessions(), metrics });
+  // JSON escaping can double a text; the backend enforces the real limit with a clear TOO_LARGE.
+  const maxBodyBytes = 2 * maxMessageBytes + 64 * 1024;
+  const mcpLimits = mcpSettings(opts.env ?? process.env);
+  const mcp = new McpRoute({
+    backend,
     auth,
-    sessions: new DashboardSessions(),
-    metrics,
-    tls: tls !== undefined,
+    maxBodyBytes,
+    heartbeatMs: settings.heartbeatMs,
+    replyTimeoutMs: settings.messageTtlMs,
+    maxWaitMs: mcpLimits.maxWaitMs,
+    progressMs: mcpLimits.progressMs,
+    maxSessions: mcpLimits.maxSessions,
+    idleMs: mcpLimits.idleMs,
   });
   const serveOptions = {
     host,
@@ -187,11 +212,12 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
     backend,
     auth,
     dashboard,
+    mcp,
     admin: feed,
-    // JSON escaping can double a text; the backend enforces the real limit with a clear TOO_LARGE.
-    maxBodyBytes: 2 * maxMessageBytes + 64 * 1024,
+    maxBodyBytes,
     // Checked before each write, so an event of any size reaches a reader that keeps up.
     maxStreamBufferBytes: opts.maxStreamBufferBytes ?? settings.maxStreamBufferBytes,
+    ...(opts.pingMs ? { pingMs: opts.pingMs } : {}),
     ...(tls ? { tls } : {}),
   };
   let served: ServedHub;
@@ -199,6 +225,7 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
     if (isBun()) served = await (await import("./http/bun.ts")).serveBun(serveOptions);
     else served = await (await import("./http/node.ts")).serveNode(serveOptions);
   } catch (error) {
+    await mcp.closeAll();
     feed.close();
     metrics.close();
     await backend.close();
@@ -220,6 +247,8 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
     metrics,
     close: () => {
       closing ??= (async () => {
+        // MCP agents leave first, while the backend can still settle what they held.
+        await mcp.closeAll();
         feed.close();
         metrics.close();
         await backend.close();

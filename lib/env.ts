@@ -13,6 +13,11 @@ export function envInt(name: string, fallback: number, env: NodeJS.ProcessEnv = 
   return value;
 }
 
+/** A non-negative integer from the environment, or undefined when it is not set. */
+export function envOptionalInt(name: string, env: NodeJS.ProcessEnv = process.env): number | undefined {
+  return envString(name, env) === undefined ? undefined : envInt(name, 0, env);
+}
+
 export function envString(name: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
   const raw = env[name];
   return raw === undefined || raw === "" ? undefined : raw;
@@ -75,12 +80,16 @@ export interface HubSettings {
   maxQueue: number;
   /** Bytes of unanswered messages the whole hub may hold before sends are refused QUEUE_FULL; 0 = no limit. */
   maxQueuedBytes: number;
+  /** Each agent's share of maxQueuedBytes, as a sender and as a recipient; undefined = the hub's default (an eighth); 0 = none. */
+  maxQueuedBytesPerAgent: number | undefined;
   /** Inbox streams per agent; a new one past it closes that agent's oldest; 0 = no limit. */
   maxStreamsPerAgent: number;
   /** Remove agents offline this long, or registered this long without opening their inbox; 0 = never. */
   reapAfterMs: number;
   /** Registered agents that have not opened their inbox yet, at most; 0 = no limit. */
   maxPendingRegistrations: number;
+  /** An agent whose inbox stream closed and that opens none again within this long is gone (PEER_GONE); 0 = never. */
+  streamGraceMs: number;
 }
 
 /** "on" or "off" (the dashboard's content switch); anything else is an error. */
@@ -111,8 +120,30 @@ export function hubSettings(env: NodeJS.ProcessEnv = process.env): HubSettings {
     maxStreamBufferBytes: envInt("PI_COMS_NET_MAX_STREAM_BUFFER_BYTES", 256 * 1024, env),
     maxQueue: envInt("PI_COMS_NET_MAX_QUEUE", 1000, env),
     maxQueuedBytes: envInt("PI_COMS_NET_MAX_QUEUED_BYTES", 1024 * 1024 * 1024, env),
+    maxQueuedBytesPerAgent: envOptionalInt("PI_COMS_NET_MAX_QUEUED_BYTES_PER_AGENT", env),
     maxStreamsPerAgent: envInt("PI_COMS_NET_MAX_STREAMS_PER_AGENT", 8, env),
     reapAfterMs: envInt("PI_COMS_NET_REAP_AFTER_MS", 300_000, env),
     maxPendingRegistrations: envInt("PI_COMS_NET_MAX_PENDING_REGISTRATIONS", 256, env),
+    streamGraceMs: envInt("PI_COMS_NET_STREAM_GRACE_MS", 3000, env),
+  };
+}
+
+export interface McpSettings {
+  /** Longest one blocking MCP tool call (await, receive) waits before answering "still waiting, call again". */
+  maxWaitMs: number;
+  /** Progress notifications this often during a blocking call whose request asked for progress. */
+  progressMs: number;
+  /** The hub's /mcp: open sessions at most, and how long an idle one (no request, no stream) lives. */
+  maxSessions: number;
+  idleMs: number;
+}
+
+export function mcpSettings(env: NodeJS.ProcessEnv = process.env): McpSettings {
+  return {
+    // A wait of 0 would answer "call again" before looking; progress faster than 10/s is noise.
+    maxWaitMs: Math.max(1, envInt("PI_COMS_MCP_MAX_WAIT_MS", 45_000, env)),
+    progressMs: Math.max(100, envInt("PI_COMS_MCP_PROGRESS_MS", 10_000, env)),
+    maxSessions: envInt("PI_COMS_NET_MAX_MCP_SESSIONS", 256, env),
+    idleMs: envInt("PI_COMS_NET_MCP_IDLE_MS", 1_800_000, env),
   };
 }

@@ -19,13 +19,12 @@ import {
   Color,
   type Message,
   type Outcome,
-  ProjectName,
   ReplyResult,
   type SendAck,
   type SendInput,
 } from "../contract/schemas.ts";
 import { type P2PSettings, p2pSettings } from "../lib/env.ts";
-import { projectFromCwd } from "../lib/project.ts";
+import { checkedProject, projectFromCwd } from "../lib/project.ts";
 import { newToken } from "../lib/secrets.ts";
 import { ignore } from "./ignore.ts";
 import { Inbox } from "./inbox.ts";
@@ -61,7 +60,7 @@ export interface P2PStartOptions {
 export async function startP2P(opts: P2PStartOptions = {}): Promise<P2PNode> {
   const env = opts.env ?? process.env;
   const settings = p2pSettings(env);
-  const project = ProjectName.parse(opts.project ?? projectFromCwd(opts.cwd));
+  const project = checkedProject(opts.project ?? projectFromCwd(opts.cwd));
   const wanted = AgentName.parse(opts.name ?? generatedName());
   const color = opts.color === undefined ? undefined : Color.parse(opts.color);
   const registry = new Registry(project, env);

@@ -21,6 +21,7 @@
 import { randomUUID } from "node:crypto";
 import type { ExtensionAPI, ExtensionContext } from "@earendil-works/pi-coding-agent";
 import type { ReplyResult } from "../contract/schemas.ts";
+import { systemLabel, toolPrefix } from "../tools/names.ts";
 import {
   INBOUND_TYPE,
   type InboundDetails,
@@ -31,8 +32,6 @@ import {
   RESUME_TYPE,
   type ReplyEntry,
   resumeText,
-  systemLabel,
-  toolPrefix,
   viewOf,
 } from "./messages.ts";
 import { type ComsState, type InboundItem, type InFlightBatch, type SystemKind, slotOf } from "./state.ts";

@@ -4,10 +4,10 @@
  * needs (redraw, active tools, the card peers see).
  */
 import type { ExtensionAPI, ExtensionContext } from "@earendil-works/pi-coding-agent";
+import { toolNames } from "../tools/names.ts";
 import type { IdentityFlags } from "./flags.ts";
 import { InboundDelivery } from "./inbound.ts";
 import { type ComsState, comsState, type SystemKind } from "./state.ts";
-import { toolNames } from "./tool-names.ts";
 import { render } from "./widget.ts";
 
 export class ComsRuntime {

@@ -6,9 +6,10 @@
  */
 import type { ComsClient } from "../contract/client.ts";
 import type { AgentCard, Message } from "../contract/schemas.ts";
+import type { SystemKind } from "../tools/names.ts";
 import type { IdentityFlags, NetFlags } from "./flags.ts";
 
-export type SystemKind = "p2p" | "hub";
+export type { SystemKind };
 
 /** One active system: its client and what is needed to show, re-join or stop it. */
 export interface SystemSlot {

@@ -2,7 +2,7 @@
  * The flag and variable tables in docs/*.md, generated from what the code
  * parses: the hub's parseArgs options and help (hub/cli-options.ts), the
  * CLI's command specs (client/cli-args.ts), the pi flags (plugin/cli-flags.ts)
- * and the settings readers (lib/env.ts, hub/cluster/settings.ts). Variable
+ * and the settings readers (lib/env.ts, hub/cluster/settings.ts), the MCP ones included. Variable
  * names and defaults are found by calling the readers with a recording
  * environment, so a variable the code reads cannot be missing from a table.
  *
@@ -16,7 +16,7 @@ import { join, resolve } from "node:path";
 import { COMMANDS, COMMON, type OptionSpec } from "../client/cli-args.ts";
 import { HUB_HELP, HUB_OPTIONS } from "../hub/cli-options.ts";
 import { clusterSettings } from "../hub/cluster/settings.ts";
-import { comsDir, comsNetDir, hubSettings, p2pSettings } from "../lib/env.ts";
+import { comsDir, comsNetDir, hubSettings, mcpSettings, p2pSettings } from "../lib/env.ts";
 import { CLI_FLAGS } from "../plugin/cli-flags.ts";
 
 export const DOCS = resolve(import.meta.dirname, "..", "docs");
@@ -55,6 +55,10 @@ const VARIABLE_MEANING: Record<string, string> = {
     "hub: unanswered messages per recipient before sends are refused `QUEUE_FULL`; `0` = no limit",
   PI_COMS_NET_MAX_QUEUED_BYTES:
     "hub: bytes of unanswered messages and untaken replies the whole hub may hold; `0` = no limit",
+  PI_COMS_NET_MAX_QUEUED_BYTES_PER_AGENT:
+    "hub: each agent's share of that, as a sender (unanswered messages, untaken replies) and as a recipient (its queue); unset: an eighth of it; `0` = no share",
+  PI_COMS_NET_STREAM_GRACE_MS:
+    "hub: an agent whose inbox stream closed and that opens none again within this long ends what it was handed `PEER_GONE`; `0` = only when its presence lapses",
   PI_COMS_NET_MAX_STREAMS_PER_AGENT:
     "hub: inbox streams per agent; past it the oldest is closed; `0` = no limit",
   PI_COMS_NET_REAP_AFTER_MS:
@@ -67,6 +71,13 @@ const VARIABLE_MEANING: Record<string, string> = {
   PI_COMS_NET_CLUSTER_HOST: "hub on Redis: bind address of its backend listener (unset: `--host`)",
   PI_COMS_NET_CLUSTER_PORT: "hub on Redis: port of its backend listener (`0`: the OS picks)",
   PI_COMS_NET_ADVERTISE_HOST: "hub on Redis: how the other hubs reach it (unset: the cluster host)",
+  PI_COMS_MCP_MAX_WAIT_MS:
+    "longest one `coms_await` / `coms_receive` call blocks before it says to call again",
+  PI_COMS_MCP_PROGRESS_MS:
+    "progress notification interval while a call blocks (when the request asks for progress)",
+  PI_COMS_NET_MAX_MCP_SESSIONS: "hub: open `/mcp` sessions at most (503 past it); `0` = no limit",
+  PI_COMS_NET_MCP_IDLE_MS:
+    "hub: close an `/mcp` session with no request and no open stream this long; `0` = never",
 };
 
 type Reader = (env: NodeJS.ProcessEnv) => unknown;
@@ -207,6 +218,7 @@ export const TABLES: Record<string, () => string> = {
   "hub-flags": hubFlagTable,
   "hub-variables": () => variableTable([hubSettings, clusterSettings, comsNetDir]),
   "p2p-variables": () => variableTable([comsDir, p2pSettings]),
+  "mcp-variables": () => variableTable([mcpSettings]),
   "cli-commands": cliTable,
   "pi-flags": piFlagTable,
 };

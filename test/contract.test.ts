@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { ComsError, comsError, toComsError } from "../contract/errors.ts";
 import { ulid, ulidTime } from "../contract/ids.ts";
 import { comsRouter } from "../contract/router.ts";
-import { AgentCard, MsgId, SendInput } from "../contract/schemas.ts";
+import { AgentCard, CardPatch, MsgId, SendInput } from "../contract/schemas.ts";
 
 describe("contract", () => {
   it("ulids are valid, unique and sorted even within one millisecond", () => {
@@ -21,6 +21,16 @@ describe("contract", () => {
       AgentCard.parse({ id: ulid(), name: "a", project: "p", color: "red", started_at: 1 }),
     );
     assert.equal(SendInput.parse({ to: "coder", prompt: "hi" }).hops, 0);
+  });
+
+  it("a card patch carries only what it sets: the queue depth alone does not blank the model", () => {
+    assert.deepEqual(CardPatch.parse({ queue_depth: 2 }), { queue_depth: 2 });
+    assert.deepEqual(CardPatch.parse({ model: "m", context_used_pct: null }), {
+      model: "m",
+      context_used_pct: null,
+    });
+    assert.throws(() => CardPatch.parse({ context_used_pct: 101 }));
+    assert.throws(() => CardPatch.parse({ queue_depth: -1 }));
   });
 
   it("carries the coms code through the error formatter", async () => {

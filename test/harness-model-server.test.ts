@@ -172,7 +172,7 @@ describe("scripted model server", () => {
     const bad = await fetch(`${server.baseUrl}/chat/completions`, { method: "POST", body: "{" });
     assert.equal(bad.status, 400);
     await bad.body?.cancel();
-    const missing = await fetch(`${server.baseUrl}/responses`, { method: "POST", body: "{}" });
+    const missing = await fetch(`${server.baseUrl}/embeddings`, { method: "POST", body: "{}" });
     assert.equal(missing.status, 404);
     await missing.body?.cancel();
   });

@@ -34,6 +34,9 @@ async function queuedBytes(hub: HubProcess): Promise<number> {
   return Number(value);
 }
 
+/** The hub-wide bound alone, no per-agent share: one agent may use all of it. */
+const HUB_WIDE_ONLY = ["--max-queued-bytes", "20000", "--max-queued-bytes-per-agent", "0"];
+
 function isHubFull(held: number, limit: number) {
   return (error: unknown) => {
     const coms = toComsError(error);
@@ -72,7 +75,7 @@ for (const runtime of ["node", "bun"] as Runtime[]) {
     });
 
     it("refuses a send past the hub-wide byte bound with QUEUE_FULL, and takes sends again as messages settle", async () => {
-      const { world, hub } = await setup(runtime, ["--max-queued-bytes", "20000"]);
+      const { world, hub } = await setup(runtime, HUB_WIDE_ONLY);
       const one = await rawAgent(hub.url, hub.token, "one");
       const two = await rawAgent(hub.url, hub.token, "two");
       const tx = await world.connect(hub, "tx");
@@ -105,7 +108,7 @@ for (const runtime of ["node", "bun"] as Runtime[]) {
     });
 
     it("counts a reply its sender has not taken, until the sender takes it", async () => {
-      const { hub } = await setup(runtime, ["--max-queued-bytes", "20000"]);
+      const { hub } = await setup(runtime, HUB_WIDE_ONLY);
       const asker = await rawAgent(hub.url, hub.token, "asker");
       const answerer = await rawAgent(hub.url, hub.token, "answerer");
       const sent = await asker.client.messages.send.mutate({ to: "answerer", prompt: "p".repeat(1000) });
@@ -123,6 +126,72 @@ for (const runtime of ["node", "bun"] as Runtime[]) {
       await asker.client.messages.ack.mutate({ msg_ids: [sent.msg_id] });
       assert.equal(await queuedBytes(hub), 0);
       await asker.client.messages.send.mutate({ to: "answerer", prompt: "q".repeat(9000) });
+    });
+
+    it("a sender that never takes its replies is refused its share; nobody else is", async () => {
+      // The default share: an eighth of the hub-wide bound (250,000 bytes here).
+      const { world, hub } = await setup(runtime, ["--max-queued-bytes", "2000000"]);
+      const culprit = await rawAgent(hub.url, hub.token, "culprit");
+      const answerer = await rawAgent(hub.url, hub.token, "answerer");
+      const bystander = await world.connect(hub, "bystander");
+      // 20 messages in flight, each answered with 100 KB that the culprit never takes (never acks).
+      const sent = [];
+      for (let i = 0; i < 20; i++) {
+        sent.push(await culprit.client.messages.send.mutate({ to: "answerer", prompt: `q${i}` }));
+      }
+      for (const ack of sent) {
+        await answerer.client.messages.settle.mutate({
+          msg_id: ack.msg_id,
+          result: { ok: true, text: "r".repeat(100_000) },
+        });
+      }
+      assert.equal(await queuedBytes(hub), 2_000_000);
+      // Someone else still gets through, to the same recipient and to another.
+      await bystander.send({ to: "answerer", prompt: "hello" });
+      await bystander.send({ to: "culprit", prompt: "hello" });
+      await assert.rejects(
+        culprit.client.messages.send.mutate({ to: "answerer", prompt: "q" }),
+        (error: unknown) => {
+          const coms = toComsError(error);
+          assert.equal(coms.code, "QUEUE_FULL");
+          assert.match(
+            coms.message,
+            /your share of the hub's queues is used up: the hub holds 1\.9 MiB for you .*\(--max-queued-bytes-per-agent 250000\); nothing was sent/,
+          );
+          return true;
+        },
+      );
+      const metrics = (await raw(hub.url, "/metrics", { token: hub.token })).text;
+      assert.match(metrics, /^pi_coms_agent_held_bytes\{agent="culprit"\} 2000000$/m);
+      // Taking its replies gives the culprit its room back.
+      await culprit.client.messages.ack.mutate({ msg_ids: sent.map((ack) => ack.msg_id) });
+      await culprit.client.messages.send.mutate({ to: "answerer", prompt: "q" });
+    });
+
+    it("a recipient that never answers fills its own share of the queues; sends to others go on", async () => {
+      const { world, hub } = await setup(runtime, [
+        "--max-queued-bytes",
+        "80000",
+        "--max-queued-bytes-per-agent",
+        "20000",
+      ]);
+      await rawAgent(hub.url, hub.token, "sink");
+      const other = await rawAgent(hub.url, hub.token, "other");
+      const a = await world.connect(hub, "a");
+      const b = await world.connect(hub, "b");
+      await a.send({ to: "sink", prompt: "a".repeat(10_000) });
+      await b.send({ to: "sink", prompt: "b".repeat(10_000) });
+      await assert.rejects(a.send({ to: "sink", prompt: "c" }), (error: unknown) => {
+        const coms = toComsError(error);
+        assert.equal(coms.code, "QUEUE_FULL");
+        assert.match(
+          coms.message,
+          /sink's queue is full: it holds 20000 bytes of unanswered messages.*\(--max-queued-bytes-per-agent 20000\); nothing was sent/,
+        );
+        return true;
+      });
+      await a.send({ to: "other", prompt: "d".repeat(10_000) });
+      assert.ok(other.card.id);
     });
 
     it("closes an agent's oldest stream when it opens one past the limit; the newest ones get messages", async () => {
@@ -187,7 +256,7 @@ describe("hub-wide queued bytes (node)", () => {
   it("counts what a restart restores, and what expires or ends PEER_GONE leaves the count", async () => {
     const world = new HubWorld();
     worlds.push(world);
-    const args = ["--max-queued-bytes", "20000"];
+    const args = HUB_WIDE_ONLY;
     let hub = await world.startHub({ args });
     const ghost = await rawAgent(hub.url, hub.token, "ghost");
     const tx = await world.connect(hub, "tx");
@@ -207,7 +276,7 @@ describe("hub-wide queued bytes (node)", () => {
   });
 
   it("a message that expires leaves the count", async () => {
-    const { world, hub } = await setup("node", ["--max-queued-bytes", "20000"], {
+    const { world, hub } = await setup("node", HUB_WIDE_ONLY, {
       PI_COMS_NET_MESSAGE_TTL_MS: "3000",
     });
     await rawAgent(hub.url, hub.token, "ghost");

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { ComsError } from "../contract/errors.ts";
 import type { Message } from "../contract/schemas.ts";
-import { openAdminStream, sample, signIn } from "./support/admin-feed.ts";
+import { openAdminStream, sample, sessionHeader, signIn } from "./support/admin-feed.ts";
 import { type HubProcess, HubWorld, ROOT, type Runtime, raw, waitFor } from "./support/hub-harness.ts";
 
 const scrape = async (hub: HubProcess, token: string | null = hub.token) => {
@@ -91,45 +91,42 @@ for (const runtime of ["node", "bun"] as Runtime[]) {
     });
     after(() => world.dispose());
 
-    it("sign-in sets an HttpOnly SameSite=Strict session; a wrong token sets nothing", async () => {
+    it("sign-in answers a session id in the body, never a cookie; a wrong token gets nothing", async () => {
       const wrong = await signIn(hub.url, "not-the-hub-token");
       assert.equal(wrong.status, 401);
-      assert.equal(wrong.cookie, undefined);
+      assert.equal(wrong.session, undefined);
       const page = await fetch(new URL("/", hub.url));
-      const html = await page.text();
-      assert.match(html, /id="sign-in"/);
-      assert.doesNotMatch(html, /id="agents"/);
+      // Even without the script a submit cannot put the token in a URL: the form posts.
+      assert.match(await page.text(), /<form id="sign-in" method="post" action="\/dashboard\/sign-in">/);
       assert.match(page.headers.get("content-security-policy") ?? "", /default-src 'none'/);
       const response = await fetch(new URL("/dashboard/sign-in", hub.url), {
         method: "POST",
-        headers: { "content-type": "application/x-www-form-urlencoded", origin: new URL(hub.url).origin },
-        body: new URLSearchParams({ secret: hub.token }).toString(),
-        redirect: "manual",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ secret: hub.token }),
       });
-      assert.equal(response.status, 303);
-      const setCookie = response.headers.get("set-cookie") ?? "";
-      assert.match(
-        setCookie,
-        /^pi_coms_session=[A-Za-z0-9_-]{40,}; HttpOnly; SameSite=Strict; Path=\/; Max-Age=\d+$/,
+      assert.equal(response.status, 200);
+      assert.equal(
+        response.headers.get("set-cookie"),
+        null,
+        "no cookie: cookies reach every port of the host",
       );
-      const cookie = setCookie.split(";")[0] as string;
-      const signedIn = await (await fetch(new URL("/", hub.url), { headers: { cookie } })).text();
-      assert.match(signedIn, /id="agents"/);
-      // From another site, even with the right token: refused.
-      const forged = await fetch(new URL("/dashboard/sign-in", hub.url), {
+      assert.equal(response.headers.get("access-control-allow-origin"), null);
+      const { session } = (await response.json()) as { session: string };
+      assert.match(session, /^[A-Za-z0-9_-]{40,}$/);
+      // A form post (what a page on another origin can send without a preflight) is refused, right token or not.
+      const form = await fetch(new URL("/dashboard/sign-in", hub.url), {
         method: "POST",
         headers: { "content-type": "application/x-www-form-urlencoded", origin: "http://evil.example" },
         body: new URLSearchParams({ secret: hub.token }).toString(),
-        redirect: "manual",
       });
-      assert.equal(forged.status, 403);
-      assert.equal(forged.headers.get("set-cookie"), null);
+      assert.equal(form.status, 415);
+      assert.doesNotMatch(await form.text(), /session/);
     });
 
     it("a session reads admin.watch and nothing else: it cannot act as an agent", async () => {
-      const { cookie } = await signIn(hub.url, hub.token);
-      assert.ok(cookie);
-      const headers = { cookie, "content-type": "application/json" };
+      const { session } = await signIn(hub.url, hub.token);
+      assert.ok(session);
+      const headers = { ...sessionHeader(session), "content-type": "application/json" };
       const register = await raw(hub.url, "/trpc/agents.register", {
         headers,
         body: JSON.stringify({ json: { name: "intruder" } }),
@@ -140,14 +137,13 @@ for (const runtime of ["node", "bun"] as Runtime[]) {
         body: JSON.stringify({ json: { to: "x", prompt: "y" } }),
       });
       assert.equal(send.status, 401);
-      assert.equal((await raw(hub.url, "/metrics", { headers: { cookie } })).status, 401);
+      assert.equal((await raw(hub.url, "/metrics", { headers: sessionHeader(session) })).status, 401);
       await assert.rejects(openAdminStream(hub.url, {}), /401/);
-      await assert.rejects(
-        openAdminStream(hub.url, { cookie: "pi_coms_session=forged-forged-forged-forged" }),
-        /401/,
-      );
+      await assert.rejects(openAdminStream(hub.url, sessionHeader("forged-forged-forged-forged")), /401/);
+      // As a cookie it is nothing: only the header counts.
+      await assert.rejects(openAdminStream(hub.url, { cookie: `pi_coms_session=${session}` }), /401/);
 
-      const stream = await openAdminStream(hub.url, { cookie });
+      const stream = await openAdminStream(hub.url, sessionHeader(session));
       world.defer(() => stream.close());
       const snapshot = await stream.next((event) => event.kind === "snapshot", "the snapshot");
       assert.equal(snapshot.kind === "snapshot" && snapshot.hub.content, true);
@@ -191,8 +187,8 @@ for (const runtime of ["node", "bun"] as Runtime[]) {
       const { code } = JSON.parse(issued.text) as { code: string };
       assert.match(code, /^[A-Z0-9]{4}-[A-Z0-9]{4}$/);
       const first = await signIn(hub.url, code.toLowerCase());
-      assert.equal(first.status, 303);
-      assert.ok(first.cookie);
+      assert.equal(first.status, 200);
+      assert.ok(first.session);
       const second = await signIn(hub.url, code);
       assert.equal(second.status, 401);
     });
@@ -204,7 +200,7 @@ for (const runtime of ["node", "bun"] as Runtime[]) {
       assert.ok(run.out.includes(`dashboard: ${hub.url}/`), run.out);
       assert.ok(!run.out.includes(hub.token), "the token is not printed");
       const code = /one-time code: (\S+)/.exec(run.out)?.[1] ?? "";
-      assert.equal((await signIn(hub.url, code)).status, 303);
+      assert.equal((await signIn(hub.url, code)).status, 200);
       const wrong = await world.run(process.execPath, [
         cli,
         "hub",
@@ -218,16 +214,20 @@ for (const runtime of ["node", "bun"] as Runtime[]) {
     });
 
     it("sign-out ends the session", async () => {
-      const { cookie } = await signIn(hub.url, hub.token);
-      assert.ok(cookie);
+      const { session } = await signIn(hub.url, hub.token);
+      assert.ok(session);
       const out = await fetch(new URL("/dashboard/sign-out", hub.url), {
         method: "POST",
-        headers: { cookie, origin: new URL(hub.url).origin },
-        redirect: "manual",
+        headers: sessionHeader(session),
       });
-      assert.equal(out.status, 303);
-      assert.match(out.headers.get("set-cookie") ?? "", /Max-Age=0/);
-      await assert.rejects(openAdminStream(hub.url, { cookie }), /401/);
+      assert.equal(out.status, 204);
+      await assert.rejects(openAdminStream(hub.url, sessionHeader(session)), /401/);
+      // Signing out twice (a session that expired meanwhile) is no error.
+      const again = await fetch(new URL("/dashboard/sign-out", hub.url), {
+        method: "POST",
+        headers: sessionHeader(session),
+      });
+      assert.equal(again.status, 204);
     });
   });
 }
@@ -277,7 +277,7 @@ describe("hub dashboard: content off, and the shared lockout", () => {
     const metrics = await raw(hub.url, "/metrics", { token: "still-a-wrong-token" });
     assert.equal(metrics.status, 429);
     // Wrong tokens only: the right one still signs in, and still calls the API, from the same address.
-    assert.equal((await signIn(hub.url, hub.token)).status, 303);
+    assert.equal((await signIn(hub.url, hub.token)).status, 200);
     assert.equal((await raw(hub.url, "/metrics", { token: hub.token })).status, 200);
   });
 });

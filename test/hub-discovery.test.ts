@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import type { ComsError } from "../contract/errors.ts";
 import { ensureHub, findHub, stopHub } from "../hub/client/discovery.ts";
 import { connectHub } from "../hub/client/hub-client.ts";
 import { pidAlive } from "../lib/process.ts";
@@ -107,5 +110,32 @@ describe("hub discovery and auto-start", () => {
     assert.equal(restarted.startedByMe, true);
     assert.notEqual(restarted.pid, fresh.pid);
     assert.equal(await stopHub(project, world.env), true);
+  });
+
+  it("connectHub refuses a project name that leaves the projects root: no file outside is read, no token sent", async () => {
+    // A hub look-alike outside PI_COMS_NET_DIR/projects, with a server.json and a secret of its own.
+    const seen: string[] = [];
+    const decoy = createServer((req, res) => {
+      seen.push(String(req.headers.authorization));
+      res.writeHead(500).end();
+    });
+    await new Promise<void>((resolve) => decoy.listen(0, "127.0.0.1", resolve));
+    world.defer(() => new Promise<void>((resolve) => decoy.close(() => resolve())));
+    const outside = join(world.dir, "outside");
+    mkdirSync(outside, { recursive: true, mode: 0o700 });
+    const url = `http://127.0.0.1:${(decoy.address() as AddressInfo).port}`;
+    writeFileSync(join(outside, "server.json"), JSON.stringify({ url, pid: process.pid, started_at: 1 }));
+    writeFileSync(join(outside, "server.secret.json"), JSON.stringify({ token: "t".repeat(32) }), {
+      mode: 0o600,
+    });
+    // PI_COMS_NET_DIR/projects/../../outside is that directory.
+    for (const name of ["../../outside", "a/b", ".hidden", ""]) {
+      await assert.rejects(connectHub({ project: name, env: world.env }), (error: ComsError) => {
+        assert.equal(error.code, "BAD_INPUT");
+        assert.match(error.message, /bad project name/);
+        return true;
+      });
+    }
+    assert.deepEqual(seen, [], "nothing reached the URL found outside");
   });
 });

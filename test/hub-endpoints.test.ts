@@ -2,25 +2,19 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { ComsError } from "../contract/errors.ts";
-import { hubRotation, nextHubUrl, parseHubUrls, startOnFirst } from "../hub/client/endpoints.ts";
+import { nextStartPosition, parseHubUrls, spreadOrder, startOnFirst } from "../hub/client/endpoints.ts";
 
 test("a comma-separated list: trimmed, trailing slashes dropped, repeats removed", () => {
   assert.deepEqual(parseHubUrls(" http://a:1/, http://b:2,,http://a:1 "), ["http://a:1", "http://b:2"]);
   assert.deepEqual(parseHubUrls("https://one:9000"), ["https://one:9000"]);
 });
 
-test("round robin from the one in use, and at most once per gap", () => {
+test("each client of a process starts one further along the list: its own preferred hub first", () => {
   const urls = ["http://a:1", "http://b:2", "http://c:3"];
-  assert.equal(nextHubUrl(urls, "http://a:1/"), "http://b:2");
-  assert.equal(nextHubUrl(urls, "http://c:3"), "http://a:1");
-  assert.equal(nextHubUrl(urls, "http://elsewhere:4"), "http://a:1");
-  const rotate = hubRotation(urls, 60_000);
-  assert.equal(rotate("http://a:1"), "http://b:2");
-  assert.equal(
-    rotate("http://b:2"),
-    undefined,
-    "a hub answering 'retry' does not send the client round the list",
-  );
+  assert.deepEqual(spreadOrder(urls, 4), ["http://b:2", "http://c:3", "http://a:1"]);
+  assert.deepEqual(spreadOrder([], 4), []);
+  const firsts = Array.from({ length: 6 }, () => spreadOrder(urls, nextStartPosition())[0]);
+  for (const url of urls) assert.equal(firsts.filter((first) => first === url).length, 2, url);
 });
 
 test("start tries each URL in turn; a refusal every hub would repeat stops at once", async () => {

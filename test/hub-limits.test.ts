@@ -34,6 +34,23 @@ describe("hub limits", () => {
     );
   });
 
+  it("an await without a timeout waits the message's lifetime and ends EXPIRED, not pending; get agrees", async () => {
+    // Presence far off and a lifetime of 4 s: the hub sweeps once a second, so at the client's deadline
+    // (the lifetime, counted from after the send) the sweep has usually not run yet.
+    const { hub, connect } = await setup({
+      PI_COMS_NET_MESSAGE_TTL_MS: "4000",
+      PI_COMS_NET_STALE_AFTER_MS: "3600000",
+      PI_COMS_NET_OFFLINE_AFTER_MS: "7200000",
+    });
+    // Registered and never connected: nobody will ever take the message.
+    await rawAgent(hub.url, hub.token, "absent");
+    const tx = await connect("tx");
+    const ack = await tx.send({ to: "absent", prompt: "anyone?" });
+    const outcome = await tx.await(ack.msg_id);
+    assert.equal(outcome.state === "error" && outcome.code, "EXPIRED", JSON.stringify(outcome));
+    assert.deepEqual(await tx.get(ack.msg_id), outcome);
+  });
+
   it("enforces the hop limit with 'hop limit reached'", async () => {
     const { connect } = await setup({ PI_COMS_NET_MAX_HOPS: "2" });
     const a = await connect("a");

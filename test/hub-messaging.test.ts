@@ -46,6 +46,18 @@ describe("hub messaging (real hub process, typed clients)", () => {
     assert.equal(reply.state === "reply" && reply.text, "alice got: pong");
   });
 
+  it("a card update without the model keeps the model the agent joined with", async () => {
+    const watcher = await connect({ name: "watcher" });
+    const worker = await connect({ name: "worker", model: "m-kept" });
+    worker.updateCard({ queue_depth: 3 });
+    worker.updateCard({ context_used_pct: 42 });
+    const card = await waitFor(
+      async () => (await watcher.list()).find((c) => c.name === "worker" && c.context_used_pct === 42),
+      { what: "the worker's context use" },
+    );
+    assert.equal(card.model, "m-kept");
+  });
+
   it("names get a numeric suffix; explicit agents are hidden unless asked, yet reachable", async () => {
     const first = await connect({ name: "coder" });
     const second = await connect({ name: "coder" });

@@ -27,31 +27,33 @@ function childEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-test("hub behaviour tests pass on the Redis store", {
-  skip: process.env.PI_COMS_TEST_HUB_STORE === "redis",
-  timeout: 240_000,
-}, async () => {
-  const child = spawn(
-    process.execPath,
-    ["--test", "--test-concurrency=1", ...FILES.map((file) => join(ROOT, "test", file))],
-    { env: childEnv(), stdio: ["ignore", "pipe", "pipe"] },
-  );
-  let out = "";
-  child.stdout.on("data", (chunk) => {
-    out += chunk;
+// One test per file: each gets its own hang guard, and a failure names its file.
+for (const file of FILES) {
+  test(`${file} passes on the Redis store`, {
+    skip: process.env.PI_COMS_TEST_HUB_STORE === "redis",
+    timeout: 300_000,
+  }, async () => {
+    const child = spawn(process.execPath, ["--test", "--test-concurrency=1", join(ROOT, "test", file)], {
+      env: childEnv(),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    child.stdout.on("data", (chunk) => {
+      out += chunk;
+    });
+    child.stderr.on("data", (chunk) => {
+      out += chunk;
+    });
+    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+    const summary = /# pass (\d+)[\s\S]*# fail (\d+)/.exec(out);
+    assert.equal(
+      code,
+      0,
+      `failures on the Redis store:\n${out
+        .split("\n")
+        .filter((l) => /not ok|error|expected|actual/.test(l))
+        .join("\n")}`,
+    );
+    assert.ok(summary && Number(summary[1]) > 0 && summary[2] === "0", out.slice(-2000));
   });
-  child.stderr.on("data", (chunk) => {
-    out += chunk;
-  });
-  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
-  const summary = /# pass (\d+)[\s\S]*# fail (\d+)/.exec(out);
-  assert.equal(
-    code,
-    0,
-    `failures on the Redis store:\n${out
-      .split("\n")
-      .filter((l) => /not ok|error|expected|actual/.test(l))
-      .join("\n")}`,
-  );
-  assert.ok(summary && Number(summary[1]) > 0 && summary[2] === "0", out.slice(-2000));
-});
+}

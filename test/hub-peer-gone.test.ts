@@ -3,14 +3,18 @@
  * takes a message and dies (kill -9) ends it PEER_GONE for the sender once
  * it is silent with its stream gone (stale), one that keeps its stream but
  * falls silent once it is offline, never at the TTL; a message still queued
- * for an offline recipient says so in `get`.
+ * for an offline recipient says so in `get`. With presence timeouts far off,
+ * a killed holder's closed stream alone ends what it held (default grace),
+ * on one hub and through a second hub on Redis that relays its stream.
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { HubWorld, ROOT, type Runtime, waitFor } from "./support/hub-harness.ts";
+import type { HubClient } from "../hub/client/hub-client.ts";
+import { type HubProcess, HubWorld, ROOT, type Runtime, waitFor } from "./support/hub-harness.ts";
 import { rawAgent } from "./support/hub-raw-client.ts";
+import { startRedis } from "./support/redis-server.ts";
 
 const HOLD = join(ROOT, "test", "support", "hub-hold-client.ts");
 // Fast presence: a heartbeat every 100 ms, offline after 1 s of silence. The TTL stays at its 30 min.
@@ -19,6 +23,43 @@ const PRESENCE = {
   PI_COMS_NET_STALE_AFTER_MS: "400",
   PI_COMS_NET_OFFLINE_AFTER_MS: "1000",
 };
+
+// Presence that never lapses within a test: only a closed stream can end what a holder held.
+const PRESENCE_FAR = {
+  PI_COMS_NET_STALE_AFTER_MS: "3600000",
+  PI_COMS_NET_OFFLINE_AFTER_MS: "7200000",
+};
+const GONE_BY_STREAM =
+  /^victim is gone \(its inbox stream closed and it did not open one again within 3000 ms\) after (it had received this message|this message had been sent to it), without answering$/;
+
+/**
+ * A hub client process `victim` on `url` takes a message from `boss` and is
+ * killed -9; returns the sender's outcome, awaited far past any grace.
+ */
+async function killHolder(world: HubWorld, hub: HubProcess, url: string, boss: HubClient) {
+  const victim = world.track(
+    spawn(process.execPath, [HOLD, "victim", hub.project], {
+      env: { ...world.env, PI_COMS_NET_SERVER_URL: url, PI_COMS_NET_AUTH_TOKEN: hub.token },
+      stdio: ["ignore", "pipe", "pipe"],
+    }),
+  );
+  let out = "";
+  victim.stdout?.on("data", (chunk) => {
+    out += chunk;
+  });
+  victim.stderr?.on("data", (chunk) => {
+    out += chunk;
+  });
+  await waitFor(() => out.includes("ready"), { what: `the victim to connect (${out})`, timeoutMs: 20_000 });
+  const ack = await boss.send({ to: "victim", prompt: "hold this" });
+  await waitFor(() => out.includes(`got ${ack.msg_id}`), { what: "the victim to take the message" });
+  const exited = new Promise((resolve) => victim.once("exit", resolve));
+  victim.kill("SIGKILL");
+  await exited;
+  const outcome = await boss.await(ack.msg_id, { timeoutMs: 120_000 });
+  assert.deepEqual(await boss.get(ack.msg_id), outcome);
+  return outcome;
+}
 
 const worlds: HubWorld[] = [];
 after(async () => {
@@ -71,6 +112,16 @@ for (const runtime of ["node", "bun"] as Runtime[]) {
         /victim (is gone \(its inbox stream closed|went offline).* without answering/,
       );
       assert.deepEqual(await boss.get(ack.msg_id), outcome);
+    });
+
+    it("kill -9 of a holder ends what it held PEER_GONE through its closed stream, presence far off", async () => {
+      const world = new HubWorld(PRESENCE_FAR);
+      worlds.push(world);
+      const hub = await world.startHub({ runtime });
+      const boss = await world.connect(hub, "boss");
+      const outcome = await killHolder(world, hub, hub.url, boss);
+      assert.equal(outcome.state === "error" && outcome.code, "PEER_GONE", JSON.stringify(outcome));
+      assert.match(outcome.state === "error" ? outcome.message : "", GONE_BY_STREAM);
     });
 
     it("a recipient that keeps its stream but goes silent ends what it holds at offline, not at stale", async () => {
@@ -128,3 +179,25 @@ for (const runtime of ["node", "bun"] as Runtime[]) {
     });
   });
 }
+
+describe("a holder killed behind a relaying hub on Redis", () => {
+  it("the active hub sees the relayed stream close: PEER_GONE through the closed stream", async () => {
+    const redis = await startRedis();
+    const world = new HubWorld({
+      ...PRESENCE_FAR,
+      PI_COMS_NET_AUTH_TOKEN: "peer-gone-token-0123456789abcdef",
+    });
+    worlds.push(world);
+    world.defer(() => redis.dispose());
+    const args = ["--store", redis.url, "--lease-ms", "2000"];
+    const active = await world.startHub({ project: "gone", args });
+    await waitFor(() => /active hub/.test(active.output()), { what: "the first hub to take the lease" });
+    const relay = await world.startHub({ project: "gone", args });
+    const boss = await world.connect(active, "boss");
+    // The victim talks to the second hub only, which forwards its stream to the active one.
+    const outcome = await killHolder(world, relay, relay.url, boss);
+    assert.equal(outcome.state === "error" && outcome.code, "PEER_GONE", JSON.stringify(outcome));
+    assert.match(outcome.state === "error" ? outcome.message : "", GONE_BY_STREAM);
+    assert.doesNotMatch(relay.output(), /active hub/, "the second hub only relayed");
+  });
+});

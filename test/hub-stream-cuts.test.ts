@@ -114,15 +114,16 @@ describe("inbox streams cut anywhere", () => {
       const got = recorder(rx);
       const tx = await world.connect(target, `tx-${mode}`);
       const expected: string[] = [];
+      const sent: string[] = [];
       for (const where of BOUNDARIES) {
         const marker = `cut ${where}`;
         const cuts = proxy.cuts;
         proxy.rule = cutFrame(marker, where);
-        await tx.send({ to: rx.self.name, prompt: marker });
+        sent.push((await tx.send({ to: rx.self.name, prompt: marker })).msg_id);
         expected.push(marker);
         await waitFor(() => proxy.cuts > cuts, { what: `the cut ${where}` });
         // A later message must not carry the stream past the cut one.
-        await tx.send({ to: rx.self.name, prompt: `next ${where}` });
+        sent.push((await tx.send({ to: rx.self.name, prompt: `next ${where}` })).msg_id);
         expected.push(`next ${where}`);
         await waitFor(() => got.length >= expected.length, {
           what: `both messages after a cut ${where} (got ${JSON.stringify(got.slice(-3))})`,
@@ -131,6 +132,12 @@ describe("inbox streams cut anywhere", () => {
       }
       assert.deepEqual(got, expected);
       assertIdsRise(proxy);
+      // A cut is not a crash: every message got its reply, none ended PEER_GONE.
+      const outcomes = await Promise.all(sent.map((id) => tx.await(id, { timeoutMs: 10_000 })));
+      assert.deepEqual(
+        outcomes.map((o) => (o.state === "error" ? o.code : o.state)),
+        sent.map(() => "reply"),
+      );
     });
   }
 

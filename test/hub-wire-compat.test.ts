@@ -153,7 +153,10 @@ describe("lean hub adapter vs tRPC's stock adapter (same backend)", () => {
     await backend.send(caller, { to: "bob", prompt: "two", hops: 0 } as never);
     const [a, b] = await Promise.all(reading);
     assert.equal(b, a);
-    assert.match(a, /^event: connected\ndata: \{\}\n\n\ndata: \{"json":\{"kind":"message"/);
+    assert.match(
+      a,
+      /^event: connected\ndata: \{"reconnectAfterInactivityMs":37500\}\n\n\ndata: \{"json":\{"kind":"message"/,
+    );
     const firstId = /\nid: (\S+)\n/.exec(a)?.[1] as string;
     // Resumed after the first: only the second comes again, byte for byte.
     const resumed = await Promise.all([
@@ -198,6 +201,8 @@ describe("lean hub adapter vs tRPC's stock adapter (same backend)", () => {
     const theirs = sseStreamProducer({
       data: source(),
       ping: { enabled: true, intervalMs: 40 },
+      // Ours tells the reader to give up after 2.5 pings of silence, as tRPC's `client` option does.
+      client: { reconnectAfterInactivityMs: 100 },
       serialize: wireTransformer.serialize,
     }).pipeThrough(new TextDecoderStream());
     let expected = "";

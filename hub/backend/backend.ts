@@ -47,7 +47,11 @@ export class HubBackend implements ComsBackend {
     this.project = project;
     this.limits = limits;
     this.state = new HubState(store, project, limits, this.events);
-    this.streams = new InboxStreams(this.state, (item, error) => this.messages.undeliverable(item, error));
+    this.streams = new InboxStreams(
+      this.state,
+      (item, error) => this.messages.undeliverable(item, error),
+      (id) => this.streamGone(id),
+    );
     this.messages = new Messages(this.state, this.streams);
     this.agents = new Agents(this.state, this.streams, this.messages);
     const tick = Math.max(
@@ -70,6 +74,16 @@ export class HubBackend implements ComsBackend {
   /** Bytes of every unanswered message the hub holds (bounded by maxQueuedBytes). */
   get queuedBytes(): number {
     return this.state.queuedBytes;
+  }
+
+  /** Bytes held for each sender by name (its unanswered messages and untaken replies; bounded by its share). */
+  heldBytes(): Array<[string, number]> {
+    const held: Array<[string, number]> = [];
+    for (const [id, bytes] of this.state.sendersHolding()) {
+      const record = this.state.agents.get(id);
+      if (record) held.push([record.card.name, bytes]);
+    }
+    return held;
   }
 
   /** Every agent (explicit ones too), every unsettled message and their bytes, for an observer starting now. */
@@ -137,9 +151,14 @@ export class HubBackend implements ComsBackend {
     return this.messages.watch(caller, msgId, signal);
   }
 
-  inbox(caller: Caller, lastEventId: string | null, signal: AbortSignal | undefined): InboxFeed {
+  inbox(
+    caller: Caller,
+    lastEventId: string | null,
+    signal: AbortSignal | undefined,
+    opts: { peers: boolean } = { peers: true },
+  ): InboxFeed {
     this.state.agentOf(caller);
-    return this.streams.open(caller.id, lastEventId, signal);
+    return this.streams.open(caller.id, lastEventId, signal, opts.peers);
   }
 
   ack(caller: Caller, msgIds: string[]): Promise<void> {
@@ -148,6 +167,20 @@ export class HubBackend implements ComsBackend {
 
   settle(caller: Caller, input: z.output<typeof SettleInput>): Promise<void> {
     return this.messages.settle(caller, input);
+  }
+
+  /**
+   * The agent's last inbox stream closed and it opened none again within the
+   * grace: a crashed process. What it held ends PEER_GONE now, not once its
+   * presence lapses.
+   */
+  private streamGone(id: string): void {
+    const record = this.state.agents.get(id);
+    if (!record || this.state.closed || this.streams.has(id)) return;
+    this.messages.recipientGone(
+      id,
+      `${record.card.name} is gone (its inbox stream closed and it did not open one again within ${this.state.limits.streamGraceMs} ms)`,
+    );
   }
 
   /** Expire messages, move presence along, purge tombstones and long-gone agents. */

@@ -42,9 +42,13 @@ export class InboxFeed implements PushFeed<InboxItem> {
   private ended = false;
   private released = false;
 
-  constructor(deps: InboxFeedDeps, replay: QueueItem[]) {
+  /** This stream takes peers changes (presence broadcasts). */
+  readonly peers: boolean;
+
+  constructor(deps: InboxFeedDeps, replay: QueueItem[], peers = true) {
     this.deps = deps;
     this.queue = replay;
+    this.peers = peers;
   }
 
   /** A live event from the backend. */

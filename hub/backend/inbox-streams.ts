@@ -7,18 +7,29 @@
 import type { InboxItem } from "../../contract/router.ts";
 import { InboxFeed, type InboxFeedDeps, type QueueItem } from "./inbox-feed.ts";
 import { type HubState, setOf } from "./state.ts";
+import { StreamGrace } from "./stream-grace.ts";
 
 export class InboxStreams {
   private readonly state: HubState;
   private readonly streams = new Map<string, Set<InboxFeed>>();
   private durableSeq: number;
   private readonly undeliverable: (item: QueueItem, error: unknown) => void;
+  private readonly grace: StreamGrace;
 
-  /** `undeliverable` hears of an event a stream could not take (the feed has skipped it). */
-  constructor(state: HubState, undeliverable: (item: QueueItem, error: unknown) => void) {
+  /**
+   * `undeliverable` hears of an event a stream could not take (the feed has
+   * skipped it); `gone` of an agent whose last stream closed and that did not
+   * open another within the limits' streamGraceMs.
+   */
+  constructor(
+    state: HubState,
+    undeliverable: (item: QueueItem, error: unknown) => void,
+    gone: (agentId: string) => void,
+  ) {
     this.state = state;
     this.undeliverable = undeliverable;
     this.durableSeq = state.seq;
+    this.grace = new StreamGrace(state.limits.streamGraceMs, gone);
   }
 
   /** Open inbox streams (connected agents' SSE subscriptions). */
@@ -33,7 +44,13 @@ export class InboxStreams {
     return (this.streams.get(agentId)?.size ?? 0) > 0;
   }
 
-  open(agentId: string, lastEventId: string | null, signal: AbortSignal | undefined): InboxFeed {
+  /** `peers`: this stream also takes the peers changes (presence); a client that does not watch them says no. */
+  open(
+    agentId: string,
+    lastEventId: string | null,
+    signal: AbortSignal | undefined,
+    peers = true,
+  ): InboxFeed {
     const { messages, queues, untaken } = this.state;
     // Subscribe and compute the replay in one synchronous step: nothing can slip between them.
     const after = this.parseEventId(lastEventId);
@@ -52,9 +69,10 @@ export class InboxStreams {
       }
     }
     replay.sort((a, b) => a.seq - b.seq);
-    const feed = new InboxFeed(this.feedDeps(agentId), replay);
+    const feed = new InboxFeed(this.feedDeps(agentId), replay, peers);
     const open = setOf(this.streams, agentId);
     open.add(feed);
+    this.grace.opened(agentId);
     this.state.pending.delete(agentId);
     const max = this.state.limits.maxStreamsPerAgent;
     // The oldest goes, not the newcomer: a client reconnecting past its own half-dead streams must get in.
@@ -74,20 +92,24 @@ export class InboxStreams {
     for (const stream of this.streams.get(agentId) ?? []) stream.push(item);
   }
 
-  /** The same event to every open stream (peers changes). */
+  /** A peers change to every open stream that takes them. */
   broadcast(item: QueueItem): void {
-    for (const streams of this.streams.values()) for (const stream of streams) stream.push(item);
+    for (const streams of this.streams.values()) {
+      for (const stream of streams) if (stream.peers) stream.push(item);
+    }
   }
 
   /** End an agent's streams (it left or was removed). */
   endAgent(agentId: string): void {
     for (const stream of this.streams.get(agentId) ?? []) stream.end();
     this.streams.delete(agentId);
+    this.grace.opened(agentId);
   }
 
   /** End every stream (the hub is closing). */
   endAll(): void {
     for (const streams of this.streams.values()) for (const stream of streams) stream.end();
+    this.grace.clear();
   }
 
   /** What an inbox feed needs from the backend (shared by all of one agent's feeds). */
@@ -104,8 +126,10 @@ export class InboxStreams {
       },
       release: (feed) => {
         const set = this.streams.get(agentId);
-        set?.delete(feed);
-        if (set?.size === 0) this.streams.delete(agentId);
+        if (!set?.delete(feed)) return;
+        if (set.size > 0) return;
+        this.streams.delete(agentId);
+        if (!this.state.closed) this.grace.closed(agentId);
       },
     };
   }

@@ -62,7 +62,25 @@ export class Messages {
         `${recipient.card.name}'s queue is full: it holds ${waiting} unanswered messages, the most this hub allows (--max-queue ${limits.maxQueue}); nothing was sent, retry once it has answered some`,
       );
     }
-    const held = state.queuedBytes;
+    const share = limits.maxQueuedBytesPerAgent;
+    if (share > 0) {
+      const own = state.senderBytes(caller.id);
+      if (own + bytes > share) {
+        throw comsError(
+          "QUEUE_FULL",
+          `your share of the hub's queues is used up: the hub holds ${formatBytes(own)} for you (your unanswered messages and the replies you have not taken), and this ${bytes}-byte message would pass an agent's share of ${formatBytes(share)} (--max-queued-bytes-per-agent ${share}); nothing was sent, retry once you have taken your replies or your messages were answered`,
+        );
+      }
+      const queued = state.recipientBytes(recipient.card.id);
+      if (queued + bytes > share) {
+        throw comsError(
+          "QUEUE_FULL",
+          `${recipient.card.name}'s queue is full: it holds ${formatBytes(queued)} of unanswered messages, and this ${bytes}-byte message would pass an agent's share of ${formatBytes(share)} (--max-queued-bytes-per-agent ${share}); nothing was sent, retry once it has answered some`,
+        );
+      }
+    }
+    // What a sender holds past its share is refused above and does not take others' room.
+    const held = state.sharedBytes;
     if (limits.maxQueuedBytes > 0 && held + bytes > limits.maxQueuedBytes) {
       throw comsError(
         "QUEUE_FULL",
@@ -126,7 +144,22 @@ export class Messages {
     if (record.message.from_id !== caller.id) {
       throw comsError("UNAUTHORIZED", "only the sender of a message can read its outcome");
     }
+    this.expireIfDue(record, Date.now());
     return this.outcomeOf(record);
+  }
+
+  /**
+   * A message past its lifetime is expired when it is looked at, not only at
+   * the next sweep: a sender asking at its deadline hears EXPIRED, never a
+   * pending that can no longer turn into a reply.
+   */
+  private expireIfDue(record: MessageRecord, now: number): void {
+    if (record.state === "final" || record.expires_at > now) return;
+    const ttl = this.state.limits.messageTtlMs;
+    this.finish(
+      record,
+      errorOutcome(record.message.msg_id, "EXPIRED", `no reply within the message TTL (${ttl} ms)`),
+    );
   }
 
   private outcomeOf(record: MessageRecord): Outcome {
@@ -155,6 +188,7 @@ export class Messages {
     try {
       while (!this.state.closed) {
         const record = this.state.messages.get(msgId);
+        if (record) this.expireIfDue(record, Date.now());
         const outcome = record
           ? this.outcomeOf(record)
           : errorOutcome(msgId, "EXPIRED", "no such message on this hub (expired or purged)");
@@ -336,15 +370,8 @@ export class Messages {
   sweep(now: number): void {
     const { limits } = this.state;
     for (const record of this.state.messages.values()) {
-      if (record.state !== "final") {
-        if (record.expires_at <= now) {
-          const ttl = limits.messageTtlMs;
-          this.finish(
-            record,
-            errorOutcome(record.message.msg_id, "EXPIRED", `no reply within the message TTL (${ttl} ms)`),
-          );
-        }
-      } else if (
+      if (record.state !== "final") this.expireIfDue(record, now);
+      else if (
         (record.outcome_taken && (record.done_at ?? 0) + TAKEN_RETENTION_MS <= now) ||
         (record.done_at ?? 0) + limits.messageTtlMs <= now
       ) {

@@ -28,9 +28,15 @@ export class HubState {
    * through enqueue/dequeue/dropQueue, which keep the hub-wide byte count exact.
    */
   readonly queues = new Map<string, Set<string>>();
-  /** Unsettled message id → its size as the send was counted (prompt + response_schema JSON). */
-  private readonly queuedSizes = new Map<string, number>();
+  /** Unsettled message id → its size as the send was counted (prompt + response_schema JSON), and its sender. */
+  private readonly queuedSizes = new Map<string, Held>();
   private queuedTotal = 0;
+  /** Recipient id → bytes of its queue (its share of --max-queued-bytes). */
+  private readonly recipientTotals = new Map<string, number>();
+  /** Sender id → bytes held for it: its unanswered messages and the replies it has not taken. */
+  private readonly senderTotals = new Map<string, number>();
+  /** What senders hold past their share, all together: it counts against them, not against everyone's room. */
+  private senderExcess = 0;
   /**
    * Sender id → ids of final messages whose outcome it has not taken yet.
    * Changed only through holdOutcome/takeOutcome: a reply waiting for its
@@ -38,8 +44,8 @@ export class HubState {
    * so its bytes count toward the same hub-wide total.
    */
   readonly untaken = new Map<string, Set<string>>();
-  /** Untaken final message id → the bytes of its reply. */
-  private readonly untakenSizes = new Map<string, number>();
+  /** Untaken final message id → the bytes of its reply, and its sender. */
+  private readonly untakenSizes = new Map<string, Held>();
   readonly lastStatus = new Map<string, AgentStatus>();
   /** Agents registered here that have not opened an inbox stream yet (restored agents are not counted). */
   readonly pending = new Set<string>();
@@ -77,14 +83,57 @@ export class HubState {
     return this.queuedTotal;
   }
 
+  /**
+   * What the hub-wide bound is checked against: every byte held, except what
+   * a sender holds past its share (replies to what it had in flight, which
+   * the hub cannot refuse): a sender that never takes its replies is refused
+   * by its own share and does not use up everyone else's room.
+   */
+  get sharedBytes(): number {
+    return this.queuedTotal - this.senderExcess;
+  }
+
+  /** Bytes held for a sender: its unanswered messages and the replies it has not taken. */
+  senderBytes(id: string): number {
+    return this.senderTotals.get(id) ?? 0;
+  }
+
+  /** Bytes of a recipient's queue. */
+  recipientBytes(id: string): number {
+    return this.recipientTotals.get(id) ?? 0;
+  }
+
+  /** Every sender holding anything, with its bytes (for the metrics). */
+  sendersHolding(): IterableIterator<[string, number]> {
+    return this.senderTotals.entries();
+  }
+
+  private countSender(id: string, delta: number): void {
+    const share = this.limits.maxQueuedBytesPerAgent;
+    const before = this.senderTotals.get(id) ?? 0;
+    const after = before + delta;
+    if (after === 0) this.senderTotals.delete(id);
+    else this.senderTotals.set(id, after);
+    if (share > 0) this.senderExcess += Math.max(0, after - share) - Math.max(0, before - share);
+  }
+
+  private countRecipient(id: string, delta: number): void {
+    const after = (this.recipientTotals.get(id) ?? 0) + delta;
+    if (after === 0) this.recipientTotals.delete(id);
+    else this.recipientTotals.set(id, after);
+  }
+
   /** Put an unsettled message in its recipient's queue, counting its bytes. */
   enqueue(record: MessageRecord, bytes: number): void {
     const msgId = record.message.msg_id;
     const queue = setOf(this.queues, record.message.to_id);
     if (queue.has(msgId)) return;
     queue.add(msgId);
-    this.queuedSizes.set(msgId, bytes);
+    const from = record.message.from_id;
+    this.queuedSizes.set(msgId, { bytes, from });
     this.queuedTotal += bytes;
+    this.countRecipient(record.message.to_id, bytes);
+    this.countSender(from, bytes);
   }
 
   /** Take a message out of its recipient's queue (settled, expired, gone, dropped); a no-op if it is not there. */
@@ -92,8 +141,12 @@ export class HubState {
     const queue = this.queues.get(toId);
     if (!queue?.delete(msgId)) return;
     if (queue.size === 0) this.queues.delete(toId);
-    this.queuedTotal -= this.queuedSizes.get(msgId) ?? 0;
+    const held = this.queuedSizes.get(msgId);
+    if (!held) return;
     this.queuedSizes.delete(msgId);
+    this.queuedTotal -= held.bytes;
+    this.countRecipient(toId, -held.bytes);
+    this.countSender(held.from, -held.bytes);
   }
 
   /** Empty a recipient's queue (it was removed), uncounting whatever is still in it. */
@@ -107,10 +160,12 @@ export class HubState {
    */
   holdOutcome(record: MessageRecord, bytes = record.outcome ? outcomeBytes(record.outcome) : 0): void {
     const msgId = record.message.msg_id;
+    const from = record.message.from_id;
     this.releaseOutcomeBytes(msgId);
-    setOf(this.untaken, record.message.from_id).add(msgId);
-    this.untakenSizes.set(msgId, bytes);
+    setOf(this.untaken, from).add(msgId);
+    this.untakenSizes.set(msgId, { bytes, from });
     this.queuedTotal += bytes;
+    this.countSender(from, bytes);
   }
 
   /** The sender took the outcome, or the record is going: a no-op if it was not held. */
@@ -122,8 +177,11 @@ export class HubState {
   }
 
   private releaseOutcomeBytes(msgId: string): void {
-    this.queuedTotal -= this.untakenSizes.get(msgId) ?? 0;
+    const held = this.untakenSizes.get(msgId);
+    if (!held) return;
     this.untakenSizes.delete(msgId);
+    this.queuedTotal -= held.bytes;
+    this.countSender(held.from, -held.bytes);
   }
 
   nextSeq(): number {
@@ -149,6 +207,12 @@ export class HubState {
   assertOpen(): void {
     if (this.closed) throw comsError("PEER_GONE", "the hub is shutting down");
   }
+}
+
+/** Bytes the hub holds for one message or reply, and the sender they count against. */
+interface Held {
+  bytes: number;
+  from: string;
 }
 
 /** A restored message's size; one the encoder cannot measure any more counts its prompt alone. */

@@ -7,11 +7,11 @@
 import { randomBytes } from "node:crypto";
 import { ComsError } from "../../contract/errors.ts";
 import { hubSettings } from "../../lib/env.ts";
-import { projectFromCwd } from "../../lib/project.ts";
+import { checkedProject, projectFromCwd } from "../../lib/project.ts";
 import { hubPaths } from "../paths.ts";
 import { readSecret } from "../secret.ts";
 import { readDiscovery } from "./discovery.ts";
-import { hubRotation, parseHubUrls, startOnFirst } from "./endpoints.ts";
+import { nextStartPosition, parseHubUrls, spreadOrder, startOnFirst } from "./endpoints.ts";
 import { HubClient } from "./hub-client.ts";
 
 export interface HubConnectOptions {
@@ -32,7 +32,7 @@ export interface HubConnectOptions {
 export async function connectHub(opts: HubConnectOptions = {}): Promise<HubClient> {
   const env = opts.env ?? process.env;
   const settings = hubSettings(env);
-  const project = opts.project ?? projectFromCwd(opts.cwd);
+  const project = opts.project === undefined ? projectFromCwd(opts.cwd) : checkedProject(opts.project);
   const secretPath = hubPaths(project, env).secret;
   const url = opts.url ?? settings.serverUrl ?? readDiscovery(project, env)?.url;
   if (!url) {
@@ -49,9 +49,9 @@ export async function connectHub(opts: HubConnectOptions = {}): Promise<HubClien
       `no hub token: set PI_COMS_NET_AUTH_TOKEN, pass a token, or run where ${secretPath} exists`,
     );
   }
-  const urls = parseHubUrls(url);
-  const rotate = hubRotation(urls);
-  const client: HubClient = new HubClient({
+  // This client's own order of the list: clients given the same list start on different hubs.
+  const urls = spreadOrder(parseHubUrls(url), nextStartPosition());
+  const client = new HubClient({
     url: urls[0] ?? url,
     token,
     // A token someone handed us cannot be refreshed from a file; a discovered one can.
@@ -60,7 +60,7 @@ export async function connectHub(opts: HubConnectOptions = {}): Promise<HubClien
     secretPath:
       explicitToken === undefined || explicitToken === readSecret(secretPath) ? secretPath : undefined,
     ...(urls.length > 1
-      ? { discover: () => rotate(client.url) }
+      ? { urls }
       : url === readDiscovery(project, env)?.url
         ? { discover: () => readDiscovery(project, env)?.url }
         : {}),

@@ -1,10 +1,29 @@
 /**
  * Several hub URLs for one project (hubs sharing a Redis store, or a hub
- * and its standby): "http://a:7000,http://b:7000". The client starts on the
- * first that answers and, when the one it uses stops answering, moves on to
- * the next, round robin; any hub of the project serves it the same streams.
+ * and its standby): "http://a:7000,http://b:7000". Clients given the same
+ * list spread over it: each starts at its own place in the list (a random
+ * place per process, then one further per client), which is its preferred
+ * hub. When the one it uses stops answering it moves on to the next, round
+ * robin (any hub of the project serves it the same streams), and once its
+ * preferred hub answers again it drifts back there, so a failover does not
+ * leave everyone piled on the hub that survived.
  */
+import { randomInt } from "node:crypto";
 import { toComsError } from "../../contract/errors.ts";
+
+let position = randomInt(0, 2 ** 32);
+
+/** Where this process's next client starts in a URL list. */
+export function nextStartPosition(): number {
+  return position++;
+}
+
+/** The list as one client goes round it: from `start` (modulo its length), its preferred hub first. */
+export function spreadOrder(urls: string[], start: number): string[] {
+  if (urls.length === 0) return [];
+  const at = start % urls.length;
+  return [...urls.slice(at), ...urls.slice(0, at)];
+}
 
 export function parseHubUrls(value: string): string[] {
   const urls = value
@@ -12,28 +31,6 @@ export function parseHubUrls(value: string): string[] {
     .map((url) => url.trim().replace(/\/+$/, ""))
     .filter((url) => url.length > 0);
   return [...new Set(urls)];
-}
-
-/** The URL after `current` in the list (the first if `current` is not in it). */
-export function nextHubUrl(urls: string[], current: string): string | undefined {
-  if (urls.length === 0) return undefined;
-  const at = urls.indexOf(current.replace(/\/+$/, ""));
-  return urls[(at + 1) % urls.length];
-}
-
-/**
- * The client's rediscovery hook for a list of URLs: the next one, at most
- * once per `minGapMs`. A hub that answers "failing over, retry" must not send
- * the client spinning round the list; it backs off and asks the same hub again.
- */
-export function hubRotation(urls: string[], minGapMs = 1_000): (current: string) => string | undefined {
-  let last = 0;
-  return (current) => {
-    const now = Date.now();
-    if (now - last < minGapMs) return undefined;
-    last = now;
-    return nextHubUrl(urls, current);
-  };
 }
 
 /**

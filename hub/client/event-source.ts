@@ -5,6 +5,12 @@
  * reconnects after a dropped stream with `Last-Event-ID`, honours `retry:`,
  * and fails for good (readyState CLOSED) on a non-SSE answer such as a 401.
  *
+ * A stream that stays silent past its deadline is given up and reopened,
+ * and so is an attempt whose answer does not start within it (a hung hub
+ * still accepts connections): the deadline is `inactivityMs`, or what the
+ * hub announced in its `connected` event (tRPC's reconnectAfterInactivityMs),
+ * which follows its ping rate. The error event then says `silent`.
+ *
  * An `id:` line only counts once its event is complete (the blank line that
  * dispatches it, as the SSE spec's "last event ID buffer" does): a stream cut
  * between an event's `id:` line and its end must resume *before* that event,
@@ -32,7 +38,15 @@ export interface SseMessageEvent {
 export interface SseErrorEvent extends Error {
   type: "error";
   status?: number;
+  /** The stream (or the attempt to open it) went silent past its deadline. */
+  silent?: boolean;
 }
+
+/** A deadline a hub announces is taken within these bounds (a broken hub must not cause a reconnect storm). */
+const MIN_ANNOUNCED_MS = 1_000;
+const MAX_ANNOUNCED_MS = 300_000;
+
+class Silence extends Error {}
 
 type Listener = (event: never) => void;
 
@@ -60,11 +74,15 @@ export class FetchEventSource {
   private retryMs: number;
   /** The current stream dispatched an event with a new id: if it drops, reconnect without waiting. */
   private progressed = false;
+  /** The silence deadline now: the configured one until the hub announces its own. */
+  private inactivityMs: number | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
 
   constructor(url: string | URL, init: FetchEventSourceInit = {}) {
     this.url = String(url);
     this.init = init;
     this.retryMs = init.retryMs ?? 250;
+    this.inactivityMs = init.inactivityMs;
     void this.run();
   }
 
@@ -102,9 +120,9 @@ export class FetchEventSource {
   private async run(): Promise<void> {
     const doFetch = this.init.fetch ?? fetch;
     let delay = this.retryMs;
-    let attempt: AbortController;
     while (this.readyState !== CLOSED) {
       let lost: unknown;
+      const attempt = new AbortController();
       try {
         const given = typeof this.init.headers === "function" ? this.init.headers() : this.init.headers;
         const headers: Record<string, string> = {
@@ -113,8 +131,8 @@ export class FetchEventSource {
           "cache-control": "no-store",
         };
         if (this.lastEventId) headers["last-event-id"] = this.lastEventId;
-        attempt = new AbortController();
         const signal = AbortSignal.any([this.abort.signal, attempt.signal]);
+        this.arm(attempt);
         const response = await doFetch(this.url, { headers, signal });
         const type = response.headers.get("content-type") ?? "";
         if (response.status !== 200 || !type.startsWith("text/event-stream")) {
@@ -129,11 +147,17 @@ export class FetchEventSource {
         if (response.body) await this.read(response.body, attempt);
       } catch (error) {
         lost = error;
+      } finally {
+        clearTimeout(this.watchdog);
       }
       if (this.readyState === CLOSED) return;
       this.readyState = CONNECTING;
+      const silent = attempt.signal.reason instanceof Silence;
+      if (silent) lost = attempt.signal.reason;
       const why = lost instanceof Error ? lost.message : "the stream ended";
-      this.dispatch("error", this.error(`event stream lost (${why}); reconnecting`, undefined, lost));
+      const event = this.error(`event stream lost (${why}); reconnecting`, undefined, lost);
+      if (silent) event.silent = true;
+      this.dispatch("error", event);
       // A stream that carried new events was healthy a moment ago: come back at once, so a flaky link
       // costs a round trip per cut, not a retry delay. One that carried none backs off.
       if (this.progressed) this.progressed = false;
@@ -144,18 +168,33 @@ export class FetchEventSource {
     }
   }
 
+  /** (Re)start the silence deadline of this attempt. */
+  private arm(attempt: AbortController): void {
+    const limit = this.inactivityMs;
+    if (!limit) return;
+    clearTimeout(this.watchdog);
+    this.watchdog = setTimeout(
+      () => attempt.abort(new Silence(`nothing from the hub for ${limit} ms`)),
+      limit,
+    );
+    this.watchdog.unref();
+  }
+
+  /** The hub's `connected` event may announce how long its streams can stay silent. */
+  private learn(data: string): void {
+    try {
+      const ms = (JSON.parse(data) as { reconnectAfterInactivityMs?: unknown }).reconnectAfterInactivityMs;
+      if (typeof ms === "number" && Number.isFinite(ms)) {
+        this.inactivityMs = Math.min(MAX_ANNOUNCED_MS, Math.max(MIN_ANNOUNCED_MS, ms));
+      }
+    } catch {
+      // Not JSON: keep the deadline we have.
+    }
+  }
+
   /** Read one stream's events until it ends or fails. */
   private async read(body: ReadableStream<Uint8Array>, attempt: AbortController): Promise<void> {
     const decoder = new TextDecoder();
-    const limit = this.init.inactivityMs;
-    let watchdog: NodeJS.Timeout | undefined;
-    const arm = () => {
-      if (!limit) return;
-      clearTimeout(watchdog);
-      watchdog = setTimeout(() => attempt.abort(new Error(`no data for ${limit} ms`)), limit);
-      watchdog.unref();
-    };
-    arm();
     let buffer = "";
     let data = "";
     let hasData = false;
@@ -167,7 +206,7 @@ export class FetchEventSource {
       while (this.readyState !== CLOSED) {
         const { value, done } = await reader.read();
         if (done) return;
-        arm();
+        this.arm(attempt);
         buffer += decoder.decode(value, { stream: true });
         let start = 0;
         while (true) {
@@ -180,6 +219,10 @@ export class FetchEventSource {
             // Progress is a new id: a stream that only says `connected` or pings and drops proves nothing.
             if (hasData && eventId !== this.lastEventId) this.progressed = true;
             this.lastEventId = eventId;
+            if (eventType === "connected") {
+              this.learn(data);
+              this.arm(attempt);
+            }
             if (hasData) {
               this.dispatch(eventType || "message", {
                 type: eventType || "message",
@@ -207,7 +250,6 @@ export class FetchEventSource {
         buffer = buffer.slice(start);
       }
     } finally {
-      clearTimeout(watchdog);
       reader.cancel().catch(() => {});
     }
   }

@@ -1,4 +1,4 @@
-import type { TRPCClient } from "@trpc/client";
+import { type TRPCClient, TRPCClientError } from "@trpc/client";
 import type { AwaitOptions, ComsClient, ConnectionStatus } from "../../contract/client.ts";
 import { ComsError, toComsError } from "../../contract/errors.ts";
 import { ulid } from "../../contract/ids.ts";
@@ -20,6 +20,7 @@ import { readSecret } from "../secret.ts";
 import { AckBatcher, RecentIds } from "./ack-batcher.ts";
 import { ConnectionTracker, isUnreachable, unreachableReason } from "./connection.ts";
 import { hubFetcher, hubTrpcClient, PLACEHOLDER } from "./hub-links.ts";
+import { HubMover } from "./hub-mover.ts";
 import { openInbox } from "./inbox-stream.ts";
 import { OutcomeBook } from "./outcome-book.ts";
 import { PeerBook } from "./peer-book.ts";
@@ -40,6 +41,8 @@ export interface HubClientOptions {
   registration: { name: string; purpose: string; model: string; explicit: boolean; color?: string };
   /** Where a discovered hub is published now (undefined for a URL someone gave us). */
   discover?: () => string | undefined;
+  /** Several hubs of the project, in this client's order (its preferred one first): see hub-mover.ts. */
+  urls?: string[];
 }
 
 export class HubClient implements ComsClient {
@@ -70,11 +73,20 @@ export class HubClient implements ComsClient {
   /** Inbound messages handed out and not settled yet (also the duplicate filter). */
   private readonly inbound = new Map<string, Message>();
   private readonly peerBook = new PeerBook(() => this.agentId);
+  /**
+   * Someone listens to peers changes (onPeers): only then does the stream take
+   * them and is the list fetched. A crowd of clients that never look costs the
+   * hub no presence traffic when it grows.
+   */
+  private watchingPeers = false;
   private readonly outcomes = new OutcomeBook();
   private readonly acks = new AckBatcher((ids) => this.trpc.messages.ack.mutate({ msg_ids: ids }));
   /** Settled inbound ids: a late redelivery of one is acked but not handed out again. */
   private readonly settled = new RecentIds();
   private readonly tracker = new ConnectionTracker();
+  /** Aborted when the client leaves a hub that went silent: calls still waiting on it are retried elsewhere. */
+  private leaving = new AbortController();
+  private readonly mover: HubMover | undefined;
   private headerCache:
     | {
         token: string;
@@ -93,7 +105,27 @@ export class HubClient implements ComsClient {
       headers: () => this.headers(),
       onAnswer: () => this.tracker.contact(),
       onUnreachable: (error) => this.tracker.unreachable(unreachableReason(error)),
+      leaving: () => this.leaving.signal,
     });
+    if (opts.urls && opts.urls.length > 1) {
+      const client = this;
+      this.mover = new HubMover(
+        opts.urls,
+        {
+          get url() {
+            return client.url;
+          },
+          set url(url: string) {
+            client.url = url;
+          },
+          movedBack: () => {
+            if (client.subscription) client.subscribe();
+          },
+          busy: () => client.closed || client.recovering !== undefined,
+        },
+        opts.heartbeatMs,
+      );
+    }
   }
 
   /** Whether the hub can be reached now, since when, the last contact and the last failure. */
@@ -188,7 +220,8 @@ export class HubClient implements ComsClient {
       url: `${PLACEHOLDER}${TRPC_PATH}/messages.inbox`,
       headers: () => this.headers(),
       lastEventId: this.lastEventId,
-      // The hub pings every 15 s: silence for longer means a dead link, so reconnect and resume.
+      peers: this.watchingPeers,
+      // Until the hub announces its own deadline (it pings every 15 s, a clustered hub faster).
       inactivityMs: 40_000,
       fetch: hubFetcher(() => this.url, false),
       onEvent: (id, event) => {
@@ -201,9 +234,18 @@ export class HubClient implements ComsClient {
         this.streamOpen = true;
         this.tracker.contact();
       },
-      // The stream dropped and could not be opened again: the hub is down (or the network is).
+      // The stream dropped and could not be opened again: the hub is down (or the network is); try another.
       onLost: (reason) => {
-        if (this.subscription === subscription) this.tracker.unreachable(reason);
+        if (this.subscription !== subscription) return;
+        this.tracker.unreachable(reason);
+        void this.moveStream(subscription);
+      },
+      // Nothing, not even a ping, within the hub's deadline: it is hung. Leave it, with what waits on it.
+      onSilent: (reason) => {
+        if (this.subscription !== subscription) return;
+        this.tracker.unreachable(reason);
+        this.abandonCalls(reason);
+        void this.moveStream(subscription);
       },
       // Refused, failed or ended by the hub (it ends streams when it shuts down): recover and come back.
       onEnd: () => {
@@ -213,6 +255,11 @@ export class HubClient implements ComsClient {
       },
     });
     this.subscription = subscription;
+  }
+
+  /** Move to another hub and reopen the stream there (its own retry may already be waiting on the old one). */
+  private async moveStream(subscription: Subscription): Promise<void> {
+    if ((await this.rediscover()) && this.subscription === subscription && !this.closed) this.subscribe();
   }
 
   private unsubscribe(): void {
@@ -244,7 +291,12 @@ export class HubClient implements ComsClient {
           return;
         } catch (error) {
           const coms = toComsError(error);
-          if (isUnreachable(error) && this.rediscover()) continue;
+          if (isUnreachable(error) && (await this.rediscover())) continue;
+          // A hub failing over answers 503 after holding the request a moment: ask again soon, without backing off.
+          if (httpStatusOf(error) === 503) {
+            await sleep(250);
+            continue;
+          }
           if (coms.code === "UNAUTHORIZED") {
             if (this.rereadToken()) continue;
             // The hub knows this id under another credential: start over as a new agent.
@@ -286,6 +338,7 @@ export class HubClient implements ComsClient {
   }
 
   private refreshPeers(): Promise<void> {
+    if (!this.watchingPeers) return Promise.resolve();
     return this.peerBook.refresh(() => this.trpc.agents.list.query({ include_explicit: false }));
   }
 
@@ -346,18 +399,26 @@ export class HubClient implements ComsClient {
       this.sentPatch = patch;
     } catch (error) {
       // An unreachable hub has already been recorded by the links (connection → unreachable).
-      if (toComsError(error).code === "UNAUTHORIZED" || (isUnreachable(error) && this.rediscover())) {
+      if (toComsError(error).code === "UNAUTHORIZED" || (isUnreachable(error) && (await this.rediscover()))) {
         void this.recover();
       }
     }
   }
 
-  /** A hub that died may have been started again elsewhere (another port): follow its discovery file. */
-  private rediscover(): boolean {
+  /** Another of several hubs, or a hub that died and was started again elsewhere (its discovery file). */
+  private async rediscover(): Promise<boolean> {
+    if (this.mover) return this.mover.moveOn();
     const url = this.opts.discover?.()?.replace(/\/+$/, "");
     if (!url || url === this.url) return false;
     this.url = url;
     return true;
+  }
+
+  /** Calls still waiting on a hub that went silent fail now (the callers that retry do so elsewhere). */
+  private abandonCalls(reason: string): void {
+    const left = this.leaving;
+    this.leaving = new AbortController();
+    left.abort(new Error(`left a hub that stopped answering (${reason})`));
   }
 
   /**
@@ -379,7 +440,7 @@ export class HubClient implements ComsClient {
           continue;
         }
         if (!isUnreachable(error) || attempt >= attempts) throw toComsError(error);
-        if (this.rediscover()) {
+        if (await this.rediscover()) {
           await this.recover();
           continue;
         }
@@ -444,6 +505,7 @@ export class HubClient implements ComsClient {
       timeoutMs,
       signal,
       poll: () => void this.get(msgId).catch(() => {}),
+      lastLook: () => this.get(msgId),
     });
   }
 
@@ -475,6 +537,12 @@ export class HubClient implements ComsClient {
   }
 
   onPeers(handler: (peers: AgentCard[]) => void): () => void {
+    if (!this.watchingPeers) {
+      this.watchingPeers = true;
+      // Reopen the stream with peers changes (it resumes by its last event id), then fetch the list.
+      if (this.subscription && !this.recovering) this.subscribe();
+      void this.refreshPeers();
+    }
     return this.peerBook.onPeers(handler);
   }
 
@@ -484,6 +552,7 @@ export class HubClient implements ComsClient {
     this.closed = true;
     this.tracker.close();
     clearInterval(this.heartbeatTimer);
+    this.mover?.close();
     this.unsubscribe();
     this.outcomes.cancelAll("client closed");
     if (this.agentId) {
@@ -495,6 +564,12 @@ export class HubClient implements ComsClient {
       clearTimeout(timer);
     }
   }
+}
+
+function httpStatusOf(error: unknown): number | undefined {
+  return error instanceof TRPCClientError
+    ? (error.data as { httpStatus?: number } | undefined)?.httpStatus
+    : undefined;
 }
 
 function sleep(ms: number): Promise<void> {

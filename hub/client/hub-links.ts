@@ -33,20 +33,22 @@ export interface HubLinkOptions {
   onAnswer(): void;
   /** The hub could not be reached for a call. */
   onUnreachable(error: unknown): void;
+  /** Aborted when the client leaves a hub it takes for hung: calls still waiting on it fail and are retried elsewhere. */
+  leaving?(): AbortSignal;
 }
 
 /** `fetch` aimed at the hub's current URL. */
-export function hubFetcher(url: () => string, timed: boolean) {
+export function hubFetcher(url: () => string, timed: boolean, leaving?: () => AbortSignal) {
   return (input: RequestInfo | URL, init?: RequestInit) => {
     const target = String(input).replace(PLACEHOLDER, url());
-    return timed ? timedFetch(target, init) : fetch(target, init);
+    return timed ? timedFetch(target, init, leaving?.()) : fetch(target, init);
   };
 }
 
 export function hubTrpcClient(opts: HubLinkOptions): TRPCClient<ComsRouter> {
   const endpoint = `${PLACEHOLDER}${TRPC_PATH}`;
   const headers = () => opts.headers();
-  const hubFetch = hubFetcher(opts.url, true);
+  const hubFetch = hubFetcher(opts.url, true, opts.leaving);
   let inflight = 0;
   const report = (error: unknown) => {
     if (error instanceof TRPCClientError && !isUnreachable(error)) opts.onAnswer();
@@ -121,7 +123,7 @@ export function hubTrpcClient(opts: HubLinkOptions): TRPCClient<ComsRouter> {
 /** One shared reason: the timer also fires for calls long done, and need not build an error each time. */
 const TIMED_OUT = new DOMException("the hub did not answer in time", "TimeoutError");
 
-function timedFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+function timedFetch(input: RequestInfo | URL, init?: RequestInit, leaving?: AbortSignal): Promise<Response> {
   // One controller and one timer (left to run: it also bounds reading the body), instead of AbortSignal.any.
   const controller = new AbortController();
   setTimeout(() => controller.abort(TIMED_OUT), REQUEST_TIMEOUT_MS).unref();
@@ -130,5 +132,12 @@ function timedFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Respo
     if (outer.aborted) controller.abort(outer.reason);
     else outer.addEventListener("abort", () => controller.abort(outer.reason), { once: true });
   }
-  return fetch(input, { ...init, signal: controller.signal });
+  const answered = fetch(input, { ...init, signal: controller.signal });
+  if (!leaving) return answered;
+  // Only until the answer starts: a hung hub never starts one, a live one is left to finish.
+  const leave = () => controller.abort(leaving.reason);
+  leaving.addEventListener("abort", leave, { once: true });
+  const done = () => leaving.removeEventListener("abort", leave);
+  answered.then(done, done);
+  return answered;
 }

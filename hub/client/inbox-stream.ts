@@ -15,6 +15,8 @@ export interface InboxStreamOptions {
   url: string;
   headers: () => Record<string, string>;
   lastEventId: string | null;
+  /** Take peers changes on this stream (default true); a client nobody asked for presence says false. */
+  peers?: boolean;
   fetch: typeof fetch;
   inactivityMs: number;
   onEvent(id: string, event: InboxEvent): void;
@@ -22,6 +24,8 @@ export interface InboxStreamOptions {
   onConnected?(): void;
   /** The stream dropped and the attempt to open it again failed too (it keeps trying). */
   onLost?(reason: string): void;
+  /** Nothing came from the hub within the stream's deadline: the hub (or the path to it) is hung. */
+  onSilent?(reason: string): void;
   /** The stream is over for good: refused (401…), failed inside the procedure, or ended by the hub. */
   onEnd(): void;
 }
@@ -31,7 +35,11 @@ export interface InboxStream {
 }
 
 export function openInbox(opts: InboxStreamOptions): InboxStream {
-  const input = encodeURIComponent(JSON.stringify({ json: { lastEventId: opts.lastEventId } }));
+  const wanted =
+    opts.peers === false
+      ? { lastEventId: opts.lastEventId, peers: false }
+      : { lastEventId: opts.lastEventId };
+  const input = encodeURIComponent(JSON.stringify({ json: wanted }));
   const source = new FetchEventSource(`${opts.url}?input=${input}`, {
     headers: opts.headers,
     inactivityMs: opts.inactivityMs,
@@ -63,9 +71,10 @@ export function openInbox(opts: InboxStreamOptions): InboxStream {
   source.addEventListener("open", () => {
     opened = true;
   });
-  source.addEventListener("error", (error: { message?: string }) => {
+  source.addEventListener("error", (error: { message?: string; silent?: boolean }) => {
     // A dropped stream reconnects by itself; only a refusal closes it.
     if (source.readyState === FetchEventSource.CLOSED) end();
+    else if (error.silent && !over) opts.onSilent?.(error.message ?? "the event stream went silent");
     else if (!opened && !over) opts.onLost?.(error.message ?? "the event stream cannot reconnect");
     opened = false;
   });

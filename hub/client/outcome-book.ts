@@ -16,7 +16,16 @@ export interface WaitOptions {
   /** Asked every `pollMs` while waiting: the stream brings outcomes, a poll covers a stream that is down. */
   poll(): void;
   pollMs?: number;
+  /**
+   * Asked once at the deadline, before TIMEOUT is said: the hub's verdict (a
+   * message waited on for its whole lifetime has just EXPIRED there, which is
+   * what the caller must hear, not that it is still pending).
+   */
+  lastLook?(): Promise<Outcome>;
 }
+
+/** How long the last look at the deadline may take before TIMEOUT is said anyway. */
+const LAST_LOOK_MS = 2_000;
 
 export class OutcomeBook {
   private readonly outcomes = new Map<string, Outcome>();
@@ -70,16 +79,24 @@ export class OutcomeBook {
         finish();
         reject(new ComsError("CANCELLED", "cancelled while waiting for the reply"));
       };
-      const timer = setTimeout(
-        () =>
-          waiter.resolve({
-            state: "error",
-            msg_id: msgId,
-            code: "TIMEOUT",
-            message: `no reply within ${timeoutMs} ms`,
-          }),
-        timeoutMs,
-      );
+      const timedOut = (): Outcome => ({
+        state: "error",
+        msg_id: msgId,
+        code: "TIMEOUT",
+        message: `no reply within ${timeoutMs} ms`,
+      });
+      const timer = setTimeout(() => {
+        if (!opts.lastLook) return waiter.resolve(timedOut());
+        let bound: NodeJS.Timeout | undefined;
+        const late = new Promise<undefined>((done) => {
+          bound = setTimeout(() => done(undefined), LAST_LOOK_MS);
+        });
+        void Promise.race([opts.lastLook().catch(() => undefined), late]).then((outcome) => {
+          clearTimeout(bound);
+          // Resolving twice is harmless: an outcome that arrived meanwhile has already ended the wait.
+          waiter.resolve(outcome && outcome.state !== "pending" ? outcome : timedOut());
+        });
+      }, timeoutMs);
       const poll = setInterval(opts.poll, opts.pollMs ?? 5_000);
       poll.unref();
       signal?.addEventListener("abort", onAbort);

@@ -31,6 +31,16 @@ import { openRedis, redactRedisUrl } from "./redis-connection.ts";
 
 export const DEFAULT_LEASE_MS = 5_000;
 
+/**
+ * The holder pings quiet streams every half lease, and so tells clients to
+ * leave a stream silent for 1.25 leases (hub/http/sse-writer.ts): a client
+ * relayed to a hung holder, or on its public port, moves to another hub about
+ * when the lease has passed to a live one.
+ */
+export function clusterPingMs(leaseMs: number): number {
+  return Math.min(15_000, Math.max(250, Math.floor(leaseMs / 2)));
+}
+
 export interface ClusterHubOptions extends Omit<HubServerOptions, "store" | "storeInstance"> {
   redisUrl: string;
   /** How long a dead holder keeps the lease (failover time); default 5000 ms. */
@@ -132,6 +142,7 @@ export async function startClusterHub(opts: ClusterHubOptions): Promise<RunningH
       token,
       storeInstance: store,
       discovery: false,
+      pingMs: clusterPingMs(leaseMs),
       env,
     });
     if (lease !== won) return void (await server.close());
@@ -158,12 +169,17 @@ export async function startClusterHub(opts: ClusterHubOptions): Promise<RunningH
       const candidate = new Lease(redis, keys.lease, leaseMs);
       if (await candidate.acquire()) {
         if (closed) return void (await candidate.release());
+        if (relayedTo !== undefined) proxy.cutFrom(relayedTo);
+        relayedTo = undefined;
         await becomeHolder(candidate).catch((error: Error) => stepDown(`cannot start: ${error.message}`));
         return;
       }
       const [current, holder] = await redis.mGet([keys.lease, keys.holder]);
       const parsed = holder ? (JSON.parse(holder) as { lease: string; url: string }) : undefined;
       const url = parsed && parsed.lease === current ? parsed.url : undefined;
+      // Redis says the holder we relayed to is no longer it (a hung one keeps its streams open, silent): cut them.
+      if (relayedTo !== undefined && relayedTo !== url) proxy.cutFrom(relayedTo);
+      relayedTo = url;
       // A holder killed -9 keeps its lease until the TTL runs out: forward only to one that answers.
       if (url !== undefined && url !== verified && (await reachable(url))) verified = url;
       holderUrl = url !== undefined && url === verified ? url : undefined;
@@ -172,6 +188,8 @@ export async function startClusterHub(opts: ClusterHubOptions): Promise<RunningH
     }
   };
 
+  /** The holder Redis last named (not our own backend), whose relayed requests are cut once it is not. */
+  let relayedTo: string | undefined;
   let ticking = false;
   const poll = setInterval(
     () => {
@@ -184,19 +202,17 @@ export async function startClusterHub(opts: ClusterHubOptions): Promise<RunningH
     Math.max(100, Math.floor(leaseMs / 10)),
   );
 
-  const front = await listenNode(
-    { host, port, ...(tls ? { tls } : {}) },
-    proxyHandler({
-      current: () => holderUrl,
-      suspect: (url) => {
-        if (lease) return;
-        if (verified === url) verified = undefined;
-        if (holderUrl === url) holderUrl = undefined;
-      },
-      storeReachable: () => redis.isReady,
-      holdMs: Math.min(leaseMs, 3_000),
-    }),
-  );
+  const proxy = proxyHandler({
+    current: () => holderUrl,
+    suspect: (url) => {
+      if (lease) return;
+      if (verified === url) verified = undefined;
+      if (holderUrl === url) holderUrl = undefined;
+    },
+    storeReachable: () => redis.isReady,
+    holdMs: Math.min(leaseMs, 3_000),
+  });
+  const front = await listenNode({ host, port, ...(tls ? { tls } : {}) }, proxy);
   // Clients connecting right after start should find a hub serving; with Redis down, start anyway.
   const ready = Date.now() + 2 * leaseMs;
   while (holderUrl === undefined && Date.now() < ready && (redis.isReady || Date.now() < ready - leaseMs)) {

@@ -5,8 +5,12 @@
  * holder known (failing over, Redis down) it answers with the UNAVAILABLE
  * code in tRPC's error shape: a send is refused at once and says why, and a
  * client's stream recovery keeps retrying until a hub is active again.
+ * When the holder changes, whatever is still relayed to the old one (a hung
+ * holder keeps its streams open and silent) is cut, so those clients resume
+ * on the new holder at once.
  */
 import {
+  type ClientRequest,
   Agent as HttpAgent,
   request as httpRequest,
   type IncomingHttpHeaders,
@@ -18,6 +22,7 @@ import { ComsError, comsError } from "../../contract/errors.ts";
 import { comsRouter } from "../../contract/router.ts";
 import { servedRouter } from "../../lib/served-router.ts";
 import { splitTarget } from "../http/front-door.ts";
+import { HEALTH_PATH } from "../http/routes.ts";
 import { errorItem } from "../http/trpc-errors.ts";
 
 const router = servedRouter(comsRouter);
@@ -71,10 +76,16 @@ export function unavailableBody(reqUrl: string, why: string, transient: boolean)
   return errorItem(router, { ...call, path: procedure || undefined }).json;
 }
 
-export function proxyHandler(target: ProxyTarget): RequestListener {
+export type ProxyHandler = RequestListener & {
+  /** Cut every request and stream still relayed to `base` (a holder that lost the lease). */
+  cutFrom(base: string): void;
+};
+
+export function proxyHandler(target: ProxyTarget): ProxyHandler {
   // No socket cap: every forwarded inbox stream holds one upstream connection for as long as it is open.
   const httpAgent = new HttpAgent({ keepAlive: true });
   const httpsAgent = new HttpsAgent({ keepAlive: true });
+  const relayed = new Map<string, Set<ClientRequest>>();
   const refuse = (res: Parameters<RequestListener>[1], reqUrl: string, why: string) => {
     if (res.headersSent) return void res.destroy();
     // Only a send is refused for good while Redis is down; everything else waits like for a restart.
@@ -109,6 +120,13 @@ export function proxyHandler(target: ProxyTarget): RequestListener {
       agent: secure ? httpsAgent : httpAgent,
     });
     upstream.setNoDelay(true);
+    const open = relayed.get(base) ?? new Set<ClientRequest>();
+    relayed.set(base, open);
+    open.add(upstream);
+    upstream.once("close", () => {
+      open.delete(upstream);
+      if (open.size === 0 && relayed.get(base) === open) relayed.delete(base);
+    });
     let answered = false;
     upstream.on("response", (up) => {
       answered = true;
@@ -121,6 +139,9 @@ export function proxyHandler(target: ProxyTarget): RequestListener {
       // The holder died mid-stream: cut the client too, so it reconnects and resumes by event id.
       up.on("aborted", () => res.destroy());
       up.on("error", () => res.destroy());
+      upstream.once("close", () => {
+        if (!up.complete) res.destroy();
+      });
       res.on("close", () => {
         if (!up.complete) upstream.destroy();
       });
@@ -136,8 +157,10 @@ export function proxyHandler(target: ProxyTarget): RequestListener {
     });
     req.pipe(upstream);
   };
-  return (req, res) => {
-    if (target.current() !== undefined) return forward(req, res);
+  const handler: RequestListener = (req, res) => {
+    // A health check is answered at once (503 while failing over): a client picking a hub to move to must
+    // tell a live hub from a hung one quickly.
+    if (target.current() !== undefined || req.url === HEALTH_PATH) return forward(req, res);
     // A failover takes a moment: hold the request briefly rather than refuse it at once.
     req.pause();
     const until = Date.now() + target.holdMs;
@@ -147,4 +170,12 @@ export function proxyHandler(target: ProxyTarget): RequestListener {
     };
     wait();
   };
+  return Object.assign(handler, {
+    cutFrom(base: string) {
+      const open = relayed.get(base);
+      relayed.delete(base);
+      // The client side goes with each (its response is destroyed on the upstream's error), and reconnects.
+      for (const upstream of open ?? []) upstream.destroy(new Error("the active hub changed"));
+    },
+  });
 }

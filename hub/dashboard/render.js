@@ -1,9 +1,12 @@
-// Drawing HubState into the page. Incremental: a card or a row is created
-// once and then only its changed text is rewritten; the two summaries
-// (waiting, conversations) are small and redrawn at most once a second.
-// Text goes in through textContent only, never as HTML.
+// Drawing HubState into the page. Incremental: a card or a message row is
+// created once and then only its changed text is rewritten; the summaries
+// (the wait graph, waiting, conversations, the agents' order) are redrawn at
+// most once a second. Text goes in through textContent only, never as HTML.
+// Nothing is cut with an ellipsis: names, states and times wrap instead.
 
-import { isSettled, MAX_THREAD } from "./state.js";
+import { bytes, clock, ms, stateText, trailSteps } from "./format.js";
+import { drawGraph } from "./graph.js";
+import { MAX_THREAD } from "./state.js";
 
 /** Rows in the table: the newest; more cost layout and paint on every change and nobody reads them live. */
 export const MAX_TABLE_ROWS = 100;
@@ -21,20 +24,17 @@ function setText(node, text) {
   if (node.textContent !== text) node.textContent = text;
 }
 
-export function ms(value) {
-  if (value === undefined || value === null) return "";
-  if (value < 1000) return `${Math.max(0, Math.round(value))} ms`;
-  if (value < 60_000) return `${(value / 1000).toFixed(1)} s`;
-  return `${Math.floor(value / 60_000)} min ${Math.round((value % 60_000) / 1000)} s`;
-}
-
-function bytes(n) {
-  if (n === undefined) return "";
-  return n < 1024 ? `${n} B` : `${(n / 1024).toFixed(1)} KiB`;
-}
-
-function clock(at) {
-  return new Date(at).toLocaleTimeString([], { hour12: false });
+/** "a → b → c" as steps that wrap between, never inside. */
+function steps(node, parts) {
+  const text = parts.join(" → ");
+  if (node.dataset.text === text) return;
+  node.dataset.text = text;
+  const children = [];
+  parts.forEach((part, i) => {
+    if (i > 0) children.push(el("span", "arrow", " → "));
+    children.push(el("span", "step", part));
+  });
+  node.replaceChildren(...children);
 }
 
 export class Renderer {
@@ -43,9 +43,10 @@ export class Renderer {
     /** @type {Map<string, HTMLElement>} */
     this.cards = new Map();
     /** @type {Map<string, HTMLElement>} */
-    this.trs = new Map();
+    this.rowNodes = new Map();
     this.filter = "";
     this.summariesAt = 0;
+    this.graphWidth = 0;
     $("row-cap").textContent = String(MAX_TABLE_ROWS);
     /** created_at of the oldest row shown once the table is full: older rows stay out. */
     this.floor = Number.NEGATIVE_INFINITY;
@@ -53,6 +54,14 @@ export class Renderer {
       this.filter = /** @type {HTMLInputElement} */ (event.target).value.trim().toLowerCase();
       for (const [id, card] of this.cards) this.applyFilter(card, this.state.agents.get(id));
     });
+    // The graph is drawn in pixels of its box: redraw when the box changes width. The width comes
+    // from here, never read during a render (that would force a layout in the middle of one).
+    new ResizeObserver(([entry]) => {
+      const width = Math.floor(entry?.contentRect.width ?? 0);
+      if (width === this.graphWidth) return;
+      this.graphWidth = width;
+      this.drawGraph();
+    }).observe($("graph-box"));
   }
 
   render(now = Date.now()) {
@@ -65,14 +74,15 @@ export class Renderer {
       }
       for (const id of changes.agents) this.drawCard(this.state.agents.get(id));
       for (const id of changes.removedRows) {
-        this.trs.get(id)?.remove();
-        this.trs.delete(id);
+        this.rowNodes.get(id)?.remove();
+        this.rowNodes.delete(id);
       }
       const fresh = [];
       for (const id of changes.rows) {
         const row = this.state.rows.get(id);
         if (!row) continue;
-        if (this.trs.has(id)) this.fillRow(/** @type {HTMLElement} */ (this.trs.get(id)), row);
+        const node = this.rowNodes.get(id);
+        if (node) this.fillRow(node, row);
         else fresh.push(row);
       }
       this.insertRows(fresh);
@@ -80,22 +90,28 @@ export class Renderer {
     this.header(now);
     if (changes.reset || now - this.summariesAt >= 1000) {
       this.summariesAt = now;
+      this.orderAgents(now);
+      this.drawGraph(now);
       this.drawWaiting(now);
       this.drawConversations();
     }
   }
 
-  redrawAll() {
-    const agents = $("agents");
-    agents.replaceChildren();
-    this.cards.clear();
-    const cards = [...this.state.agents.values()].sort((a, b) => a.name.localeCompare(b.name));
-    const fragment = document.createDocumentFragment();
-    for (const card of cards) fragment.append(this.drawCard(card, false));
-    agents.append(fragment);
+  /** Forget everything drawn (signed out, or signing in again). */
+  clear() {
+    $("agents").replaceChildren();
     $("messages").replaceChildren();
-    this.trs.clear();
+    $("graph").replaceChildren();
+    this.cards.clear();
+    this.rowNodes.clear();
     this.floor = Number.NEGATIVE_INFINITY;
+  }
+
+  redrawAll() {
+    this.clear();
+    const fragment = document.createDocumentFragment();
+    for (const card of this.state.agentsByAttention(Date.now())) fragment.append(this.drawCard(card, false));
+    $("agents").append(fragment);
     this.insertRows([...this.state.rows.values()]);
     const hub = this.state.hub;
     if (hub) {
@@ -112,9 +128,25 @@ export class Renderer {
     setText($("stat-pending"), String(counts.pending));
     setText($("stat-rate"), this.state.rate(now).toFixed(1));
     setText($("agent-count"), `(${this.state.agents.size})`);
+    for (const name of ["stale", "offline"]) {
+      const box = /** @type {HTMLElement} */ ($(`stat-${name}`).parentElement);
+      box.classList.toggle("alert", counts[name] > 0);
+    }
   }
 
-  /** Create or update one agent card; new cards go at the end unless `attach` is false. */
+  /** Agents needing attention first (offline, stale, owing answers); nodes move only when the order changed. */
+  orderAgents(now = Date.now()) {
+    const box = $("agents");
+    let at = box.firstElementChild;
+    for (const card of this.state.agentsByAttention(now)) {
+      const node = this.cards.get(card.id);
+      if (!node) continue;
+      if (node === at) at = at.nextElementSibling;
+      else box.insertBefore(node, at);
+    }
+  }
+
+  /** Create or update one agent card; new cards go first (they are looked at) unless `attach` is false. */
   drawCard(card, attach = true) {
     let node = this.cards.get(card.id);
     if (!node) {
@@ -124,22 +156,30 @@ export class Renderer {
       head.append(el("span", "dot"), el("b", "name"), el("span", "status"));
       node.append(head, el("div", "purpose"), el("div", "facts"));
       this.cards.set(card.id, node);
-      if (attach) $("agents").append(node);
+      if (attach) $("agents").prepend(node);
     }
     node.dataset.agent = card.name;
     node.dataset.status = card.status;
+    node.dataset.owes = String(card.queue_depth ?? 0);
     if (card.color) node.style.setProperty("--agent-color", card.color);
     setText(/** @type {HTMLElement} */ (node.querySelector(".name")), card.name);
-    setText(/** @type {HTMLElement} */ (node.querySelector(".status")), card.status);
+    const owes = card.queue_depth > 0 ? ` · owes ${card.queue_depth}` : "";
+    setText(/** @type {HTMLElement} */ (node.querySelector(".status")), `${card.status}${owes}`);
     setText(/** @type {HTMLElement} */ (node.querySelector(".purpose")), card.purpose || "—");
     const facts = [
       card.model || "model ?",
-      card.context_used_pct === null ? "ctx ?" : `ctx ${Math.round(card.context_used_pct)}%`,
+      card.context_used_pct === null || card.context_used_pct === undefined
+        ? "ctx ?"
+        : `ctx ${Math.round(card.context_used_pct)}%`,
       `queue ${card.queue_depth}`,
       `hub ${card.project}`,
     ];
     const factsNode = /** @type {HTMLElement} */ (node.querySelector(".facts"));
-    setText(factsNode, facts.join(" · "));
+    const text = facts.join(" · ");
+    if (factsNode.dataset.text !== text) {
+      factsNode.dataset.text = text;
+      factsNode.replaceChildren(...facts.map((fact) => el("span", "fact", fact)));
+    }
     factsNode.dataset.queue = String(card.queue_depth);
     this.applyFilter(node, card);
     return node;
@@ -151,7 +191,7 @@ export class Renderer {
       f !== "" && !!card && !`${card.name} ${card.purpose} ${card.model}`.toLowerCase().includes(f);
   }
 
-  /** New rows go on top, newest first; the table keeps the newest MAX_TABLE_ROWS. */
+  /** New rows go on top, newest first; the list keeps the newest MAX_TABLE_ROWS. */
   insertRows(candidates) {
     const rows = candidates.filter((row) => row.created_at >= this.floor);
     if (rows.length === 0) return;
@@ -159,57 +199,59 @@ export class Renderer {
     const fragment = document.createDocumentFragment();
     for (let i = rows.length - 1; i >= Math.max(0, rows.length - MAX_TABLE_ROWS); i--) {
       const row = rows[i];
-      const tr = el("tr");
-      tr.dataset.msg = row.msg_id;
-      for (let c = 0; c < 6; c++) tr.append(el("td"));
-      this.fillRow(tr, row);
-      this.trs.set(row.msg_id, tr);
-      fragment.append(tr);
+      const node = el("div", "msg");
+      node.dataset.msg = row.msg_id;
+      node.append(
+        el("span", "time"),
+        el("span", "route"),
+        el("span", "state"),
+        el("span", "trail"),
+        el("span", "size"),
+        el("span", "preview"),
+      );
+      this.fillRow(node, row);
+      this.rowNodes.set(row.msg_id, node);
+      fragment.append(node);
     }
-    const tbody = $("messages");
-    tbody.prepend(fragment);
-    while (tbody.children.length > MAX_TABLE_ROWS) {
-      const last = /** @type {HTMLElement} */ (tbody.lastElementChild);
-      this.trs.delete(last.dataset.msg ?? "");
+    const list = $("messages");
+    list.prepend(fragment);
+    while (list.children.length > MAX_TABLE_ROWS) {
+      const last = /** @type {HTMLElement} */ (list.lastElementChild);
+      this.rowNodes.delete(last.dataset.msg ?? "");
       last.remove();
     }
-    if (tbody.children.length === MAX_TABLE_ROWS) {
-      const last = /** @type {HTMLElement} */ (tbody.lastElementChild);
+    if (list.children.length === MAX_TABLE_ROWS) {
+      const last = /** @type {HTMLElement} */ (list.lastElementChild);
       this.floor = this.state.rows.get(last.dataset.msg ?? "")?.created_at ?? this.floor;
     }
   }
 
-  fillRow(tr, row) {
-    const cells = tr.children;
-    tr.dataset.state = row.state;
-    setText(/** @type {HTMLElement} */ (cells[0]), clock(row.created_at));
-    const who = /** @type {HTMLElement} */ (cells[1]);
-    if (!who.firstChild) {
-      who.append(
+  fillRow(node, row) {
+    const [time, route, state, trailNode, size, preview] = /** @type {HTMLElement[]} */ ([...node.children]);
+    node.dataset.state = row.state;
+    setText(time, clock(row.created_at));
+    if (!route.firstChild) {
+      route.append(
         this.agentTag(row.from_id, row.from),
         el("span", "arrow", " → "),
         this.agentTag(row.to_id, row.to),
       );
     }
-    const stateCell = /** @type {HTMLElement} */ (cells[2]);
-    if (!stateCell.firstChild) stateCell.append(el("span"));
-    const state = /** @type {HTMLElement} */ (stateCell.firstChild);
     state.className = `state state-${row.state}`;
-    setText(state, row.state === "error" ? `error ${row.code ?? ""}` : row.state);
-    setText(/** @type {HTMLElement} */ (cells[3]), trail(row));
+    setText(state, stateText(row));
+    steps(trailNode, trailSteps(row));
     setText(
-      /** @type {HTMLElement} */ (cells[4]),
+      size,
       row.reply_bytes === undefined ? bytes(row.bytes) : `${bytes(row.bytes)} / ${bytes(row.reply_bytes)}`,
     );
-    const preview = /** @type {HTMLElement} */ (cells[5]);
-    preview.className = "preview";
-    preview.title = preview.textContent ?? "";
-    if (row.prompt_preview === undefined) setText(preview, "");
-    else
-      setText(
-        preview,
-        row.reply_preview === undefined ? row.prompt_preview : `${row.prompt_preview} ⇒ ${row.reply_preview}`,
-      );
+    const text =
+      row.prompt_preview === undefined
+        ? ""
+        : row.reply_preview === undefined
+          ? row.prompt_preview
+          : `${row.prompt_preview} ⇒ ${row.reply_preview}`;
+    setText(preview, text);
+    preview.title = text;
   }
 
   agentTag(id, name) {
@@ -217,6 +259,10 @@ export class Renderer {
     const card = this.state.agents.get(id);
     if (card?.color) tag.style.setProperty("--agent-color", card.color);
     return tag;
+  }
+
+  drawGraph(now = Date.now()) {
+    if (this.graphWidth > 0) drawGraph($("graph"), this.state, this.graphWidth, now);
   }
 
   drawWaiting(now) {
@@ -227,17 +273,19 @@ export class Renderer {
       li.dataset.from = pair.from;
       li.dataset.to = pair.to;
       const recipient = this.state.agents.get(pair.to_id);
+      const stuck = recipient && recipient.status !== "online";
       li.append(
-        el("b", "", pair.from),
+        el("b", "who", pair.from),
         el("span", "arrow", " waits on "),
-        el("b", "", pair.to),
+        el("b", "who", pair.to),
         el(
           "span",
           "muted",
-          ` ${pair.count} msg · ${ms(now - pair.since)}${recipient && recipient.status !== "online" ? ` · ${recipient.status}` : ""}`,
+          ` ${pair.count} msg · ${ms(now - pair.since)}${stuck ? ` · ${recipient.status}` : ""}`,
         ),
       );
-      if (recipient && recipient.status !== "online") li.className = "stuck";
+      if (pair.cycle) li.append(el("span", "badge cycle", "wait cycle"));
+      li.className = [stuck ? "stuck" : "", pair.cycle ? "cycle" : ""].join(" ").trim();
       return li;
     });
     if (items.length === 0) items.push(el("li", "muted", "nobody is waiting"));
@@ -255,15 +303,11 @@ export class Renderer {
       for (const row of group.rows.slice(-MAX_THREAD)) {
         const li = el("li");
         li.dataset.state = row.state;
-        li.append(
-          el("span", "", `${row.from} → ${row.to}`),
-          el(
-            "span",
-            `state state-${row.state}`,
-            row.state === "error" ? `error ${row.code ?? ""}` : row.state,
-          ),
-          el("span", "muted", trail(row)),
-        );
+        const route = el("span", "route");
+        route.append(el("span", "who", row.from), el("span", "arrow", " → "), el("span", "who", row.to));
+        const trailNode = el("span", "trail muted");
+        steps(trailNode, trailSteps(row));
+        li.append(route, el("span", `state state-${row.state}`, stateText(row)), trailNode);
         ol.append(li);
       }
       div.append(ol);
@@ -272,15 +316,4 @@ export class Renderer {
     if (nodes.length === 0) nodes.push(el("p", "muted", "no chained or conversation messages yet"));
     box.replaceChildren(...nodes);
   }
-}
-
-/** queued → delivered 3 ms → replied 1.2 s (times since the send). */
-export function trail(row) {
-  const parts = ["queued"];
-  if (row.delivered_at !== undefined) parts.push(`delivered ${ms(row.delivered_at - row.created_at)}`);
-  if (isSettled(row)) {
-    const label = row.state === "replied" ? "replied" : `error ${row.code ?? ""}`.trim();
-    parts.push(`${label} ${ms((row.settled_at ?? row.created_at) - row.created_at)}`);
-  }
-  return parts.join(" → ");
 }

@@ -54,25 +54,41 @@ export class RequestAuth {
     return { ok: true, caller };
   }
 
+  /**
+   * A secret that is not the token (a dashboard one-time code), checked by
+   * `verify` under the same lockout: while the address is locked out the
+   * secret is not even looked at, so the lockout slows code guessing too
+   * (a code is short; the token is not). A wrong one counts.
+   */
+  checkSecret(verify: () => boolean, remote = "unknown"): AuthResult {
+    const locked = this.lockedOut(remote);
+    if (locked) return locked;
+    return verify() ? { ok: true, caller: null } : this.refuseWrong(remote);
+  }
+
   /** A wrong token: 429 while its address is locked out, else 401 (counted towards the lockout). */
   private refuseWrong(remote: string): AuthResult {
-    const wait = this.lockout.blockedFor(remote);
-    if (wait > 0) {
-      const retryAfterSec = Math.ceil(wait / 1000);
-      return {
-        ok: false,
-        status: 429,
-        kind: "TOO_MANY_REQUESTS",
-        message: `too many wrong hub tokens from this address: retry in ${retryAfterSec} s`,
-        retryAfterSec,
-      };
-    }
+    const locked = this.lockedOut(remote);
+    if (locked) return locked;
     this.lockout.fail(remote);
     return {
       ok: false,
       status: 401,
       kind: "UNAUTHORIZED",
       message: "wrong hub token (it may have been rotated: re-read the secret)",
+    };
+  }
+
+  private lockedOut(remote: string): AuthResult | undefined {
+    const wait = this.lockout.blockedFor(remote);
+    if (wait <= 0) return undefined;
+    const retryAfterSec = Math.ceil(wait / 1000);
+    return {
+      ok: false,
+      status: 429,
+      kind: "TOO_MANY_REQUESTS",
+      message: `too many wrong hub tokens or codes from this address: retry in ${retryAfterSec} s`,
+      retryAfterSec,
     };
   }
 }

@@ -41,7 +41,7 @@ const toResponse = ({ status, headers, body }: RouteAnswer) => new Response(body
 export async function serveBun(opts: ServeOptions): Promise<ServedHub> {
   const bun = (globalThis as unknown as { Bun: BunRuntime }).Bun;
   const streams = new SseStreams({
-    pingMs: PING_MS,
+    pingMs: opts.pingMs ?? PING_MS,
     maxBufferedBytes: opts.maxStreamBufferBytes ?? DEFAULT_MAX_STREAM_BUFFER_BYTES,
     json: wireJson,
   });
@@ -122,6 +122,7 @@ export async function serveBun(opts: ServeOptions): Promise<ServedHub> {
       if (opts.dashboard?.owns(path)) {
         return serveDashboardFetch(opts.dashboard, req, path, bunServer.requestIP(req)?.address);
       }
+      if (opts.mcp?.owns(path)) return opts.mcp.handle(req, bunServer.requestIP(req)?.address);
       const method = req.method;
       const header = (name: string) => req.headers.get(name);
       const request = { method, path, query, header };

@@ -68,8 +68,8 @@ export async function serveDashboardFetch(
 }
 
 /**
- * Whether a tRPC request is the dashboard's live feed riding on its session
- * cookie (no bearer token): the only tRPC call a session may make.
+ * Whether a tRPC request is the dashboard's live feed carrying its session
+ * header (no bearer token): the only tRPC call a session may make.
  */
 export function isDashboardFeed(
   routes: DashboardRoutes | undefined,

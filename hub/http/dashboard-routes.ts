@@ -5,12 +5,18 @@
  * writes the PlainResponse back (dashboard-mount.ts); the live data itself
  * travels over tRPC (admin.watch), which a dashboard session may call and
  * nothing else.
+ *
+ * The page and its scripts are public (they hold no data); the data needs a
+ * session, whose id the sign-in answers in a JSON body that only the hub's
+ * own page can read. The page keeps it in memory and sends it as a header:
+ * no cookie, so no other server on the host ever receives it, and nothing
+ * ambient for another origin to ride on.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { HubMetrics } from "../observe/metrics.ts";
 import type { RequestAuth } from "./auth.ts";
-import { type DashboardSessions, SESSION_COOKIE } from "./dashboard-sessions.ts";
+import { type DashboardSessions, looksLikeCode, SESSION_HEADER } from "./dashboard-sessions.ts";
 
 export const DASHBOARD_PATH = "/";
 export const ASSET_PREFIX = "/dashboard/";
@@ -42,8 +48,6 @@ export interface DashboardRoutesOptions {
   auth: RequestAuth;
   sessions: DashboardSessions;
   metrics: HubMetrics;
-  /** Served over HTTPS: the cookie gets Secure. */
-  tls: boolean;
 }
 
 /** Pages and scripts only from this origin, never framed, nothing sent elsewhere. */
@@ -53,15 +57,16 @@ const PAGE_HEADERS = {
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; " +
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   "x-content-type-options": "nosniff",
-  // Not no-referrer: with it Chromium sends `Origin: null` on the sign-in post, which the origin check refuses.
-  "referrer-policy": "same-origin",
+  "referrer-policy": "no-referrer",
 };
 
 const ASSET_TYPES: Record<string, string> = {
   js: "text/javascript; charset=utf-8",
   css: "text/css; charset=utf-8",
   html: "text/html; charset=utf-8",
+  svg: "image/svg+xml",
 };
+const JSON_HEADERS = { "content-type": "application/json", "cache-control": "no-store" };
 
 /** The dashboard's static files: beside this module in a checkout, at the package root from dist/. */
 function staticDir(): string {
@@ -79,14 +84,15 @@ export class DashboardRoutes {
   constructor(opts: DashboardRoutesOptions) {
     this.opts = opts;
     const dir = staticDir();
-    for (const name of ["dashboard.html", "sign-in.html", "app.css", "app.js", "render.js", "state.js"]) {
-      this.files.set(name, readFileSync(`${dir}${name}`, "utf8"));
+    for (const name of readdirSync(dir)) {
+      if (ASSET_TYPES[name.split(".").pop() ?? ""])
+        this.files.set(name, readFileSync(`${dir}${name}`, "utf8"));
     }
   }
 
-  /** Whether a request's cookie is a live dashboard session (admin scope on ADMIN_WATCH_PATH only). */
+  /** Whether a request carries a live dashboard session (admin scope on ADMIN_WATCH_PATH only). */
   signedIn(header: PlainRequest["header"]): boolean {
-    return this.opts.sessions.valid(header("cookie") ?? undefined);
+    return this.opts.sessions.valid(header(SESSION_HEADER));
   }
 
   /** Whether `path` is one of these routes (checked synchronously, so tRPC calls pay nothing more). */
@@ -98,97 +104,87 @@ export class DashboardRoutes {
   async handle(req: PlainRequest): Promise<PlainResponse> {
     const { method, path } = req;
     if (path === DASHBOARD_PATH) {
-      if (method !== "GET" && method !== "HEAD") return notAllowed("GET");
-      if (this.signedIn(req.header)) return this.page("dashboard.html", 200);
-      return this.signInPage(200, "");
+      return method === "GET" || method === "HEAD" ? this.page("dashboard.html") : notAllowed("GET");
     }
     if (path === SIGN_IN_PATH) return method === "POST" ? this.signIn(req) : notAllowed("POST");
     if (path === SIGN_OUT_PATH) return method === "POST" ? this.signOut(req) : notAllowed("POST");
     if (path === CODE_PATH) return method === "POST" ? this.code(req) : notAllowed("POST");
     if (path === METRICS_PATH) return method === "GET" ? this.scrape(req) : notAllowed("GET");
     if (path.startsWith(ASSET_PREFIX) && (method === "GET" || method === "HEAD")) {
-      return this.asset(req, path.slice(ASSET_PREFIX.length));
+      return this.asset(path.slice(ASSET_PREFIX.length));
     }
     return { status: 404, headers: { "content-type": "text/plain" }, body: "not found\n" };
   }
 
-  private page(name: string, status: number, replace?: [string, string]): PlainResponse {
-    let body = this.files.get(name) ?? "";
-    if (replace) body = body.replace(replace[0], replace[1]);
-    return { status, headers: { "content-type": ASSET_TYPES.html as string, ...PAGE_HEADERS }, body };
+  private page(name: string): PlainResponse {
+    const body = this.files.get(name) ?? "";
+    return { status: 200, headers: { "content-type": ASSET_TYPES.html as string, ...PAGE_HEADERS }, body };
   }
 
-  private signInPage(status: number, error: string, extra: Record<string, string> = {}): PlainResponse {
-    const message = error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : "";
-    const page = this.page("sign-in.html", status, ["<!--error-->", message]);
-    return { ...page, headers: { ...page.headers, ...extra } };
-  }
-
-  private asset(req: PlainRequest, name: string): PlainResponse {
+  private asset(name: string): PlainResponse {
     const body = this.files.get(name);
     const type = ASSET_TYPES[name.split(".").pop() ?? ""];
     if (body === undefined || type === undefined || name.endsWith(".html")) {
       return { status: 404, headers: { "content-type": "text/plain" }, body: "not found\n" };
     }
-    // The stylesheet dresses the sign-in form too; the scripts are for signed-in operators only.
-    if (type !== ASSET_TYPES.css && !this.signedIn(req.header)) {
-      return {
-        status: 401,
-        headers: { "content-type": "text/plain", ...PAGE_HEADERS },
-        body: "sign in first\n",
-      };
-    }
     return { status: 200, headers: { "content-type": type, ...PAGE_HEADERS }, body };
   }
 
+  /**
+   * POST {"secret": token or code} as application/json: a page on another
+   * origin cannot send that content type without a CORS preflight, which the
+   * hub never grants, and could not read the answer anyway. No Origin or Host
+   * check, so it works the same through a clustered hub's forwarding port.
+   */
   private async signIn(req: PlainRequest): Promise<PlainResponse> {
-    if (!sameOrigin(req)) return this.signInPage(403, "sign in from the hub's own page");
+    if (!/^application\/json\b/i.test(req.header("content-type") ?? "")) {
+      return refusal(415, "sign in from the hub's page (a JSON body)");
+    }
     let secret: string;
     try {
-      secret = new URLSearchParams(await req.body(MAX_FORM_BYTES)).get("secret")?.trim() ?? "";
-    } catch {
-      return this.signInPage(413, "that is too long for a hub token");
+      const parsed = JSON.parse(await req.body(MAX_FORM_BYTES)) as { secret?: unknown };
+      secret = typeof parsed?.secret === "string" ? parsed.secret.trim() : "";
+    } catch (error) {
+      return /over \d+ bytes/.test((error as Error).message)
+        ? refusal(413, "that is too long for a hub token")
+        : refusal(400, 'send {"secret": "<hub token or code>"}');
     }
-    if (!secret) return this.signInPage(400, "enter the hub token or a one-time code");
-    // A live one-time code proves the token already; anything else is checked as the token, and a
-    // wrong one counts against the same per-address lockout as the API.
-    if (!this.opts.sessions.redeem(secret)) {
-      const result = this.opts.auth.check(
-        (name) => (name === "authorization" ? `Bearer ${secret}` : undefined),
-        req.remote,
-      );
-      if (!result.ok) {
-        return result.status === 429
-          ? this.signInPage(429, result.message, { "retry-after": String(result.retryAfterSec) })
-          : this.signInPage(401, "wrong hub token or code");
+    if (!secret) return refusal(400, "enter the hub token or a one-time code");
+    const { auth, sessions } = this.opts;
+    let voided = false;
+    // A code is short, so it is only looked at outside a lockout and every wrong one is charged
+    // (sessions.redeem); anything else is checked as the token. Wrong ones count against the
+    // same per-address lockout as the API.
+    const result = looksLikeCode(secret)
+      ? auth.checkSecret(() => {
+          const outcome = sessions.redeem(secret);
+          voided = outcome === "voided";
+          return outcome === "ok";
+        }, req.remote)
+      : auth.check((name) => (name === "authorization" ? `Bearer ${secret}` : undefined), req.remote);
+    if (!result.ok) {
+      if (result.status === 429) {
+        return refusal(429, result.message, { "retry-after": String(result.retryAfterSec) });
       }
+      return refusal(
+        401,
+        voided
+          ? "wrong code; that was one wrong code too many, so every live code is void: run 'pi-coms hub open' again"
+          : "wrong hub token or code",
+      );
     }
-    const session = this.opts.sessions.open();
-    const secure = this.opts.tls ? "; Secure" : "";
+    const session = sessions.open();
     return {
-      status: 303,
-      headers: {
-        location: DASHBOARD_PATH,
-        "set-cookie": `${SESSION_COOKIE}=${session.id}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${session.maxAgeSec}${secure}`,
-        "cache-control": "no-store",
-      },
-      body: "",
+      status: 200,
+      headers: JSON_HEADERS,
+      body: JSON.stringify({ session: session.id, expires_in_sec: session.expiresInSec }),
     };
   }
 
+  /** Ends the session named by the session header (which no other origin can know); one already gone is fine. */
   private signOut(req: PlainRequest): PlainResponse {
-    if (!sameOrigin(req))
-      return { status: 403, headers: { "content-type": "text/plain" }, body: "forbidden\n" };
-    this.opts.sessions.end(req.header("cookie") ?? undefined);
-    return {
-      status: 303,
-      headers: {
-        location: DASHBOARD_PATH,
-        "set-cookie": `${SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0`,
-        "cache-control": "no-store",
-      },
-      body: "",
-    };
+    this.opts.sessions.end(req.header(SESSION_HEADER));
+    return { status: 204, headers: { "cache-control": "no-store" }, body: "" };
   }
 
   /** A one-time sign-in code for whoever holds the token (the CLI's `hub open`). */
@@ -198,7 +194,7 @@ export class DashboardRoutes {
     const { code, expiresInSec } = this.opts.sessions.newCode();
     return {
       status: 200,
-      headers: { "content-type": "application/json", "cache-control": "no-store" },
+      headers: JSON_HEADERS,
       body: JSON.stringify({ code, expires_in_sec: expiresInSec }),
     };
   }
@@ -230,17 +226,6 @@ function notAllowed(allow: string): PlainResponse {
   return { status: 405, headers: { allow, "content-type": "text/plain" }, body: "method not allowed\n" };
 }
 
-/** A browser's form post carries Origin; one from another site is refused (login CSRF). */
-function sameOrigin(req: PlainRequest): boolean {
-  const origin = req.header("origin");
-  if (!origin || origin === "null") return !origin;
-  try {
-    return new URL(origin).host === req.header("host");
-  } catch {
-    return false;
-  }
-}
-
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+function refusal(status: number, error: string, extra: Record<string, string> = {}): PlainResponse {
+  return { status, headers: { ...JSON_HEADERS, ...extra }, body: JSON.stringify({ error }) };
 }

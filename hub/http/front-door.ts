@@ -57,7 +57,7 @@ export function enter(
       );
     }
   }
-  // The dashboard's live feed may ride on its session cookie instead of the token (admin.watch only).
+  // The dashboard's live feed may carry its session header instead of the token (admin.watch only).
   if (isDashboardFeed(opts.dashboard, req.path, req.header)) {
     return { kind: "trpc", caller: null, procedurePath: req.path.slice(PREFIX.length) };
   }

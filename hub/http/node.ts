@@ -4,7 +4,7 @@
  * through tRPC's standalone adapter, which turns every request into a fetch
  * Request and every answer into web streams.
  */
-import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from "node:http";
+import { createServer, type RequestListener, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { comsRouter } from "../../contract/router.ts";
@@ -12,6 +12,7 @@ import { servedRouter } from "../../lib/served-router.ts";
 import { wireJson } from "../../lib/wire-transformer.ts";
 import { serveDashboardNode } from "./dashboard-mount.ts";
 import { enter, splitTarget, tooLarge } from "./front-door.ts";
+import { readBody, serveMcpNode } from "./mcp-node.ts";
 import {
   DEFAULT_MAX_STREAM_BUFFER_BYTES,
   type RouteAnswer,
@@ -29,29 +30,9 @@ function answer(res: ServerResponse, { status, headers, body }: RouteAnswer): vo
   res.end(body);
 }
 
-/** The body as text, or null once it grows past `limit`. */
-function readBody(req: IncomingMessage, limit: number): Promise<string | null> {
-  return new Promise((resolve, reject) => {
-    let body = "";
-    let bytes = 0;
-    req.on("data", (chunk: Buffer) => {
-      bytes += chunk.length;
-      if (bytes > limit) {
-        req.removeAllListeners("data");
-        req.resume();
-        resolve(null);
-        return;
-      }
-      body += chunk.toString("utf8");
-    });
-    req.once("end", () => resolve(body));
-    req.once("error", reject);
-  });
-}
-
 export function serveNode(opts: ServeOptions): Promise<ServedHub> {
   const streams = new SseStreams({
-    pingMs: PING_MS,
+    pingMs: opts.pingMs ?? PING_MS,
     maxBufferedBytes: opts.maxStreamBufferBytes ?? DEFAULT_MAX_STREAM_BUFFER_BYTES,
     json: wireJson,
   });
@@ -90,6 +71,10 @@ export function serveNode(opts: ServeOptions): Promise<ServedHub> {
     const { path, query } = splitTarget(req.url ?? "/");
     if (opts.dashboard?.owns(path)) {
       void serveDashboardNode(opts.dashboard, req, res, path);
+      return;
+    }
+    if (opts.mcp?.owns(path)) {
+      void serveMcpNode(opts.mcp, req, res, opts.maxBodyBytes);
       return;
     }
     const header = (name: string) => {

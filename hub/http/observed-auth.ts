@@ -15,4 +15,10 @@ export class ObservedAuth extends RequestAuth {
     }
     return result;
   }
+
+  override checkSecret(verify: () => boolean, remote?: string): AuthResult {
+    const result = super.checkSecret(verify, remote);
+    if (!result.ok) this.onFailure?.(result.status === 429 ? "locked" : "wrong");
+    return result;
+  }
 }

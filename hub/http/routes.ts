@@ -4,6 +4,7 @@ import type { AdminBackend } from "../../contract/admin.ts";
 import type { HubBackend } from "../backend/backend.ts";
 import type { RequestAuth } from "./auth.ts";
 import type { DashboardRoutes } from "./dashboard-routes.ts";
+import type { McpRoute } from "./mcp-route.ts";
 
 export const TRPC_PATH = "/trpc";
 export const HEALTH_PATH = "/healthz";
@@ -21,10 +22,14 @@ export interface ServeOptions {
   maxBodyBytes: number;
   /** Cut an SSE stream whose reader is this many bytes behind (default DEFAULT_MAX_STREAM_BUFFER_BYTES). */
   maxStreamBufferBytes?: number;
+  /** Ping quiet event streams this often (default the router's 15 s); readers are told to give up after 2.5 pings of silence. */
+  pingMs?: number;
   /** Serve HTTPS with this PEM certificate and key (plain HTTP without). */
   tls?: { cert: string; key: string };
   /** The operator routes (dashboard, sign-in, /metrics), served ahead of tRPC. */
   dashboard?: DashboardRoutes;
+  /** MCP over Streamable HTTP at /mcp (one session = one agent). */
+  mcp?: McpRoute;
   /** The admin scope (admin.watch), given to requests with the hub token or a dashboard session. */
   admin?: AdminBackend;
   /** Routes served ahead of the tRPC procedures (default: ROUTES). */

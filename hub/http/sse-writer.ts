@@ -54,8 +54,16 @@ export const SSE_HEADERS: Record<string, string> = {
 /** Bytes (text and encoded frame together) of recent frames kept for sharing by content. */
 const FRAME_CACHE_BYTES = 8 * 1024 * 1024;
 
+/**
+ * How long a reader should wait, with nothing arriving, before it takes the
+ * stream for dead: two and a half ping intervals (a ping is never more than
+ * one interval late from a live hub, and a busy one gets some slack).
+ */
+export function silenceDeadlineMs(pingMs: number): number {
+  return Math.ceil(pingMs * 2.5);
+}
+
 // tRPC ends each event with "\n" after its last field and then "\n\n".
-const CONNECTED = "event: connected\ndata: {}\n\n\n";
 const PING = "event: ping\ndata: \n\n\n";
 const RETURN = "event: return\ndata: \n\n\n";
 
@@ -87,8 +95,18 @@ export class SseStreams {
   private readonly byText = new Map<string, Uint8Array>();
   private byTextBytes = 0;
 
+  /**
+   * The first event of every stream. Like tRPC's, it carries the reader's
+   * inactivity deadline, so clients (tRPC's link and the hub client) leave a
+   * silent stream, such as one relayed from a hung hub, after that long.
+   */
+  readonly connected: string;
+
   constructor(options: SseOptions) {
     this.options = options;
+    const pinging = Number.isFinite(options.pingMs) && options.pingMs > 0;
+    const client = pinging ? { reconnectAfterInactivityMs: silenceDeadlineMs(options.pingMs) } : {};
+    this.connected = `event: connected\ndata: ${JSON.stringify(client)}\n\n\n`;
   }
 
   get size(): number {
@@ -179,11 +197,11 @@ class SseStream implements FeedSink<unknown> {
   begin(): void {
     const { source, failure } = this.answer;
     if (failure !== undefined) {
-      this.send(`${CONNECTED}event: serialized-error\ndata: ${failure}\n\n\n`);
+      this.send(`${this.streams.connected}event: serialized-error\ndata: ${failure}\n\n\n`);
       this.finish();
       return;
     }
-    this.send(CONNECTED);
+    this.send(this.streams.connected);
     if (isPushFeed(source)) source.attach(this);
     else void this.iterate(source as AsyncIterable<unknown>);
   }

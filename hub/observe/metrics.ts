@@ -93,6 +93,16 @@ export class HubMetrics {
       },
     });
     new Gauge({
+      name: "pi_coms_agent_held_bytes",
+      help: "Bytes held for each sending agent: its unanswered messages and the replies it has not taken (bounded by --max-queued-bytes-per-agent)",
+      labelNames: ["agent"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [agent, bytes] of backend.heldBytes()) this.set({ agent }, bytes);
+      },
+    });
+    new Gauge({
       name: "pi_coms_agents",
       help: "Registered agents by presence status",
       labelNames: ["status"],

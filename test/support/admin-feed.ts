@@ -10,7 +10,7 @@ export interface AdminStream {
   close(): void;
 }
 
-/** Open admin.watch with these headers (a bearer token or a session cookie); rejects with the status if refused. */
+/** Open admin.watch with these headers (a bearer token or a session header); rejects with the status if refused. */
 export async function openAdminStream(url: string, headers: Record<string, string>): Promise<AdminStream> {
   const abort = new AbortController();
   const response = await fetch(new URL("/trpc/admin.watch", url), { headers, signal: abort.signal });
@@ -69,18 +69,23 @@ export async function openAdminStream(url: string, headers: Record<string, strin
   };
 }
 
-/** Sign in like the form does; returns the Cookie header value, or the refusal status. */
-export async function signIn(url: string, secret: string): Promise<{ status: number; cookie?: string }> {
+/** Sign in as the page does (a JSON post); returns the session id, or the refusal status and message. */
+export async function signIn(
+  url: string,
+  secret: string,
+): Promise<{ status: number; session?: string; error?: string }> {
   const response = await fetch(new URL("/dashboard/sign-in", url), {
     method: "POST",
-    headers: { "content-type": "application/x-www-form-urlencoded", origin: new URL(url).origin },
-    body: new URLSearchParams({ secret }).toString(),
-    redirect: "manual",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ secret }),
   });
-  await response.text();
-  const setCookie = response.headers.get("set-cookie");
-  const cookie = setCookie?.split(";")[0];
-  return cookie ? { status: response.status, cookie } : { status: response.status };
+  const answer = (await response.json().catch(() => ({}))) as { session?: string; error?: string };
+  return { status: response.status, ...answer };
+}
+
+/** The request header that carries a dashboard session. */
+export function sessionHeader(session: string | undefined): Record<string, string> {
+  return { "x-pi-coms-session": session ?? "" };
 }
 
 /** The value of one sample in a Prometheus exposition (0 when absent). */

@@ -1,15 +1,29 @@
 /**
- * A scripted stand-in for an LLM: an OpenAI-compatible `/v1/chat/completions`
- * endpoint on 127.0.0.1 that streams SSE in the shape pi's `openai-completions`
- * API reads (text deltas, tool-call deltas, finish_reason, a usage chunk).
+ * A scripted stand-in for an LLM on 127.0.0.1, speaking three wire dialects
+ * over SSE: OpenAI chat-completions (`POST /v1/chat/completions`, pi's
+ * `openai-completions` API), Anthropic Messages (`POST /v1/messages`, Claude
+ * Code) and OpenAI Responses (`POST /v1/responses`, Codex).
  *
- * Each pi process gets its own model id, so one server can drive several
+ * Every request is read into one chat-shaped view and every dialect plays the
+ * same scripted replies, so a script does not care which client asks. Each
+ * client process gets its own model id, so one server can drive several
  * sessions: replies are queued per model id (`reply`) or computed by a script
  * (`script`), and every request is recorded for assertions.
  */
-import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import {
+  type Conversation,
+  type Dialect,
+  type DialectName,
+  estimateTokens,
+  partsText,
+} from "./model-wire.ts";
+import { anthropicDialect } from "./model-wire-anthropic.ts";
+import { chatDialect } from "./model-wire-chat.ts";
+import { responsesDialect } from "./model-wire-responses.ts";
+
+export type { DialectName } from "./model-wire.ts";
 
 /** One message of the chat-completions request, as pi sent it. */
 export interface ChatMessage {
@@ -37,10 +51,13 @@ export interface ToolResultSeen {
 export interface ChatRequest {
   /** 0-based position among all requests this server received. */
   seq: number;
+  /** The wire dialect the request came in; the other fields are the same view for all. */
+  dialect: DialectName;
   /** 0-based position among requests for this model id. */
   turn: number;
   model: string;
   messages: ChatMessage[];
+  /** Offered tools; an MCP tool Codex groups in a namespace is named `mcp__<server>__<tool>` as in Claude Code. */
   tools: OfferedTool[];
   /** The system/developer messages joined by blank lines. */
   system: string;
@@ -56,7 +73,10 @@ export interface ChatRequest {
 }
 
 export interface ScriptedToolCall {
+  /** In the Responses dialect, `mcp__<server>__<tool>` goes out as namespace `mcp__<server>` + name `<tool>`. */
   name: string;
+  /** Responses dialect only: send this namespace with the bare `name`. */
+  namespace?: string;
   /** An object is JSON-encoded; a string is sent as-is (to test malformed arguments). */
   arguments?: Record<string, unknown> | string;
   id?: string;
@@ -91,8 +111,10 @@ export interface ModelServerOptions {
 }
 
 export interface ModelServer {
-  /** Base URL for models.json, e.g. http://127.0.0.1:41234/v1 */
+  /** Base URL for models.json and Codex's provider, e.g. http://127.0.0.1:41234/v1 */
   readonly baseUrl: string;
+  /** The same server without the /v1 path, e.g. http://127.0.0.1:41234 (ANTHROPIC_BASE_URL). */
+  readonly origin: string;
   readonly port: number;
   /** Every request received, in arrival order. */
   readonly requests: ChatRequest[];
@@ -118,18 +140,14 @@ export interface ModelServer {
   close(): Promise<void>;
 }
 
-const encoder = (chunk: unknown): string => `data: ${JSON.stringify(chunk)}\n\n`;
-
-function contentText(content: ChatMessage["content"]): string {
-  if (content == null) return "";
-  if (typeof content === "string") return content;
-  return content.map((part) => (typeof part.text === "string" ? part.text : "")).join("");
-}
-
-function toRequest(body: Record<string, unknown>, seq: number, turn: number): ChatRequest {
-  const messages = (Array.isArray(body.messages) ? body.messages : []) as ChatMessage[];
-  const rawTools = (Array.isArray(body.tools) ? body.tools : []) as Array<{ function?: OfferedTool }>;
-  const tools = rawTools.flatMap((tool) => (tool.function ? [tool.function] : []));
+function toRequest(
+  dialect: DialectName,
+  conversation: Conversation,
+  body: Record<string, unknown>,
+  seq: number,
+  turn: number,
+): ChatRequest {
+  const { messages, tools } = conversation;
   const callNames = new Map<string, string>();
   const toolResults: ToolResultSeen[] = [];
   let lastAssistant = -1;
@@ -142,10 +160,10 @@ function toRequest(body: Record<string, unknown>, seq: number, turn: number): Ch
       toolResults.push({
         toolCallId: message.tool_call_id,
         name: callNames.get(message.tool_call_id),
-        text: contentText(message.content),
+        text: partsText(message.content),
       });
     } else if (message.role === "user") {
-      lastUserText = contentText(message.content);
+      lastUserText = partsText(message.content);
     }
   });
   const freshIds = new Set(
@@ -158,18 +176,19 @@ function toRequest(body: Record<string, unknown>, seq: number, turn: number): Ch
       const calls = (m.tool_calls ?? [])
         .map((c) => `[call ${c.function.name} ${c.function.arguments}]`)
         .join(" ");
-      return `${m.role}: ${contentText(m.content)}${calls ? ` ${calls}` : ""}`;
+      return `${m.role}: ${partsText(m.content)}${calls ? ` ${calls}` : ""}`;
     })
     .join("\n");
   return {
     seq,
+    dialect,
     turn,
     model: typeof body.model === "string" ? body.model : "",
     messages,
     tools,
     system: messages
       .filter((m) => m.role === "system" || m.role === "developer")
-      .map((m) => contentText(m.content))
+      .map((m) => partsText(m.content))
       .join("\n\n"),
     lastUserText,
     toolResults,
@@ -183,64 +202,12 @@ function normalize(reply: ScriptedReply | string): ScriptedReply {
   return typeof reply === "string" ? { text: reply } : reply;
 }
 
-/** Split text into a few pieces so the client really assembles deltas. */
-function pieces(text: string, size = 16): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < text.length; i += size) out.push(text.slice(i, i + size));
-  return out;
-}
-
-function writeStream(res: ServerResponse, req: ChatRequest, reply: ScriptedReply): void {
-  const id = `chatcmpl-${randomUUID()}`;
-  const created = Math.floor(Date.now() / 1000);
-  const chunk = (delta: Record<string, unknown>, finish: string | null = null) =>
-    encoder({
-      id,
-      object: "chat.completion.chunk",
-      created,
-      model: req.model,
-      choices: [{ index: 0, delta, finish_reason: finish }],
-    });
-  res.writeHead(200, {
-    "content-type": "text/event-stream",
-    "cache-control": "no-cache",
-    connection: "keep-alive",
-  });
-  res.write(chunk({ role: "assistant", content: "" }));
-  if (reply.thinking)
-    for (const part of pieces(reply.thinking)) res.write(chunk({ reasoning_content: part }));
-  if (reply.text) for (const part of pieces(reply.text)) res.write(chunk({ content: part }));
-  const calls = reply.toolCalls ?? [];
-  calls.forEach((call, index) => {
-    const args = typeof call.arguments === "string" ? call.arguments : JSON.stringify(call.arguments ?? {});
-    const callId = call.id ?? `call_${randomUUID().replaceAll("-", "").slice(0, 24)}`;
-    res.write(
-      chunk({
-        tool_calls: [{ index, id: callId, type: "function", function: { name: call.name, arguments: "" } }],
-      }),
-    );
-    for (const part of pieces(args, 24))
-      res.write(chunk({ tool_calls: [{ index, function: { arguments: part } }] }));
-  });
-  res.write(chunk({}, calls.length > 0 ? "tool_calls" : "stop"));
-  const promptTokens = reply.promptTokens ?? Math.ceil(JSON.stringify(req.messages).length / 4);
-  const completionTokens = Math.ceil(((reply.text ?? "").length + JSON.stringify(calls).length) / 4);
-  res.write(
-    encoder({
-      id,
-      object: "chat.completion.chunk",
-      created,
-      model: req.model,
-      choices: [],
-      usage: {
-        prompt_tokens: promptTokens,
-        completion_tokens: completionTokens,
-        total_tokens: promptTokens + completionTokens,
-      },
-    }),
-  );
-  res.write("data: [DONE]\n\n");
-  res.end();
+/** Which dialect serves a POST path; count_tokens is answered apart (Claude Code may ask it). */
+function dialectFor(path: string): Dialect | undefined {
+  if (path.endsWith("/chat/completions")) return chatDialect;
+  if (path.endsWith("/messages")) return anthropicDialect;
+  if (path.endsWith("/responses")) return responsesDialect;
+  return undefined;
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {
@@ -274,7 +241,9 @@ export async function startModelServer(options: ModelServerOptions = {}): Promis
       res.end(JSON.stringify({ object: "list", data: ids.map((id) => ({ id, object: "model" })) }));
       return;
     }
-    if (httpReq.method !== "POST" || !path?.endsWith("/chat/completions")) {
+    const dialect = httpReq.method === "POST" && path ? dialectFor(path) : undefined;
+    const counting = httpReq.method === "POST" && path?.endsWith("/messages/count_tokens");
+    if (!dialect && !counting) {
       res.writeHead(404, { "content-type": "application/json" });
       res.end(JSON.stringify({ error: { message: `no route ${httpReq.method} ${path}` } }));
       return;
@@ -284,11 +253,22 @@ export async function startModelServer(options: ModelServerOptions = {}): Promis
       body = JSON.parse(await readBody(httpReq)) as Record<string, unknown>;
     } catch {
       res.writeHead(400, { "content-type": "application/json" });
-      res.end(JSON.stringify({ error: { message: "body is not JSON" } }));
+      res.end(JSON.stringify((dialect ?? anthropicDialect).error(400, "body is not JSON")));
+      return;
+    }
+    if (!dialect) {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ input_tokens: estimateTokens(body.messages) }));
       return;
     }
     const model = typeof body.model === "string" ? body.model : "";
-    const req = toRequest(body, requests.length, requests.filter((r) => r.model === model).length);
+    const req = toRequest(
+      dialect.name,
+      dialect.parse(body),
+      body,
+      requests.length,
+      requests.filter((r) => r.model === model).length,
+    );
     requests.push(req);
     for (const watcher of [...watchers]) {
       if (watcher.predicate(req)) {
@@ -306,10 +286,10 @@ export async function startModelServer(options: ModelServerOptions = {}): Promis
     if (res.destroyed || httpReq.socket.destroyed) return;
     if (reply.httpError) {
       res.writeHead(reply.httpError.status, { "content-type": "application/json" });
-      res.end(JSON.stringify({ error: { message: reply.httpError.message, type: "scripted_error" } }));
+      res.end(JSON.stringify(dialect.error(reply.httpError.status, reply.httpError.message)));
       return;
     }
-    writeStream(res, req, reply);
+    dialect.stream(res, req, reply);
   }
 
   const server = createServer((httpReq, res) => {
@@ -326,6 +306,7 @@ export async function startModelServer(options: ModelServerOptions = {}): Promis
 
   const api: ModelServer = {
     baseUrl: `http://127.0.0.1:${port}/v1`,
+    origin: `http://127.0.0.1:${port}`,
     port,
     requests,
     unscripted,
