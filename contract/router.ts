@@ -10,6 +10,7 @@ import { z } from "zod";
 import { isPushFeed, mapFeed, type PushFeed } from "../lib/push-feed.ts";
 import type { AdminBackend } from "./admin.ts";
 import { comsCodeOf, comsError } from "./errors.ts";
+import { RegisterAnswer, RegisterRequest } from "./features.ts";
 import {
   AckInput,
   type AgentCard,
@@ -20,8 +21,6 @@ import {
   ListInput,
   MsgRef,
   Outcome,
-  RegisterInput,
-  RegisterResult,
   SendAck,
   SendInput,
   SettleInput,
@@ -50,7 +49,7 @@ export interface OutcomeEvent {
  * `comsError("BAD_INPUT", ...)`; a P2P peer, for instance, has no register or inbox.
  */
 export interface ComsBackend {
-  register(input: z.output<typeof RegisterInput>): Promise<z.output<typeof RegisterResult>>;
+  register(input: z.output<typeof RegisterRequest>): Promise<z.output<typeof RegisterAnswer>>;
   /** Verify an agent credential; returns the agent's card. */
   hello(input: z.output<typeof HelloInput>): Promise<AgentCard>;
   heartbeat(caller: Caller, patch: CardPatch): Promise<AgentCard>;
@@ -106,6 +105,32 @@ const authed = t.procedure.use(({ ctx, next }) => {
   return next({ ctx: { ...ctx, caller: ctx.caller } });
 });
 
+/**
+ * Receipts that ride along with another call (additive): `ack` holds inbox
+ * ids the caller acknowledges, applied as messages.ack would. Sent only to a
+ * hub whose register result lists the "ride-acks" feature; others never see it.
+ */
+const Riders = { ack: AckInput.shape.msg_ids.optional() };
+
+/**
+ * Apply the riding acks in the same turn as the call, so one commit makes
+ * both durable before either is answered; acks already applied when the call
+ * itself is refused are still valid (an ack is idempotent).
+ */
+async function withAcks<T>(
+  backend: ComsBackend,
+  caller: Caller,
+  ids: string[] | undefined,
+  call: () => Promise<T>,
+): Promise<T> {
+  if (!ids) return call();
+  const acked = backend.ack(caller, ids);
+  acked.catch(() => {});
+  const result = await call();
+  await acked;
+  return result;
+}
+
 const adminScope = t.procedure.use(({ ctx, next }) => {
   if (!ctx.admin) throw comsError("UNAUTHORIZED", "admin scope: needs the hub token or a dashboard session");
   return next({ ctx: { ...ctx, admin: ctx.admin } });
@@ -118,8 +143,8 @@ export const comsRouter = t.router({
   }),
   agents: t.router({
     register: t.procedure
-      .input(RegisterInput)
-      .output(RegisterResult)
+      .input(RegisterRequest)
+      .output(RegisterAnswer)
       .mutation(({ ctx, input }) => ctx.backend.register(input)),
     hello: t.procedure
       .input(HelloInput)
@@ -130,9 +155,11 @@ export const comsRouter = t.router({
         return card;
       }),
     heartbeat: authed
-      .input(CardPatch)
+      .input(CardPatch.extend(Riders))
       .output(AgentCardSchema)
-      .mutation(({ ctx, input }) => ctx.backend.heartbeat(ctx.caller, input)),
+      .mutation(({ ctx, input: { ack, ...patch } }) =>
+        withAcks(ctx.backend, ctx.caller, ack, () => ctx.backend.heartbeat(ctx.caller, patch)),
+      ),
     leave: authed.mutation(({ ctx }) => ctx.backend.leave(ctx.caller)),
     list: t.procedure
       .input(ListInput)
@@ -142,9 +169,11 @@ export const comsRouter = t.router({
   }),
   messages: t.router({
     send: authed
-      .input(SendInput)
+      .input(SendInput.extend(Riders))
       .output(SendAck)
-      .mutation(({ ctx, input }) => ctx.backend.send(ctx.caller, input)),
+      .mutation(({ ctx, input: { ack, ...send } }) =>
+        withAcks(ctx.backend, ctx.caller, ack, () => ctx.backend.send(ctx.caller, send)),
+      ),
     get: authed
       .input(MsgRef)
       .output(Outcome)
@@ -179,7 +208,11 @@ export const comsRouter = t.router({
         ),
       ),
     ack: authed.input(AckInput).mutation(({ ctx, input }) => ctx.backend.ack(ctx.caller, input.msg_ids)),
-    settle: authed.input(SettleInput).mutation(({ ctx, input }) => ctx.backend.settle(ctx.caller, input)),
+    settle: authed
+      .input(SettleInput.extend(Riders))
+      .mutation(({ ctx, input: { ack, ...settle } }) =>
+        withAcks(ctx.backend, ctx.caller, ack, () => ctx.backend.settle(ctx.caller, settle)),
+      ),
   }),
 });
 

@@ -44,7 +44,8 @@ const VARIABLE_MEANING: Record<string, string> = {
   PI_COMS_NET_TLS_KEY: "hub: PEM private key file",
   PI_COMS_NET_MAX_HOPS: "hop limit",
   PI_COMS_NET_MESSAGE_TTL_MS: "how long a message waits for its reply before it ends `EXPIRED`",
-  PI_COMS_NET_HEARTBEAT_MS: "client heartbeat interval",
+  PI_COMS_NET_HEARTBEAT_MS:
+    "client heartbeat interval (the hub client beats only while it has no inbox stream open, or for a card change)",
   PI_COMS_NET_STALE_AFTER_MS: "silence before an agent shows as stale",
   PI_COMS_NET_OFFLINE_AFTER_MS: "silence before an agent shows as offline",
   PI_COMS_NET_MAX_SENDS_PER_SEC: "hub: sends per second per agent (bursts of twice that); `0` = no limit",

@@ -95,6 +95,14 @@ describe("hub messaging (real hub process, typed clients)", () => {
       return true;
     });
     await assert.rejects(eve.get(ack.msg_id), (error: ComsError) => error.code === "UNAUTHORIZED");
+    // The receipt goes within the ack window (or with dave's next call), not at once.
+    await waitFor(
+      async () => {
+        const now = await carol.get(ack.msg_id);
+        return now.state === "pending" && now.delivered;
+      },
+      { what: "delivered" },
+    );
     assert.deepEqual(await carol.get(ack.msg_id), { state: "pending", msg_id: ack.msg_id, delivered: true });
     await dave.settle(ack.msg_id, { ok: false, code: "BAD_INPUT", message: "cannot do that" });
     const outcome = await carol.await(ack.msg_id, { timeoutMs: 10_000 });

@@ -122,26 +122,39 @@ describe("hub over TLS", () => {
     assert.match(out, /wrong hub token/);
   });
 
-  test("the dashboard's session cookie is Secure over HTTPS", { timeout: 30_000 }, async () => {
+  test("the dashboard signs in over HTTPS and answers the session in the body, never as a cookie", {
+    timeout: 30_000,
+  }, async () => {
     const ca = readFileSync(cert, "utf8");
-    const origin = new URL(url).origin;
-    const setCookie = await new Promise<string>((resolve, reject) => {
+    const { status, setCookie, body } = await new Promise<{
+      status: number;
+      setCookie: string;
+      body: string;
+    }>((resolve, reject) => {
       const req = request(
         new URL("/dashboard/sign-in", url),
-        {
-          ca,
-          method: "POST",
-          headers: { "content-type": "application/x-www-form-urlencoded", origin },
-        },
+        { ca, method: "POST", headers: { "content-type": "application/json" } },
         (res) => {
-          res.resume();
-          resolve(String(res.headers["set-cookie"] ?? ""));
+          let text = "";
+          res.setEncoding("utf8");
+          res.on("data", (chunk: string) => {
+            text += chunk;
+          });
+          res.on("end", () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              setCookie: String(res.headers["set-cookie"] ?? ""),
+              body: text,
+            }),
+          );
         },
       );
       req.on("error", reject);
-      req.end(new URLSearchParams({ secret: token }).toString());
+      req.end(JSON.stringify({ secret: token }));
     });
-    assert.match(setCookie, /pi_coms_session=\S+; HttpOnly; SameSite=Strict; .*; Secure$/);
+    assert.equal(status, 200, body);
+    assert.equal(setCookie, "");
+    assert.match(JSON.parse(body).session, /^\S{32,}$/);
   });
 
   test("a certificate without a key is refused before the hub starts", async () => {

@@ -81,17 +81,17 @@ describe("feature manager generator", () => {
     assert.deepEqual([make.languages, make.testCommand, make.lintCommand], [[], "make test", "make lint"]);
   });
 
-  it("names every folder that holds code as a source folder, e.g. all six of this repository", () => {
+  it("names the folders that hold code as source folders (seven here; tools/ reads as auxiliary by its name)", () => {
     const repo = join(import.meta.dirname, "..");
     const info = detectProject(repo);
-    for (const dir of ["client", "contract", "hub", "lib", "peer", "plugin"])
+    for (const dir of ["client", "contract", "hub", "lib", "mcp", "peer", "plugin"])
       assert.ok(info.sourceDirs.includes(dir), `${dir} in ${info.sourceDirs.join(",")}`);
     for (const dir of ["test", "bench", "examples", "scripts", "node_modules", "dist"])
       assert.ok(!info.sourceDirs.includes(dir), `${dir} is not a source folder`);
     assert.deepEqual(info.testDirs, ["test"]);
     assert.match(
       renderFeatureManager(info),
-      /sources in `client\/`, `contract\/`, `hub\/`, `lib\/`, `peer\/`, `plugin\/`; tests in `test\/`/,
+      /sources in `client\/`, `contract\/`, `hub\/`, `lib\/`, `mcp\/`, `peer\/`, `plugin\/`; tests in `test\/`/,
     );
     const nested = mk({ "package.json": "{}" }, ["api/routes", "web", "docs"]);
     writeFileSync(join(nested, "api", "routes", "users.ts"), "export {};");

@@ -1,11 +1,13 @@
 /**
  * Agents on the hub: registration and resume with a credential, names
- * (handed on from a crashed holder, else suffixed), presence from heartbeats
- * (online → stale → offline), removal with a definite outcome for what was
- * queued to them, and the coalesced peers broadcast to every stream.
+ * (handed on from a crashed holder, else suffixed), presence from open inbox
+ * streams and heartbeats (online → stale → offline), removal with a
+ * definite outcome for what was queued to them, and the coalesced peers
+ * broadcast to every stream.
  */
 import type { z } from "zod";
 import { comsError } from "../../contract/errors.ts";
+import type { RegisterRequest } from "../../contract/features.ts";
 import { ulid } from "../../contract/ids.ts";
 import type { Caller } from "../../contract/router.ts";
 import type {
@@ -14,7 +16,6 @@ import type {
   CardPatch,
   HelloInput,
   ListInput,
-  RegisterInput,
   RegisterResult,
 } from "../../contract/schemas.ts";
 import { hashToken, newToken, sameDigest } from "../../lib/secrets.ts";
@@ -47,7 +48,7 @@ export class Agents {
     return { id, name: record.card.name };
   }
 
-  async register(input: z.output<typeof RegisterInput>): Promise<z.output<typeof RegisterResult>> {
+  async register(input: z.output<typeof RegisterRequest>): Promise<z.output<typeof RegisterResult>> {
     const { state } = this;
     state.assertOpen();
     const now = Date.now();
@@ -65,6 +66,7 @@ export class Agents {
           explicit: input.explicit ?? existing.card.explicit,
         };
         existing.last_seen = now;
+        setStreamPresence(existing, input.presence);
         state.store.putAgent(existing);
         this.peersChanged(existing.card.id);
         await state.store.flush();
@@ -96,6 +98,7 @@ export class Agents {
       started_at: now,
     };
     const record: AgentRecord = { card, token_hash: hashToken(agentToken).toString("hex"), last_seen: now };
+    setStreamPresence(record, input.presence);
     state.agents.set(card.id, record);
     state.byName.set(card.name, card.id);
     state.lastStatus.set(card.id, "online");
@@ -133,8 +136,9 @@ export class Agents {
     const record = this.state.agentOf(caller);
     const before = this.statusOf(record);
     const card = record.card;
+    const modelChanged = patch.model !== undefined && patch.model !== card.model;
     const changed =
-      (patch.model !== undefined && patch.model !== card.model) ||
+      modelChanged ||
       (patch.context_used_pct !== undefined && patch.context_used_pct !== card.context_used_pct);
     if (patch.model !== undefined) card.model = patch.model;
     if (patch.context_used_pct !== undefined) card.context_used_pct = patch.context_used_pct;
@@ -144,8 +148,9 @@ export class Agents {
     this.state.lastStatus.set(card.id, "online");
     if (wasOffline) this.messages.recipientBack(card.id);
     if (changed || before !== "online") this.peersChanged(card.id);
-    // last_seen alone is not worth a write: a restarted hub starts every agent's presence from now.
-    if (changed) this.state.store.putAgent(record);
+    // Only the model is worth a write: a restarted hub starts every agent's presence from now, and
+    // context use and queue depth are sent again with the client's next change.
+    if (modelChanged) this.state.store.putAgent(record);
     return this.cardOf(record);
   }
 
@@ -198,6 +203,8 @@ export class Agents {
     const { offlineAfterMs, reapAfterMs } = state.limits;
     for (const record of [...state.agents.values()]) {
       const id = record.card.id;
+      // An open inbox stream is proof of life for a client that counts on it (it sends no heartbeats then).
+      if (record.stream_presence && this.streams.has(id)) record.last_seen = now;
       const status = this.statusOf(record, now);
       const was = state.lastStatus.get(id) ?? "online";
       if (status !== was) {
@@ -291,4 +298,9 @@ export class Agents {
     clearTimeout(this.peersTimer);
     this.broadcastPeers();
   }
+}
+
+function setStreamPresence(record: AgentRecord, presence: "heartbeat" | "stream" | undefined): void {
+  if (presence === "stream") record.stream_presence = true;
+  else delete record.stream_presence;
 }

@@ -8,6 +8,7 @@
  */
 import type { z } from "zod";
 import { toComsError } from "../../contract/errors.ts";
+import { HUB_FEATURES, type RegisterAnswer, type RegisterRequest } from "../../contract/features.ts";
 import type { Caller, ComsBackend } from "../../contract/router.ts";
 import type {
   AgentCard,
@@ -16,8 +17,6 @@ import type {
   ListInput,
   Message,
   Outcome,
-  RegisterInput,
-  RegisterResult,
   SendAck,
   SendInput,
   SettleInput,
@@ -110,8 +109,8 @@ export class HubBackend implements ComsBackend {
     return this.agents.authenticate(id, token);
   }
 
-  register(input: z.output<typeof RegisterInput>): Promise<z.output<typeof RegisterResult>> {
-    return this.agents.register(input);
+  async register(input: z.output<typeof RegisterRequest>): Promise<z.output<typeof RegisterAnswer>> {
+    return { ...(await this.agents.register(input)), features: HUB_FEATURES };
   }
 
   hello(input: z.output<typeof HelloInput>): Promise<AgentCard> {

@@ -1,11 +1,12 @@
 /**
- * Receiver acks, coalesced per client: at most one ack call per window and
- * one in flight. An id arriving after a quiet spell goes out on the next turn
- * of the event loop (a sender sees `delivered` at once on a quiet hub); ids
- * arriving within a window of the last call wait for the window's end and go
- * together. So a busy receiver sends one ack request per window for all it
- * got, however the traffic is spread. An id whose message the app has
- * settled needs no ack (settling made it final on the hub), so it is dropped.
+ * Receiver acks, coalesced per client, and sent alone only when they must be.
+ * An ack is a receipt ("delivered"), not the answer: the answer (a settle)
+ * makes the message final, so an id the app settles within the window needs
+ * no ack at all, and pending ids ride along with whatever the client sends
+ * next (a reply, a send, a card update: `take()`). Only when nothing else
+ * goes within the window after the first pending id do they go alone, all in
+ * one call; at most one call is in flight. A lost ack costs nothing but the
+ * `delivered` flag: the hub keeps the message until it is settled either way.
  */
 
 const MAX_IDS_PER_CALL = 1000;
@@ -15,8 +16,7 @@ export class AckBatcher {
   private readonly pending = new Set<string>();
   private readonly send: (ids: string[]) => Promise<void>;
   private inflight: Promise<void> | undefined;
-  private scheduled = false;
-  private lastCall = Number.NEGATIVE_INFINITY;
+  private timer: NodeJS.Timeout | undefined;
   private readonly windowMs: number;
 
   constructor(send: (ids: string[]) => Promise<void>, windowMs = ACK_WINDOW_MS) {
@@ -30,50 +30,80 @@ export class AckBatcher {
 
   add(id: string): void {
     this.pending.add(id);
-    if (!this.inflight) this.schedule();
+    this.schedule();
   }
 
-  private schedule(): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    const wait = Math.max(0, this.lastCall + this.windowMs - performance.now());
-    setTimeout(() => {
-      this.scheduled = false;
+  /** A lone call at the end of the window, unless the ids have ridden along or been dropped by then. */
+  private schedule(delayMs = this.windowMs): void {
+    if (this.timer || this.inflight || this.pending.size === 0) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
       void this.flush();
-    }, wait).unref();
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  private idle(): void {
+    if (this.pending.size > 0) return;
+    clearTimeout(this.timer);
+    this.timer = undefined;
   }
 
   /** The message was settled: its ack is moot. */
   drop(id: string): void {
     this.pending.delete(id);
+    this.idle();
   }
 
-  /** Send what is pending; a failure leaves it pending for the next add or flush (the hub re-sends unacked ids on reconnect). */
+  /**
+   * Hand the pending ids (at most one call's worth) to a call that carries
+   * them; if that call fails, `restore()` them.
+   */
+  take(): string[] | undefined {
+    if (this.pending.size === 0) return undefined;
+    const ids: string[] = [];
+    for (const id of this.pending) {
+      ids.push(id);
+      if (ids.length >= MAX_IDS_PER_CALL) break;
+    }
+    for (const id of ids) this.pending.delete(id);
+    this.idle();
+    return ids;
+  }
+
+  /** The call that carried these ids failed: they are pending again. */
+  restore(ids: readonly string[]): void {
+    for (const id of ids) this.pending.add(id);
+    this.schedule();
+  }
+
+  /**
+   * Send what is pending now. A failure leaves it pending, tried again after
+   * a few windows (a hub that is down is not hammered) or sooner with the next call that carries acks.
+   */
   async flush(): Promise<void> {
     if (this.inflight) return this.inflight;
+    clearTimeout(this.timer);
+    this.timer = undefined;
     let failed = false;
     this.inflight = (async () => {
-      while (this.pending.size > 0) {
-        const ids: string[] = [];
-        for (const id of this.pending) {
-          ids.push(id);
-          if (ids.length >= MAX_IDS_PER_CALL) break;
-        }
-        this.lastCall = performance.now();
+      // What was pending now, in calls of at most MAX_IDS_PER_CALL; what arrives meanwhile waits for the next window.
+      const due = this.pending.size;
+      for (let sent = 0; sent < due; ) {
+        const ids = this.take();
+        if (!ids) break;
         try {
           await this.send(ids);
         } catch {
-          // Retried with the next id or flush (the heartbeat flushes too).
+          for (const id of ids) this.pending.add(id);
           failed = true;
           return;
         }
-        for (const id of ids) this.pending.delete(id);
-        // What arrived meanwhile waits for the window (a timer is set when the call ends).
-        if (this.pending.size > 0 && performance.now() - this.lastCall < this.windowMs) break;
+        sent += ids.length;
       }
     })().finally(() => {
       this.inflight = undefined;
-      if (this.pending.size > 0 && !failed) this.schedule();
+      this.schedule(failed ? this.windowMs * 10 : this.windowMs);
     });
     return this.inflight;
   }

@@ -55,7 +55,14 @@ export class HubClient implements ComsClient {
   private agentId: string | undefined;
   private agentToken: string | undefined;
   private card: AgentCard | undefined;
+  /** What the hub offers beyond the base contract (its register result); empty for an older hub. */
+  private features: ReadonlySet<string> = new Set();
   private patch: CardPatch = {};
+  /** The patch as the hub last took it (undefined: none since registering). */
+  private sentPatch: CardPatch | undefined;
+  /** The inbox stream is open (its `connected` came and it has not ended; a lost one marks the connection unreachable). */
+  private streamOpen = false;
+  private heartbeating: Promise<void> | undefined;
   private subscription: Subscription | undefined;
   private lastEventId: string | null = null;
   private heartbeatTimer: NodeJS.Timeout | undefined;
@@ -160,7 +167,7 @@ export class HubClient implements ComsClient {
   async start(): Promise<void> {
     await this.withTokenRetry(() => this.register());
     this.subscribe();
-    this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.opts.heartbeatMs);
+    this.heartbeatTimer = setInterval(() => void this.beat(), this.opts.heartbeatMs);
     this.heartbeatTimer.unref();
     void this.refreshPeers();
   }
@@ -173,12 +180,15 @@ export class HubClient implements ComsClient {
       ...reg,
       name: this.card?.name ?? reg.name,
       project: this.opts.project,
+      presence: "stream",
       ...(this.card ? { model: this.card.model } : {}),
       ...(resume ? { resume } : {}),
     });
     this.agentId = result.card.id;
     this.agentToken = result.agent_token;
     this.card = result.card;
+    this.features = new Set(result.features ?? []);
+    this.sentPatch = undefined;
     if (Object.keys(this.patch).length > 0) void this.heartbeat();
   }
 
@@ -220,7 +230,9 @@ export class HubClient implements ComsClient {
         this.onEvent(id, event);
       },
       onConnected: () => {
-        if (this.subscription === subscription) this.tracker.contact();
+        if (this.subscription !== subscription) return;
+        this.streamOpen = true;
+        this.tracker.contact();
       },
       // The stream dropped and could not be opened again: the hub is down (or the network is); try another.
       onLost: (reason) => {
@@ -237,7 +249,9 @@ export class HubClient implements ComsClient {
       },
       // Refused, failed or ended by the hub (it ends streams when it shuts down): recover and come back.
       onEnd: () => {
-        if (this.subscription === subscription && !this.closed) void this.recover();
+        if (this.subscription !== subscription) return;
+        this.streamOpen = false;
+        if (!this.closed) void this.recover();
       },
     });
     this.subscription = subscription;
@@ -251,6 +265,7 @@ export class HubClient implements ComsClient {
   private unsubscribe(): void {
     const current = this.subscription;
     this.subscription = undefined;
+    this.streamOpen = false;
     current?.unsubscribe();
   }
 
@@ -327,11 +342,61 @@ export class HubClient implements ComsClient {
     return this.peerBook.refresh(() => this.trpc.agents.list.query({ include_explicit: false }));
   }
 
-  private async heartbeat(): Promise<void> {
-    if (this.closed || !this.agentId) return;
+  /** Pending acks for a call to carry, when the hub takes them that way. */
+  private riders(): { ack: string[] } | undefined {
+    const ack = this.features.has("ride-acks") ? this.acks.take() : undefined;
+    return ack ? { ack } : undefined;
+  }
+
+  /** Make a call that carries the pending acks; if it fails they are pending again. */
+  private async carrying<T>(call: (riders: { ack?: string[] }) => Promise<T>): Promise<T> {
+    const riders = this.riders();
     try {
-      this.card = await this.trpc.agents.heartbeat.mutate(this.patch);
-      if (this.acks.size > 0) void this.acks.flush();
+      return await call(riders ?? {});
+    } catch (error) {
+      if (riders) this.acks.restore(riders.ack);
+      throw error;
+    }
+  }
+
+  /**
+   * The timer's beat. A hub that counts an open inbox stream as proof of life
+   * hears nothing while the stream is open and the card unchanged; otherwise
+   * (no stream, an older hub) this is the heartbeat that keeps the agent online.
+   */
+  private beat(): Promise<void> {
+    if (this.heartbeating) return this.heartbeating;
+    const streaming = this.streamOpen && this.connection.state === "connected";
+    if (this.features.has("stream-presence") && streaming && this.patchSent()) return Promise.resolve();
+    return this.heartbeat();
+  }
+
+  /** Whether the hub has the card as this client last patched it. */
+  private patchSent(): boolean {
+    const sent = this.sentPatch;
+    const keys = Object.keys(this.patch) as Array<keyof CardPatch>;
+    if (!sent) return keys.length === 0;
+    return keys.every((key) => sent[key] === this.patch[key]);
+  }
+
+  /** One heartbeat at a time; a change made meanwhile goes once it is done. */
+  private heartbeat(): Promise<void> {
+    if (this.heartbeating) {
+      return this.heartbeating.then(() => (this.patchSent() ? undefined : this.heartbeat()));
+    }
+    const beating = this.sendHeartbeat().finally(() => {
+      this.heartbeating = undefined;
+    });
+    this.heartbeating = beating;
+    return beating;
+  }
+
+  private async sendHeartbeat(): Promise<void> {
+    if (this.closed || !this.agentId) return;
+    const patch = { ...this.patch };
+    try {
+      this.card = await this.carrying((riders) => this.trpc.agents.heartbeat.mutate({ ...patch, ...riders }));
+      this.sentPatch = patch;
     } catch (error) {
       // An unreachable hub has already been recorded by the links (connection → unreachable).
       if (toComsError(error).code === "UNAUTHORIZED" || (isUnreachable(error) && (await this.rediscover()))) {
@@ -398,7 +463,9 @@ export class HubClient implements ComsClient {
     }
     // A client-chosen id makes a retried send idempotent on the hub.
     const withId = { ...input, msg_id: input.msg_id ?? ulid() };
-    const ack = await this.rpc(() => this.trpc.messages.send.mutate(withId), 4);
+    const ack = await this.carrying((riders) =>
+      this.rpc(() => this.trpc.messages.send.mutate({ ...withId, ...riders }), 4),
+    );
     this.outcomes.accepted(ack.msg_id);
     return ack;
   }
@@ -455,15 +522,18 @@ export class HubClient implements ComsClient {
     // The reply must reach the hub: keep trying through a hub restart.
     // Settling makes it final on the hub: no ack needed any more.
     this.acks.drop(msgId);
-    await this.rpc(() => this.trpc.messages.settle.mutate({ msg_id: msgId, result }), 8);
+    await this.carrying((riders) =>
+      this.rpc(() => this.trpc.messages.settle.mutate({ msg_id: msgId, result, ...riders }), 8),
+    );
     this.settled.add(msgId);
     this.inbound.delete(msgId);
   }
 
+  /** Tell the hub at once when something on the card changed; an unchanged patch costs nothing. */
   updateCard(patch: CardPatch): void {
     this.patch = { ...this.patch, ...patch };
     if (this.card) this.card = { ...this.card, ...patch };
-    void this.heartbeat();
+    if (!this.patchSent()) void this.heartbeat();
   }
 
   onPeers(handler: (peers: AgentCard[]) => void): () => void {

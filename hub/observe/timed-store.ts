@@ -14,11 +14,19 @@ export function timedStore(store: HubStore, observe: (ms: number) => void): HubS
       observe(performance.now() - started);
     }
   };
+  // Bound once: the backend calls these several times per request.
+  const bound = new Map<PropertyKey, unknown>();
   return new Proxy(store, {
     get(target, prop) {
       if (prop === "flush") return flush;
       const value = Reflect.get(target, prop, target);
-      return typeof value === "function" ? value.bind(target) : value;
+      if (typeof value !== "function") return value;
+      let fn = bound.get(prop);
+      if (fn === undefined) {
+        fn = value.bind(target);
+        bound.set(prop, fn);
+      }
+      return fn;
     },
   });
 }

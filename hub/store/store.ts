@@ -11,6 +11,8 @@ export interface AgentRecord {
   /** sha256 (hex) of the agent credential; the credential itself is never stored. */
   token_hash: string;
   last_seen: number;
+  /** The client counts on its open inbox stream for presence (it registered with presence "stream"). */
+  stream_presence?: boolean;
 }
 
 export type MessageState = "queued" | "acked" | "final";
