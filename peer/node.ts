@@ -23,6 +23,7 @@ import {
   type SendAck,
   type SendInput,
 } from "../contract/schemas.ts";
+import { generatedName } from "../lib/agent-name.ts";
 import { type P2PSettings, p2pSettings } from "../lib/env.ts";
 import { checkedProject, projectFromCwd } from "../lib/project.ts";
 import { newToken } from "../lib/secrets.ts";
@@ -283,12 +284,4 @@ export class P2PNode implements ComsClient {
       // Others prune it when they notice the pid is gone.
     }
   }
-}
-
-const ADJECTIVES = ["amber", "brisk", "calm", "deft", "eager", "keen", "lucid", "nimble", "quiet", "swift"];
-const NOUNS = ["otter", "heron", "lynx", "finch", "badger", "falcon", "marten", "wren", "ibex", "koi"];
-
-function generatedName(): string {
-  const pick = (list: string[]) => list[Math.floor(Math.random() * list.length)] ?? list[0];
-  return `${pick(ADJECTIVES)}-${pick(NOUNS)}`;
 }

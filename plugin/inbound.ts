@@ -202,6 +202,7 @@ export class InboundDelivery {
       if (batch.answerBy === "tool" && !failed) {
         // Not answered with the reply tool: never guess from shared text; show each again on its own.
         this.state.queue.unshift(...batch.items.map((item) => ({ ...item, alone: true })));
+        this.noticeAskedAgain(batch.items);
         continue;
       }
       await this.answer(batch, failed ?? replyAfter(after));
@@ -303,6 +304,19 @@ export class InboundDelivery {
       // the runtime was replaced while settling; the reply itself went out
     }
     return entry;
+  }
+
+  /** Prompts of a batch left without the reply tool: the user learns once why they come back one by one. */
+  private noticeAskedAgain(items: InboundItem[]): void {
+    const from = [...new Set(items.map((item) => item.message.from))].join(", ");
+    try {
+      this.ctx?.ui.notify(
+        `coms: ${items.length} peer prompt(s) from ${from} were not answered with the reply tool, so no answer reached them; each is asked again on its own.`,
+        "warning",
+      );
+    } catch {
+      // a context of an unloaded runtime; the re-asked prompt itself says why it is back
+    }
   }
 
   /** The responder's reply broke the sender's response_schema: tell the user now and the agent next turn. */

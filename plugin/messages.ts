@@ -5,16 +5,19 @@
  */
 import type { AgentCard } from "../contract/schemas.ts";
 import { type SystemKind, systemLabel, toolPrefix } from "../tools/names.ts";
-import { type InboundView, NOT_YOUR_USER, peerPromptBlock } from "../tools/peer-text.ts";
+import { NOT_YOUR_USER, type InboundView as PeerView, peerPromptBlock } from "../tools/peer-text.ts";
 import type { InboundItem, InterruptedAwait } from "./state.ts";
-
-export type { InboundView };
 
 export const INBOUND_TYPE = "coms-inbound";
 export const RESUME_TYPE = "coms-resume";
 export const REPLY_ENTRY_TYPE = "coms-reply";
 /** Told to the responder: a reply it gave was not sent as written. */
 export const NOTICE_TYPE = "coms-notice";
+
+/** A peer prompt as pi shows it; `again` when it was shown before among several and left without a reply call. */
+export interface InboundView extends PeerView {
+  again?: boolean;
+}
 
 export interface InboundDetails {
   batchId: string;
@@ -43,6 +46,7 @@ export function viewOf(item: InboundItem, peers: AgentCard[]): InboundView {
     response_schema: item.message.response_schema,
     conversation_id: item.message.conversation_id,
     hops: item.message.hops,
+    ...(item.alone ? { again: true } : {}),
   };
 }
 
@@ -61,6 +65,10 @@ export function inboundText(items: InboundView[], via: "turn" | "steer" = "turn"
     lines.push(
       `[pi-coms] A prompt from the peer agent "${it.from}"${it.purpose ? ` (purpose: ${it.purpose})` : ""} arrived over ${systemLabel(it.system)}.`,
     );
+    if (it.again)
+      lines.push(
+        `Asked again: you saw this prompt before among several, but did not answer it with ${toolPrefix(it.system)}_reply, so no answer was delivered to "${it.from}" (your final text then went to no one). Answer it again in full now; do not refer to an earlier answer, the sender never saw it.`,
+      );
   } else {
     lines.push(
       `[pi-coms] ${items.length} prompts from peer agents (${senders.join(", ")}) arrived together.`,

@@ -33,7 +33,10 @@ export function registerRenderers(pi: ExtensionAPI): void {
       const schema = it.response_schema
         ? `\n${theme.fg("dim", "expects JSON matching a response_schema")}`
         : "";
-      return `${head}\n${clip(it.prompt, expanded)}${schema}`;
+      const again = it.again
+        ? `\n${theme.fg("warning", "asked again: the earlier answer was not sent (no reply tool call)")}`
+        : "";
+      return `${head}${again}\n${clip(it.prompt, expanded)}${schema}`;
     });
     box.addChild(new Text(parts.join("\n\n") || String(message.content), 0, 0));
     return box;

@@ -32,6 +32,38 @@ export class ComsRuntime {
     this.delivery.useContext(ctx);
   }
 
+  /**
+   * A pi session began (startup, reload, switch): take over the state, start
+   * what `--coms` / `--coms-net` ask for at startup, and show where things stand.
+   */
+  async sessionStarted(reason: string, ctx: ExtensionContext): Promise<void> {
+    this.useContext(ctx);
+    this.adopt();
+    if (reason === "startup") await this.autoStart(ctx.cwd, (msg) => ctx.ui.notify(msg, "error"));
+    await this.syncTools();
+    this.publishCard();
+    this.redraw();
+    // Prompts that arrived while the previous instance was unloading.
+    if (this.state.queue.length) this.delivery.arrived();
+  }
+
+  /** `pi --coms` / `pi --coms-net` start the systems with the command-line identity. */
+  private async autoStart(cwd: string, report: (message: string) => void): Promise<void> {
+    const wantP2P = this.pi.getFlag("coms") === true && !this.state.p2p;
+    const wantHub = this.pi.getFlag("coms-net") === true && !this.state.hub;
+    if (!wantP2P && !wantHub) return;
+    const { flags, errors } = await this.cliDefaults();
+    if (errors.length) report(`pi-coms: ${errors.join("; ")}`);
+    const start = { cwd, model: this.modelName() };
+    const { startHubSystem, startP2PSystem } = await import("./systems.ts");
+    if (wantP2P)
+      await startP2PSystem(this.state, flags, start).catch((e: Error) => report(`coms: ${e.message}`));
+    if (wantHub)
+      await startHubSystem(this.state, "start", flags, start).catch((e: Error) =>
+        report(`coms-net: ${e.message}`),
+      );
+  }
+
   /** Take over the process-wide state: route client callbacks to this instance. */
   adopt(): void {
     this.state.hooks = {
@@ -111,13 +143,32 @@ export class ComsRuntime {
     }
   }
 
-  /** Identity defaults from the pi command line; errors are reported once per use. */
+  /**
+   * Identity defaults from the pi command line, errors reported once per use.
+   * Without a name there, the session's own: derived from the pi session id,
+   * so both systems use it and it stays across stop/start and /reload.
+   */
   async cliDefaults(): Promise<{ flags: IdentityFlags; errors: string[] }> {
+    let result: { flags: IdentityFlags; errors: string[] };
     try {
       const { cliIdentity } = await import("./flags.ts");
-      return cliIdentity(this.pi);
+      result = cliIdentity(this.pi);
     } catch (error) {
-      return { flags: {}, errors: [(error as Error).message] };
+      result = { flags: {}, errors: [(error as Error).message] };
     }
+    result.flags.name ??= await this.sessionAgentName();
+    return result;
+  }
+
+  private async sessionAgentName(): Promise<string | undefined> {
+    let id: string;
+    try {
+      id = this.ctx?.sessionManager.getSessionId() ?? "";
+    } catch {
+      return undefined; // a context of an unloaded runtime: the system picks a name
+    }
+    if (!id) return undefined;
+    const { generatedName } = await import("../lib/agent-name.ts");
+    return generatedName(id);
   }
 }

@@ -17,7 +17,7 @@ export interface SystemSlot {
   client: ComsClient;
   /** The flags it was started with (re-applied if it has to re-join). */
   flags: IdentityFlags | NetFlags;
-  /** Hub only: how it was joined, where, and whether this session spawned the hub. */
+  /** Hub only: how it was joined, where, and whether this session hosts it (see `hostedHub`). */
   mode?: "start" | "connect";
   url?: string;
   startedHub?: boolean;
@@ -56,6 +56,13 @@ export interface InterruptedAwait {
   to: string;
 }
 
+export interface HostedHub {
+  project: string;
+  url: string;
+  pid: number;
+  started_at: number;
+}
+
 /** Callbacks of the module instance currently loaded; replaced on reload. */
 export interface Hooks {
   inbound(system: SystemKind, message: Message): void;
@@ -74,11 +81,16 @@ export interface ComsState {
   sent: Map<string, { to: string; system: SystemKind }>;
   /** Identity typed in an earlier `start` (either system); the other system's start uses it unless given again. */
   chosen: IdentityFlags;
-  /** Project of a hub this session started and has not stopped (it may outlive a disconnect). */
-  hostedHub: string | null;
+  /**
+   * The hub this session started and has not stopped: it stays this
+   * session's across disconnect/connect for as long as that same process
+   * (pid and start time) is the project's running hub.
+   */
+  hostedHub: HostedHub | null;
   hooks: Hooks | null;
 }
 
+// index.ts checks this slot to tell whether coms is in use without loading this module.
 const SLOT = Symbol.for("pi-coms.plugin.state.v1");
 
 export function comsState(): ComsState {

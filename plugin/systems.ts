@@ -6,7 +6,7 @@
 import type { Message } from "../contract/schemas.ts";
 import { projectFromCwd } from "../lib/project.ts";
 import type { IdentityFlags, NetFlags } from "./flags.ts";
-import { type ComsState, type SystemKind, type SystemSlot, slotOf } from "./state.ts";
+import { type ComsState, type HostedHub, type SystemKind, type SystemSlot, slotOf } from "./state.ts";
 
 export interface StartContext {
   cwd: string;
@@ -98,7 +98,7 @@ export async function startHubSystem(
     const project = flags.project ?? projectFromCwd(ctx.cwd);
     let url = flags.url;
     let token = flags.token;
-    let startedHub = false;
+    let hosted: HostedHub | null = null;
     if (mode === "start") {
       const { ensureHub } = await loadDiscovery();
       const hub = await ensureHub({
@@ -110,7 +110,9 @@ export async function startHubSystem(
       });
       url = hub.url;
       token = hub.token;
-      startedHub = hub.startedByMe;
+      const { readDiscovery } = await loadDiscovery();
+      const record = hub.startedByMe ? readDiscovery(project, ctx.env) : undefined;
+      if (record?.pid === hub.pid) hosted = { project, ...record };
     }
     const { connectHub } = await loadHubClient();
     const client = await connectHub({
@@ -134,13 +136,14 @@ export async function startHubSystem(
       get url() {
         return client.url;
       },
-      startedHub,
+      startedHub: false,
       project,
       peers: [],
       unsubscribe: [],
     };
+    if (hosted) state.hostedHub = hosted;
+    slot.startedHub = await hostsHub(state, slot, ctx.env);
     state.hub = slot;
-    if (startedHub) state.hostedHub = project;
     attach(state, slot);
     slot.peers = await client.list({ include_explicit: true }).catch(() => []);
     return slot;
@@ -184,12 +187,36 @@ export async function stopSystem(state: ComsState, kind: SystemKind): Promise<st
   return notes;
 }
 
-/** Shut down the hub this session started (only that one). */
+/**
+ * Whether the hub this slot is joined to is the one this session started:
+ * same project and URL, and that very process (pid and start time) is still
+ * the project's running hub. A session that disconnects and connects again
+ * stays its host; a hub restarted by someone else is theirs.
+ */
+export async function hostsHub(
+  state: ComsState,
+  slot: SystemSlot,
+  env?: NodeJS.ProcessEnv,
+): Promise<boolean> {
+  const hosted = state.hostedHub;
+  if (!hosted || hosted.project !== slot.project || hosted.url !== slot.url) return false;
+  return runningHubIs(hosted, env);
+}
+
+async function runningHubIs(hosted: HostedHub, env?: NodeJS.ProcessEnv): Promise<boolean> {
+  const { readDiscovery } = await loadDiscovery();
+  const { pidAlive } = await import("../lib/process.ts");
+  const record = readDiscovery(hosted.project, env);
+  return record?.pid === hosted.pid && record.started_at === hosted.started_at && pidAlive(record.pid);
+}
+
+/** Shut down the hub this session started (only that one, and only while it is still that process). */
 export async function stopHostedHub(state: ComsState, env?: NodeJS.ProcessEnv): Promise<string> {
-  const project = state.hostedHub;
-  if (!project) return "this session did not start a hub, so it leaves it running";
-  const { stopHub } = await loadDiscovery();
-  await stopHub(project, env);
+  const hosted = state.hostedHub;
+  if (!hosted) return "this session did not start a hub, so it leaves it running";
   state.hostedHub = null;
-  return `hub for project ${project} stopped`;
+  const { stopHub } = await loadDiscovery();
+  if (!(await runningHubIs(hosted, env)) || !(await stopHub(hosted.project, env, hosted)))
+    return `the hub this session started for project ${hosted.project} is no longer running; a hub running there now was started elsewhere and keeps running`;
+  return `hub for project ${hosted.project} stopped`;
 }

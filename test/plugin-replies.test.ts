@@ -133,6 +133,11 @@ describe("one answer per sender, in real pi", () => {
           "the unanswered prompt comes back on its own",
         );
         assert.match(req.lastUserText, /your final message of this turn is sent back to "s2"/);
+        // It says why it is back: a model that answered "see above" would send that to s2.
+        assert.match(
+          req.lastUserText,
+          /Asked again: .*did not answer it with \w+_reply, so no answer was delivered to "s2".*Answer it again in full/,
+        );
         return "ANSWER-for-s2";
       },
     );
@@ -153,6 +158,12 @@ describe("one answer per sender, in real pi", () => {
       "Reply sent to s3",
     ]);
     await recipient.waitForSettled({ since: recipientSince });
+    // The user is told once that a prompt is asked again, naming whose.
+    const notices = recipient
+      .notifications({ since: recipientSince })
+      .filter((n) => /not answered with the reply tool/.test(n.message));
+    assert.equal(notices.length, 1, JSON.stringify(notices));
+    assert.match(notices[0]?.message ?? "", /1 peer prompt\(s\) from s2 .*asked again on its own/);
   }
 
   it("over P2P: three senders, one busy recipient, each gets only its own answer", async () => {

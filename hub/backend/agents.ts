@@ -293,8 +293,10 @@ export class Agents {
     this.streams.broadcast(item);
   }
 
+  /** Closing: send what is pending now, so an agent that just left is not left listed with those still connected. */
   close(): void {
     clearTimeout(this.peersTimer);
+    this.broadcastPeers();
   }
 }
 

@@ -4,8 +4,8 @@
  * the project's secret), then a started HubClient; a TLS failure is told as
  * what to do about it.
  */
-import { randomBytes } from "node:crypto";
 import { ComsError } from "../../contract/errors.ts";
+import { generatedName } from "../../lib/agent-name.ts";
 import { hubSettings } from "../../lib/env.ts";
 import { checkedProject, projectFromCwd } from "../../lib/project.ts";
 import { hubPaths } from "../paths.ts";
@@ -68,7 +68,7 @@ export async function connectHub(opts: HubConnectOptions = {}): Promise<HubClien
     heartbeatMs: settings.heartbeatMs,
     replyTimeoutMs: settings.messageTtlMs,
     registration: {
-      name: opts.name ?? `agent-${randomBytes(3).toString("hex")}`,
+      name: opts.name ?? generatedName(),
       purpose: opts.purpose ?? "",
       model: opts.model ?? "",
       explicit: opts.explicit ?? false,

@@ -228,11 +228,18 @@ function processStartTime(pid: number): number | null {
 /**
  * Stop the project's local hub. The pid is only signalled if that process
  * started when the hub said it did, so a recycled pid is never killed.
+ * With `only`, just that hub (pid and start time): a hub started since by
+ * someone else is left running.
  */
-export async function stopHub(project: string, env: NodeJS.ProcessEnv = process.env): Promise<boolean> {
+export async function stopHub(
+  project: string,
+  env: NodeJS.ProcessEnv = process.env,
+  only?: Pick<DiscoveryRecord, "pid" | "started_at">,
+): Promise<boolean> {
   const paths = hubPaths(project, env);
   const record = readDiscovery(project, env);
   if (!record) return false;
+  if (only && (record.pid !== only.pid || record.started_at !== only.started_at)) return false;
   if (!pidAlive(record.pid)) {
     rmSync(paths.discovery, { force: true });
     return false;
