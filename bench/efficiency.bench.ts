@@ -21,9 +21,8 @@
  * server's cost is what is measured; receivers settle (no separate ack, as
  * the typed client does), senders' acks of the replies ride on their next send.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { loadavg, tmpdir } from "node:os";
+import { readFileSync, rmSync } from "node:fs";
+import { loadavg } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ulid } from "../contract/ids.ts";
@@ -31,6 +30,7 @@ import type { InboxEvent } from "../contract/schemas.ts";
 import { AckBatcher } from "../hub/client/ack-batcher.ts";
 import { FetchEventSource } from "../hub/client/event-source.ts";
 import { AGENT_ID_HEADER, AGENT_TOKEN_HEADER } from "../hub/http/auth.ts";
+import { type BenchHub, spawnServer, startBenchHub, stop } from "./bench-server.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const SENDERS = 16;
@@ -218,30 +218,11 @@ async function relayArm(): Promise<Arm> {
   };
 }
 
-interface HubProcess {
-  child: ChildProcess;
-  url: string;
-  token: string;
-  dir: string;
-}
+type HubProcess = BenchHub;
 
 /** A hub as `pi-coms-hub` starts it: default settings, SQLite store in a fresh directory. */
-async function startHub(runtime: "node" | "bun", args: string[] = []): Promise<HubProcess> {
-  const dir = mkdtempSync(join(tmpdir(), "pi-coms-eff-"));
-  const env = {
-    ...process.env,
-    HOME: dir,
-    PI_COMS_NET_DIR: join(dir, "net"),
-    PI_COMS_DIR: join(dir, "coms"),
-  };
-  const bin = runtime === "bun" ? join(ROOT, "node_modules/.bin/bun") : process.execPath;
-  const { child, url } = await spawnServer(
-    bin,
-    [join(ROOT, "hub/cli.ts"), "--project", "bench", ...args],
-    env,
-  );
-  const secret = readFileSync(join(dir, "net/projects/bench/server.secret.json"), "utf8");
-  return { child, url, token: (JSON.parse(secret) as { token: string }).token, dir };
+function startHub(runtime: "node" | "bun", args: string[] = []): Promise<HubProcess> {
+  return startBenchHub(runtime, { prefix: "pi-coms-eff-", args });
 }
 
 /** Register over raw fetch (presence from the stream, as the typed client asks); the headers of that agent. */
@@ -419,31 +400,6 @@ async function inWaves(from: number, to: number, one: (i: number) => Promise<voi
     for (let i = start; i < Math.min(to, start + 50); i++) wave.push(one(i));
     await Promise.all(wave);
   }
-}
-
-async function spawnServer(
-  bin: string,
-  args: string[],
-  env: NodeJS.ProcessEnv,
-): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(bin, args, { env, stdio: ["ignore", "pipe", "inherit"] });
-  process.once("exit", () => child.kill("SIGKILL"));
-  let out = "";
-  child.stdout?.on("data", (chunk) => {
-    out += chunk;
-  });
-  const deadline = Date.now() + 30_000;
-  while (!/listening on http:\/\/\S+/.test(out)) {
-    if (Date.now() > deadline) throw new Error("benchmark server did not start");
-    await sleep(5);
-  }
-  return { child, url: /listening on (http:\/\/\S+)/.exec(out)?.[1] as string };
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  child.kill("SIGTERM");
-  await new Promise((resolve) => child.once("exit", resolve));
 }
 
 /** CPU time (user + system) the process has used so far, in ms. */

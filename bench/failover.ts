@@ -8,11 +8,9 @@
  *
  *   node bench/failover.ts
  */
-import { ComsError } from "../contract/errors.ts";
-import { ulid } from "../contract/ids.ts";
 import type { Message } from "../contract/schemas.ts";
 import type { HubClient } from "../hub/client/hub-client.ts";
-import { type HubProcess, HubWorld, waitFor } from "../test/support/hub-harness.ts";
+import { type HubProcess, HubWorld, sendSurely, waitFor } from "../test/support/hub-harness.ts";
 import { startRedis } from "../test/support/redis-server.ts";
 
 const TOKEN = "failover-bench-token-0123456789abcdef";
@@ -20,20 +18,6 @@ const LEASE_MS = 5_000;
 const STOP_MS = Number(process.env.FAILOVER_STOP_MS ?? 45_000);
 const RECIPIENTS = 9;
 const SENDERS = 3;
-
-async function sendSurely(client: HubClient, to: string, prompt: string): Promise<void> {
-  const msgId = ulid();
-  for (;;) {
-    try {
-      await client.send({ to, prompt, msg_id: msgId });
-      return;
-    } catch (error) {
-      if (!(error instanceof ComsError) || !["UNAVAILABLE", "PEER_GONE", "TIMEOUT"].includes(error.code))
-        throw error;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-}
 
 async function run(how: "SIGSTOP" | "SIGKILL", redisUrl: string): Promise<void> {
   const w = new HubWorld({ PI_COMS_NET_AUTH_TOKEN: TOKEN });

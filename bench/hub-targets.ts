@@ -5,8 +5,7 @@
  * way the typed client does), so hub cost and client cost can be told apart;
  * and the bare node:http SSE relay, the floor.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type ServerResponse } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,6 +17,7 @@ import { connectHub } from "../hub/client/hub-client.ts";
 import { openInbox } from "../hub/client/inbox-stream.ts";
 import { AGENT_ID_HEADER, AGENT_TOKEN_HEADER } from "../hub/http/auth.ts";
 import { rawAgent } from "../test/support/hub-raw-client.ts";
+import { type BenchHub, benchEnv, spawnServer, startBenchHub, stop } from "./bench-server.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const SELF = fileURLToPath(new URL("./hub-targets.ts", import.meta.url));
@@ -84,34 +84,19 @@ function runRelay(): void {
   });
 }
 
-interface HubHandle {
-  child: ChildProcess;
-  url: string;
-  token: string;
-  env: NodeJS.ProcessEnv;
-  dir: string;
-}
-
-async function spawnHub(runtime: "node" | "bun"): Promise<HubHandle> {
-  const dir = mkdtempSync(join(tmpdir(), "pi-coms-hub-bench-"));
-  const env = {
-    ...process.env,
-    HOME: dir,
-    PI_COMS_NET_DIR: join(dir, "net"),
-    PI_COMS_DIR: join(dir, "coms"),
-  };
+async function spawnHub(runtime: "node" | "bun"): Promise<BenchHub> {
   // BENCH_HUB_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the hub process (Node).
   const flags = runtime === "node" ? (process.env.BENCH_HUB_FLAGS ?? "").split(" ").filter(Boolean) : [];
-  const args = [...flags, join(ROOT, "hub/cli.ts"), "--project", "bench", ...BENCH_LIMITS];
-  const bin = runtime === "bun" ? join(ROOT, "node_modules/.bin/bun") : process.execPath;
-  const { child, url } = await spawnServer(bin, args, env);
-  const secret = readFileSync(join(dir, "net/projects/bench/server.secret.json"), "utf8");
-  return { child, url, token: (JSON.parse(secret) as { token: string }).token, env, dir };
+  return startBenchHub(runtime, {
+    prefix: "pi-coms-hub-bench-",
+    args: BENCH_LIMITS,
+    flags,
+    startupMs: 15_000,
+  });
 }
 
-async function stopHub(hub: HubHandle): Promise<void> {
-  hub.child.kill("SIGTERM");
-  await new Promise((resolve) => hub.child.once("exit", resolve));
+async function stopHub(hub: BenchHub): Promise<void> {
+  await stop(hub.child);
   rmSync(hub.dir, { recursive: true, force: true });
 }
 
@@ -134,20 +119,10 @@ export async function hubsOnRedis(): Promise<Target> {
   const redis = await startRedis();
   const dir = mkdtempSync(join(tmpdir(), "pi-coms-hub-bench-"));
   const token = "bench-token-0123456789abcdef0123";
-  const env = {
-    ...process.env,
-    HOME: dir,
-    PI_COMS_NET_DIR: join(dir, "net"),
-    PI_COMS_DIR: join(dir, "coms"),
-    PI_COMS_NET_AUTH_TOKEN: token,
-  };
+  const env = benchEnv(dir, { PI_COMS_NET_AUTH_TOKEN: token });
   const args = [join(ROOT, "hub/cli.ts"), "--project", "bench", ...BENCH_LIMITS, "--store", redis.url];
-  const a = await spawnServer(process.execPath, args, env);
-  const b = await spawnServer(process.execPath, args, env);
-  const stop = async (child: ChildProcess) => {
-    child.kill("SIGTERM");
-    await new Promise((resolve) => child.once("exit", resolve));
-  };
+  const a = await spawnServer(process.execPath, args, env, 15_000);
+  const b = await spawnServer(process.execPath, args, env, 15_000);
   return trpcLoad("redis trpc", a.child.pid as number, [a.url, b.url], { token, env }, async () => {
     await stop(b.child);
     await stop(a.child);
@@ -294,7 +269,7 @@ export async function hubViaFetch(runtime: "node" | "bun"): Promise<Target> {
 }
 
 export async function relay(): Promise<Target> {
-  const { child, url } = await spawnServer(process.execPath, [SELF, "--relay"], process.env);
+  const { child, url } = await spawnServer(process.execPath, [SELF, "--relay"], process.env, 15_000);
   const sources: FetchEventSource[] = [];
   return {
     name: "relay",
@@ -319,23 +294,4 @@ export async function relay(): Promise<Target> {
       await new Promise((resolve) => child.once("exit", resolve));
     },
   };
-}
-
-async function spawnServer(
-  bin: string,
-  args: string[],
-  env: NodeJS.ProcessEnv,
-): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(bin, args, { env, stdio: ["ignore", "pipe", "inherit"] });
-  process.once("exit", () => child.kill("SIGKILL"));
-  let out = "";
-  child.stdout?.on("data", (chunk) => {
-    out += chunk;
-  });
-  const deadline = Date.now() + 15_000;
-  while (!/listening on http:\/\/\S+/.test(out)) {
-    if (Date.now() > deadline) throw new Error("benchmark server did not start");
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  return { child, url: /listening on (http:\/\/\S+)/.exec(out)?.[1] as string };
 }

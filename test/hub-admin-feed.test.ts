@@ -11,18 +11,10 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import type { AdminEvent } from "../contract/admin.ts";
 import type { Caller } from "../contract/router.ts";
-import { HubBackend, type HubLimits } from "../hub/backend/backend.ts";
+import { HubBackend } from "../hub/backend/backend.ts";
 import { AdminFeed } from "../hub/observe/admin-feed.ts";
 import { openStore } from "../hub/store/store.ts";
-
-const LIMITS: HubLimits = {
-  maxHops: 5,
-  messageTtlMs: 60_000,
-  staleAfterMs: 30_000,
-  offlineAfterMs: 60_000,
-  maxMessageBytes: 65_536,
-  maxAgents: 100,
-};
+import { TEST_LIMITS } from "./support/hub-limits.ts";
 
 async function agent(backend: HubBackend, name: string): Promise<Caller> {
   const { card } = await backend.register({ name });
@@ -41,7 +33,7 @@ describe("admin feed (real backend and store, in process)", () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it("keeps the newest settled messages up to the cap, and every unanswered one", async () => {
-    const backend = new HubBackend(await openStore("memory", dir), "p", LIMITS);
+    const backend = new HubBackend(await openStore("memory", dir), "p", TEST_LIMITS);
     const feed = new AdminFeed(backend, { content: true, historyRows: 5 });
     const a = await agent(backend, "a");
     const b = await agent(backend, "b");
@@ -64,7 +56,7 @@ describe("admin feed (real backend and store, in process)", () => {
   });
 
   it("drops a reader that falls too far behind, and forgets it", async () => {
-    const backend = new HubBackend(await openStore("memory", dir), "p", LIMITS);
+    const backend = new HubBackend(await openStore("memory", dir), "p", TEST_LIMITS);
     const feed = new AdminFeed(backend, { content: true, batchMs: 1, maxBacklog: 2 });
     const iterator = feed.watch(undefined)[Symbol.asyncIterator]();
     assert.equal((await iterator.next()).value?.kind, "snapshot");
@@ -89,14 +81,14 @@ describe("admin feed (real backend and store, in process)", () => {
 
   it("after a restart, shows the messages still waiting and the queue they make", async () => {
     const storeDir = join(dir, "restart");
-    const before = new HubBackend(await openStore("sqlite", storeDir), "p", LIMITS);
+    const before = new HubBackend(await openStore("sqlite", storeDir), "p", TEST_LIMITS);
     const a = await agent(before, "a");
     const b = await agent(before, "b");
     const ack = await before.send(a, { to: "b", prompt: "survives", hops: 0 });
     await before.ack(b, [ack.msg_id]);
     await before.close();
 
-    const backend = new HubBackend(await openStore("sqlite", storeDir), "p", LIMITS);
+    const backend = new HubBackend(await openStore("sqlite", storeDir), "p", TEST_LIMITS);
     const feed = new AdminFeed(backend, { content: true });
     const snapshot = await first(feed);
     if (snapshot.kind !== "snapshot") assert.fail("no snapshot");

@@ -9,24 +9,16 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { HubBackend, type HubLimits } from "../hub/backend/backend.ts";
+import { HubBackend } from "../hub/backend/backend.ts";
 import { openStore } from "../hub/store/store.ts";
-
-const LIMITS: HubLimits = {
-  maxHops: 5,
-  messageTtlMs: 60_000,
-  staleAfterMs: 30_000,
-  offlineAfterMs: 60_000,
-  maxMessageBytes: 65_536,
-  maxAgents: 100,
-};
+import { TEST_LIMITS } from "./support/hub-limits.ts";
 
 describe("hub close (real backend and store, in process)", () => {
   const dir = mkdtempSync(join(tmpdir(), "pi-coms-close-"));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it("sends who just left before it ends the streams", async () => {
-    const backend = new HubBackend(await openStore("memory", dir), "p", LIMITS);
+    const backend = new HubBackend(await openStore("memory", dir), "p", TEST_LIMITS);
     const stay = (await backend.register({ name: "stay" })).card;
     const gone = (await backend.register({ name: "gone" })).card;
     const removed: string[] = [];

@@ -6,52 +6,19 @@
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { after, before, describe, test } from "node:test";
-import { ComsError } from "../contract/errors.ts";
-import { ulid } from "../contract/ids.ts";
+import { describe, test } from "node:test";
 import type { Message } from "../contract/schemas.ts";
 import type { HubClient } from "../hub/client/hub-client.ts";
-import { type HubProcess, HubWorld, kill9, waitFor } from "./support/hub-harness.ts";
-import { type RedisServer, startRedis } from "./support/redis-server.ts";
+import { redisCluster } from "./support/hub-cluster.ts";
+import { type HubProcess, kill9, sendSurely, waitFor } from "./support/hub-harness.ts";
 
 const TOKEN = "failover-test-token-0123456789abcdef";
-const LEASE = ["--lease-ms", "2000"];
-
-let redis: RedisServer;
-before(async () => {
-  redis = await startRedis();
-});
-after(async () => {
-  await redis?.dispose();
-});
-
-function world(): HubWorld {
-  return new HubWorld({ PI_COMS_NET_AUTH_TOKEN: TOKEN, PI_COMS_NET_HEARTBEAT_MS: "300" });
-}
-
-function hubOn(w: HubWorld, project: string, extra: string[] = []): Promise<HubProcess> {
-  return w.startHub({ project, args: ["--store", redis.url, ...LEASE, ...extra] });
-}
+const { world, hubOn } = redisCluster(TOKEN);
 
 /** Whether the process is stopped (state T in /proc). */
 function stopped(pid: number): boolean {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   return stat.slice(stat.lastIndexOf(")") + 2).startsWith("T");
-}
-
-/** Send, retrying the same msg_id while the cluster fails over (what a careful sender does). */
-async function sendSurely(client: HubClient, to: string, prompt: string): Promise<void> {
-  const msgId = ulid();
-  for (;;) {
-    try {
-      await client.send({ to, prompt, msg_id: msgId });
-      return;
-    } catch (error) {
-      if (!(error instanceof ComsError) || !["UNAVAILABLE", "PEER_GONE", "TIMEOUT"].includes(error.code))
-        throw error;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
 }
 
 function tally(clients: HubClient[]): Map<string, number> {
@@ -132,7 +99,7 @@ describe("failover beyond a crash", { timeout: 180_000 }, () => {
         what: "the dead hub's clients to move",
         timeoutMs: 30_000,
       });
-      const back = await hubOn(w, "spread", ["--port", String(gone.port)]);
+      const back = await hubOn(w, "spread", { args: ["--port", String(gone.port)] });
       assert.equal(back.url, gone.url);
       await waitFor(() => its.every((client) => client.url === gone.url), {
         what: "its clients to drift back",

@@ -8,7 +8,7 @@
  * on one hub and through a second hub on Redis that relays its stream.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import type { HubClient } from "../hub/client/hub-client.ts";
@@ -32,11 +32,13 @@ const PRESENCE_FAR = {
 const GONE_BY_STREAM =
   /^victim is gone \(its inbox stream closed and it did not open one again within 3000 ms\) after (it had received this message|this message had been sent to it), without answering$/;
 
-/**
- * A hub client process `victim` on `url` takes a message from `boss` and is
- * killed -9; returns the sender's outcome, awaited far past any grace.
- */
-async function killHolder(world: HubWorld, hub: HubProcess, url: string, boss: HubClient) {
+/** A hub client process `victim` on `url` that has taken a message from `boss` (not answered). */
+async function victimHolding(
+  world: HubWorld,
+  hub: HubProcess,
+  url: string,
+  boss: HubClient,
+): Promise<{ victim: ChildProcess; msgId: string }> {
   const victim = world.track(
     spawn(process.execPath, [HOLD, "victim", hub.project], {
       env: { ...world.env, PI_COMS_NET_SERVER_URL: url, PI_COMS_NET_AUTH_TOKEN: hub.token },
@@ -53,11 +55,24 @@ async function killHolder(world: HubWorld, hub: HubProcess, url: string, boss: H
   await waitFor(() => out.includes("ready"), { what: `the victim to connect (${out})`, timeoutMs: 20_000 });
   const ack = await boss.send({ to: "victim", prompt: "hold this" });
   await waitFor(() => out.includes(`got ${ack.msg_id}`), { what: "the victim to take the message" });
+  return { victim, msgId: ack.msg_id };
+}
+
+async function killNow(victim: ChildProcess): Promise<void> {
   const exited = new Promise((resolve) => victim.once("exit", resolve));
   victim.kill("SIGKILL");
   await exited;
-  const outcome = await boss.await(ack.msg_id, { timeoutMs: 120_000 });
-  assert.deepEqual(await boss.get(ack.msg_id), outcome);
+}
+
+/**
+ * A hub client process `victim` on `url` takes a message from `boss` and is
+ * killed -9; returns the sender's outcome, awaited far past any grace.
+ */
+async function killHolder(world: HubWorld, hub: HubProcess, url: string, boss: HubClient) {
+  const { victim, msgId } = await victimHolding(world, hub, url, boss);
+  await killNow(victim);
+  const outcome = await boss.await(msgId, { timeoutMs: 120_000 });
+  assert.deepEqual(await boss.get(msgId), outcome);
   return outcome;
 }
 
@@ -73,37 +88,17 @@ for (const runtime of ["node", "bun"] as Runtime[]) {
       worlds.push(world);
       const hub = await world.startHub({ runtime });
       const boss = await world.connect(hub, "boss");
-      const victim = world.track(
-        spawn(process.execPath, [HOLD, "victim", hub.project], {
-          env: { ...world.env, PI_COMS_NET_SERVER_URL: hub.url, PI_COMS_NET_AUTH_TOKEN: hub.token },
-          stdio: ["ignore", "pipe", "pipe"],
-        }),
-      );
-      let out = "";
-      victim.stdout?.on("data", (chunk) => {
-        out += chunk;
-      });
-      victim.stderr?.on("data", (chunk) => {
-        out += chunk;
-      });
-      await waitFor(() => out.includes("ready"), {
-        what: `the victim to connect (${out})`,
-        timeoutMs: 20_000,
-      });
-      const ack = await boss.send({ to: "victim", prompt: "hold this" });
-      await waitFor(() => out.includes(`got ${ack.msg_id}`), { what: "the victim to take the message" });
+      const { victim, msgId } = await victimHolding(world, hub, hub.url, boss);
       await waitFor(
         async () => {
-          const now = await boss.get(ack.msg_id);
+          const now = await boss.get(msgId);
           return now.state === "pending" && now.delivered;
         },
         { what: "the hub to see it delivered" },
       );
-      const exited = new Promise((resolve) => victim.once("exit", resolve));
-      victim.kill("SIGKILL");
-      await exited;
+      await killNow(victim);
       // Far below the message TTL (30 min): the sender hears within a few heartbeat periods.
-      const outcome = await boss.await(ack.msg_id, { timeoutMs: 20_000 });
+      const outcome = await boss.await(msgId, { timeoutMs: 20_000 });
       assert.equal(outcome.state, "error", JSON.stringify(outcome));
       assert.equal(outcome.state === "error" && outcome.code, "PEER_GONE", JSON.stringify(outcome));
       // Its stream closed with the process: stale is enough (offline would be too, later).
@@ -111,7 +106,7 @@ for (const runtime of ["node", "bun"] as Runtime[]) {
         outcome.state === "error" ? outcome.message : "",
         /victim (is gone \(its inbox stream closed|went offline).* without answering/,
       );
-      assert.deepEqual(await boss.get(ack.msg_id), outcome);
+      assert.deepEqual(await boss.get(msgId), outcome);
     });
 
     it("kill -9 of a holder ends what it held PEER_GONE through its closed stream, presence far off", async () => {

@@ -5,51 +5,20 @@
  * recipient), a Redis restart with AOF, and a hub started while Redis is down.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
-import { ComsError } from "../contract/errors.ts";
+import { describe, test } from "node:test";
+import type { ComsError } from "../contract/errors.ts";
 import { ulid } from "../contract/ids.ts";
 import type { Message } from "../contract/schemas.ts";
-import type { HubClient } from "../hub/client/hub-client.ts";
-import { echo, type HubProcess, HubWorld, kill9, raw, waitFor } from "./support/hub-harness.ts";
+import { CLUSTER_LEASE, redisCluster } from "./support/hub-cluster.ts";
+import { echo, type HubProcess, kill9, raw, sendSurely, waitFor } from "./support/hub-harness.ts";
 import { rawAgent, rawClient } from "./support/hub-raw-client.ts";
-import { freePort, type RedisServer, startRedis } from "./support/redis-server.ts";
+import { freePort, startRedis } from "./support/redis-server.ts";
 
 const TOKEN = "cluster-test-token-0123456789abcdef";
-const LEASE = ["--lease-ms", "2000"];
-
-let redis: RedisServer;
-before(async () => {
-  redis = await startRedis();
-});
-after(async () => {
-  await redis?.dispose();
-});
-
-function world(): HubWorld {
-  // Short heartbeats: a client notices a dead hub within one and moves to the next URL.
-  return new HubWorld({ PI_COMS_NET_AUTH_TOKEN: TOKEN, PI_COMS_NET_HEARTBEAT_MS: "300" });
-}
-
-function hubOn(w: HubWorld, project: string, url = redis.url): Promise<HubProcess> {
-  return w.startHub({ project, args: ["--store", url, ...LEASE] });
-}
+const { redis, world, hubOn } = redisCluster(TOKEN);
 
 function urls(...hubs: HubProcess[]): string {
   return hubs.map((hub) => hub.url).join(",");
-}
-
-/** Send, retrying the same msg_id while the cluster fails over (what a careful sender does). */
-async function sendSurely(client: HubClient, to: string, prompt: string, msgId: string): Promise<void> {
-  for (;;) {
-    try {
-      await client.send({ to, prompt, msg_id: msgId });
-      return;
-    } catch (error) {
-      if (!(error instanceof ComsError) || !["UNAVAILABLE", "PEER_GONE", "TIMEOUT"].includes(error.code))
-        throw error;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
 }
 
 describe("hubs sharing one Redis", { timeout: 180_000 }, () => {
@@ -120,7 +89,7 @@ describe("hubs sharing one Redis", { timeout: 180_000 }, () => {
   test("one agent's rate limit holds across hubs: sending through both does not double it", async () => {
     const w = world();
     try {
-      const args = ["--store", redis.url, ...LEASE, "--max-sends-per-sec", "5"];
+      const args = ["--store", redis().url, ...CLUSTER_LEASE, "--max-sends-per-sec", "5"];
       const a = await w.startHub({ project: "rate", args });
       const b = await w.startHub({ project: "rate", args });
       const rx = await rawAgent(a.url, TOKEN, "rx");
@@ -196,8 +165,8 @@ describe("hubs sharing one Redis", { timeout: 180_000 }, () => {
       const w = world();
       const own = await startRedis();
       try {
-        const a = await hubOn(w, "restart", own.url);
-        const b = await hubOn(w, "restart", own.url);
+        const a = await hubOn(w, "restart", { store: own.url });
+        const b = await hubOn(w, "restart", { store: own.url });
         const alice = await w.connect(b, { url: urls(b, a), name: "alice" });
         const bob = await w.connect(a, { url: urls(a, b), name: "bob" });
         const inbound: Message[] = [];
@@ -241,7 +210,7 @@ describe("hubs sharing one Redis", { timeout: 180_000 }, () => {
     const own = await startRedis({ password: "secret-pass-42" });
     try {
       await own.stop("SIGTERM");
-      const hub = await hubOn(w, "late", own.url);
+      const hub = await hubOn(w, "late", { store: own.url });
       const refused = await raw(hub.url, "/trpc/messages.send", {
         token: TOKEN,
         body: JSON.stringify({ json: { to: "x", prompt: "y" } }),

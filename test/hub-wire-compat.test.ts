@@ -24,6 +24,7 @@ import type { ServedHub } from "../hub/http/routes.ts";
 import { SseStreams } from "../hub/http/sse-writer.ts";
 import { MemoryStore } from "../hub/store/memory.ts";
 import { wireJson, wireTransformer } from "../lib/wire-transformer.ts";
+import { TEST_LIMITS } from "./support/hub-limits.ts";
 import { serveNodeStock } from "./support/stock-node-adapter.ts";
 
 const TOKEN = "compat-token-0123456789abcdefghijklmnop";
@@ -44,14 +45,7 @@ describe("lean hub adapter vs tRPC's stock adapter (same backend)", () => {
   const anon = { authorization: `Bearer ${TOKEN}` };
 
   before(async () => {
-    backend = new HubBackend(new MemoryStore(), "compat", {
-      maxHops: 5,
-      messageTtlMs: 60_000,
-      staleAfterMs: 30_000,
-      offlineAfterMs: 60_000,
-      maxMessageBytes: 64 * 1024,
-      maxAgents: 100,
-    });
+    backend = new HubBackend(new MemoryStore(), "compat", TEST_LIMITS);
     const auth = new RequestAuth(TOKEN, backend);
     const opts = { host: "127.0.0.1", port: 0, backend, auth, maxBodyBytes: 256 * 1024 };
     const s = await serveNodeStock(opts);

@@ -9,6 +9,8 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { ComsError } from "../../contract/errors.ts";
+import { ulid } from "../../contract/ids.ts";
 import type { Message } from "../../contract/schemas.ts";
 import { connectHub, type HubClient, type HubConnectOptions } from "../../hub/client/hub-client.ts";
 import { type RedisServer, startRedis } from "./redis-server.ts";
@@ -175,6 +177,25 @@ export function echo(client: HubClient): void {
 export async function kill9(hub: HubProcess): Promise<void> {
   hub.child.kill("SIGKILL");
   await hub.exited;
+}
+
+/** Send, retrying the same msg_id while the cluster fails over (what a careful sender does). */
+export async function sendSurely(
+  client: HubClient,
+  to: string,
+  prompt: string,
+  msgId = ulid(),
+): Promise<void> {
+  for (;;) {
+    try {
+      await client.send({ to, prompt, msg_id: msgId });
+      return;
+    } catch (error) {
+      if (!(error instanceof ComsError) || !["UNAVAILABLE", "PEER_GONE", "TIMEOUT"].includes(error.code))
+        throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
 }
 
 /** Poll `fn` until it returns something other than undefined/false; bounded, never a fixed sleep. */
