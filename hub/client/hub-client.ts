@@ -14,13 +14,13 @@ import {
   type SendAck,
   type SendInput,
 } from "../../contract/schemas.ts";
-import { AGENT_ID_HEADER, AGENT_TOKEN_HEADER } from "../http/auth.ts";
 import { TRPC_PATH } from "../http/routes.ts";
-import { readSecret } from "../secret.ts";
-import { AckBatcher, RecentIds } from "./ack-batcher.ts";
+import { CardPresence } from "./card-presence.ts";
 import { ConnectionTracker, isUnreachable, unreachableReason } from "./connection.ts";
+import { HubCredentials } from "./hub-credentials.ts";
 import { hubFetcher, hubTrpcClient, PLACEHOLDER } from "./hub-links.ts";
 import { HubMover } from "./hub-mover.ts";
+import { InboundBook } from "./inbound-book.ts";
 import { openInbox } from "./inbox-stream.ts";
 import { OutcomeBook } from "./outcome-book.ts";
 import { PeerBook } from "./peer-book.ts";
@@ -51,28 +51,25 @@ export class HubClient implements ComsClient {
   url: string;
   private readonly opts: HubClientOptions;
   private readonly trpc: TRPCClient<ComsRouter>;
-  private token: string;
-  private agentId: string | undefined;
-  private agentToken: string | undefined;
-  private card: AgentCard | undefined;
+  private readonly credentials: HubCredentials;
   /** What the hub offers beyond the base contract (its register result); empty for an older hub. */
   private features: ReadonlySet<string> = new Set();
-  private patch: CardPatch = {};
-  /** The patch as the hub last took it (undefined: none since registering). */
-  private sentPatch: CardPatch | undefined;
   /** The inbox stream is open (its `connected` came and it has not ended; a lost one marks the connection unreachable). */
   private streamOpen = false;
-  private heartbeating: Promise<void> | undefined;
   private subscription: Subscription | undefined;
   private lastEventId: string | null = null;
-  private heartbeatTimer: NodeJS.Timeout | undefined;
   private recovering: Promise<void> | undefined;
   private closed = false;
-  private readonly inboundHandlers = new Set<(message: Message) => void>();
-  private readonly backlog: Message[] = [];
-  /** Inbound messages handed out and not settled yet (also the duplicate filter). */
-  private readonly inbound = new Map<string, Message>();
-  private readonly peerBook = new PeerBook(() => this.agentId);
+  private readonly inbound = new InboundBook(
+    (ids) => this.trpc.messages.ack.mutate({ msg_ids: ids }),
+    () => this.features.has("ride-acks"),
+  );
+  private readonly presence = new CardPresence({
+    send: (patch) => this.sendHeartbeat(patch),
+    streamVouches: () =>
+      this.features.has("stream-presence") && this.streamOpen && this.connection.state === "connected",
+  });
+  private readonly peerBook = new PeerBook(() => this.credentials.agentId);
   /**
    * Someone listens to peers changes (onPeers): only then does the stream take
    * them and is the list fetched. A crowd of clients that never look costs the
@@ -80,29 +77,18 @@ export class HubClient implements ComsClient {
    */
   private watchingPeers = false;
   private readonly outcomes = new OutcomeBook();
-  private readonly acks = new AckBatcher((ids) => this.trpc.messages.ack.mutate({ msg_ids: ids }));
-  /** Settled inbound ids: a late redelivery of one is acked but not handed out again. */
-  private readonly settled = new RecentIds();
   private readonly tracker = new ConnectionTracker();
   /** Aborted when the client leaves a hub that went silent: calls still waiting on it are retried elsewhere. */
   private leaving = new AbortController();
   private readonly mover: HubMover | undefined;
-  private headerCache:
-    | {
-        token: string;
-        id: string | undefined;
-        agentToken: string | undefined;
-        headers: Record<string, string>;
-      }
-    | undefined;
 
   constructor(opts: HubClientOptions) {
     this.opts = opts;
     this.url = opts.url.replace(/\/+$/, "");
-    this.token = opts.token;
+    this.credentials = new HubCredentials(opts.token, opts.secretPath);
     this.trpc = hubTrpcClient({
       url: () => this.url,
-      headers: () => this.headers(),
+      headers: () => this.credentials.headers(),
       onAnswer: () => this.tracker.contact(),
       onUnreachable: (error) => this.tracker.unreachable(unreachableReason(error)),
       leaving: () => this.leaving.signal,
@@ -139,57 +125,34 @@ export class HubClient implements ComsClient {
   }
 
   get self(): AgentCard {
-    if (!this.card) throw new ComsError("PEER_GONE", "not registered with the hub yet");
-    return this.card;
-  }
-
-  /** The request headers, rebuilt only when the token or the agent credential changed (read per request). */
-  private headers(): Record<string, string> {
-    const cache = this.headerCache;
-    if (
-      cache &&
-      cache.token === this.token &&
-      cache.id === this.agentId &&
-      cache.agentToken === this.agentToken
-    ) {
-      return cache.headers;
-    }
-    const headers: Record<string, string> = { authorization: `Bearer ${this.token}` };
-    if (this.agentId && this.agentToken) {
-      headers[AGENT_ID_HEADER] = this.agentId;
-      headers[AGENT_TOKEN_HEADER] = this.agentToken;
-    }
-    this.headerCache = { token: this.token, id: this.agentId, agentToken: this.agentToken, headers };
-    return headers;
+    const card = this.presence.card;
+    if (!card) throw new ComsError("PEER_GONE", "not registered with the hub yet");
+    return card;
   }
 
   /** Register, open the inbox stream, start heartbeats. */
   async start(): Promise<void> {
     await this.withTokenRetry(() => this.register());
     this.subscribe();
-    this.heartbeatTimer = setInterval(() => void this.beat(), this.opts.heartbeatMs);
-    this.heartbeatTimer.unref();
+    this.presence.start(this.opts.heartbeatMs);
     void this.refreshPeers();
   }
 
   private async register(): Promise<void> {
     const reg = this.opts.registration;
-    const resume =
-      this.agentId && this.agentToken ? { id: this.agentId, agent_token: this.agentToken } : undefined;
+    const resume = this.credentials.resume;
+    const card = this.presence.card;
     const result = await this.trpc.agents.register.mutate({
       ...reg,
-      name: this.card?.name ?? reg.name,
+      name: card?.name ?? reg.name,
       project: this.opts.project,
       presence: "stream",
-      ...(this.card ? { model: this.card.model } : {}),
+      ...(card ? { model: card.model } : {}),
       ...(resume ? { resume } : {}),
     });
-    this.agentId = result.card.id;
-    this.agentToken = result.agent_token;
-    this.card = result.card;
+    this.credentials.registered(result.card.id, result.agent_token);
     this.features = new Set(result.features ?? []);
-    this.sentPatch = undefined;
-    if (Object.keys(this.patch).length > 0) void this.heartbeat();
+    this.presence.registered(result.card);
   }
 
   /** A 401 may mean the hub token was rotated: re-read the secret once and try again. */
@@ -197,7 +160,7 @@ export class HubClient implements ComsClient {
     try {
       return await fn();
     } catch (error) {
-      if (toComsError(error).code !== "UNAUTHORIZED" || !this.rereadToken()) throw toComsError(error);
+      if (toComsError(error).code !== "UNAUTHORIZED" || !this.credentials.reread()) throw toComsError(error);
       try {
         return await fn();
       } catch (again) {
@@ -206,19 +169,11 @@ export class HubClient implements ComsClient {
     }
   }
 
-  private rereadToken(): boolean {
-    if (!this.opts.secretPath) return false;
-    const token = readSecret(this.opts.secretPath);
-    if (!token || token === this.token) return false;
-    this.token = token;
-    return true;
-  }
-
   private subscribe(): void {
     this.unsubscribe();
     const subscription = openInbox({
       url: `${PLACEHOLDER}${TRPC_PATH}/messages.inbox`,
-      headers: () => this.headers(),
+      headers: () => this.credentials.headers(),
       lastEventId: this.lastEventId,
       peers: this.watchingPeers,
       // Until the hub announces its own deadline (it pings every 15 s, a clustered hub faster).
@@ -298,12 +253,9 @@ export class HubClient implements ComsClient {
             continue;
           }
           if (coms.code === "UNAUTHORIZED") {
-            if (this.rereadToken()) continue;
+            if (this.credentials.reread()) continue;
             // The hub knows this id under another credential: start over as a new agent.
-            if (++resumeRefused >= 3) {
-              this.agentId = undefined;
-              this.agentToken = undefined;
-            }
+            if (++resumeRefused >= 3) this.credentials.forget();
           }
           await sleep(delay);
           delay = Math.min(delay * 2, MAX_RECOVERY_DELAY_MS);
@@ -318,19 +270,9 @@ export class HubClient implements ComsClient {
   private onEvent(id: string, event: InboxEvent): void {
     this.lastEventId = id;
     if (event.kind === "message") {
-      const message = event.message;
-      const id = message.msg_id;
-      if (this.inbound.has(id) || this.settled.has(id)) {
-        // Already handed out (a redelivery after a reconnect): ack again, never inject twice.
-        if (!this.settled.has(id)) this.acks.add(id);
-        return;
-      }
-      this.acks.add(id);
-      this.inbound.set(id, message);
-      if (this.inboundHandlers.size === 0) this.backlog.push(message);
-      else for (const handler of this.inboundHandlers) handler(message);
+      this.inbound.message(event.message);
     } else if (event.kind === "outcome") {
-      this.acks.add(event.outcome.msg_id);
+      this.inbound.outcome(event.outcome.msg_id);
       this.outcomes.apply(event.outcome);
     } else {
       this.peerBook.event(event);
@@ -342,66 +284,19 @@ export class HubClient implements ComsClient {
     return this.peerBook.refresh(() => this.trpc.agents.list.query({ include_explicit: false }));
   }
 
-  /** Pending acks for a call to carry, when the hub takes them that way. */
-  private riders(): { ack: string[] } | undefined {
-    const ack = this.features.has("ride-acks") ? this.acks.take() : undefined;
-    return ack ? { ack } : undefined;
-  }
-
-  /** Make a call that carries the pending acks; if it fails they are pending again. */
-  private async carrying<T>(call: (riders: { ack?: string[] }) => Promise<T>): Promise<T> {
-    const riders = this.riders();
+  /** The card presence's heartbeat: the card the hub now holds, or undefined when it did not go. */
+  private async sendHeartbeat(patch: CardPatch): Promise<AgentCard | undefined> {
+    if (this.closed || !this.credentials.agentId) return undefined;
     try {
-      return await call(riders ?? {});
-    } catch (error) {
-      if (riders) this.acks.restore(riders.ack);
-      throw error;
-    }
-  }
-
-  /**
-   * The timer's beat. A hub that counts an open inbox stream as proof of life
-   * hears nothing while the stream is open and the card unchanged; otherwise
-   * (no stream, an older hub) this is the heartbeat that keeps the agent online.
-   */
-  private beat(): Promise<void> {
-    if (this.heartbeating) return this.heartbeating;
-    const streaming = this.streamOpen && this.connection.state === "connected";
-    if (this.features.has("stream-presence") && streaming && this.patchSent()) return Promise.resolve();
-    return this.heartbeat();
-  }
-
-  /** Whether the hub has the card as this client last patched it. */
-  private patchSent(): boolean {
-    const sent = this.sentPatch;
-    const keys = Object.keys(this.patch) as Array<keyof CardPatch>;
-    if (!sent) return keys.length === 0;
-    return keys.every((key) => sent[key] === this.patch[key]);
-  }
-
-  /** One heartbeat at a time; a change made meanwhile goes once it is done. */
-  private heartbeat(): Promise<void> {
-    if (this.heartbeating) {
-      return this.heartbeating.then(() => (this.patchSent() ? undefined : this.heartbeat()));
-    }
-    const beating = this.sendHeartbeat().finally(() => {
-      this.heartbeating = undefined;
-    });
-    this.heartbeating = beating;
-    return beating;
-  }
-
-  private async sendHeartbeat(): Promise<void> {
-    if (this.closed || !this.agentId) return;
-    const patch = { ...this.patch };
-    try {
-      this.card = await this.carrying((riders) => this.trpc.agents.heartbeat.mutate({ ...patch, ...riders }));
-      this.sentPatch = patch;
+      return await this.inbound.carrying((riders) =>
+        this.trpc.agents.heartbeat.mutate({ ...patch, ...riders }),
+      );
     } catch (error) {
       // An unreachable hub has already been recorded by the links (connection → unreachable).
       if (toComsError(error).code === "UNAUTHORIZED" || (isUnreachable(error) && (await this.rediscover()))) {
         void this.recover();
       }
+      return undefined;
     }
   }
 
@@ -463,7 +358,7 @@ export class HubClient implements ComsClient {
     }
     // A client-chosen id makes a retried send idempotent on the hub.
     const withId = { ...input, msg_id: input.msg_id ?? ulid() };
-    const ack = await this.carrying((riders) =>
+    const ack = await this.inbound.carrying((riders) =>
       this.rpc(() => this.trpc.messages.send.mutate({ ...withId, ...riders }), 4),
     );
     this.outcomes.accepted(ack.msg_id);
@@ -510,30 +405,19 @@ export class HubClient implements ComsClient {
   }
 
   onInbound(handler: (message: Message) => void): () => void {
-    this.inboundHandlers.add(handler);
-    const waiting = this.backlog.splice(0);
-    for (const message of waiting) handler(message);
-    return () => {
-      this.inboundHandlers.delete(handler);
-    };
+    return this.inbound.onInbound(handler);
   }
 
   async settle(msgId: string, result: ReplyResult): Promise<void> {
     // The reply must reach the hub: keep trying through a hub restart.
-    // Settling makes it final on the hub: no ack needed any more.
-    this.acks.drop(msgId);
-    await this.carrying((riders) =>
+    await this.inbound.settle(msgId, (riders) =>
       this.rpc(() => this.trpc.messages.settle.mutate({ msg_id: msgId, result, ...riders }), 8),
     );
-    this.settled.add(msgId);
-    this.inbound.delete(msgId);
   }
 
   /** Tell the hub at once when something on the card changed; an unchanged patch costs nothing. */
   updateCard(patch: CardPatch): void {
-    this.patch = { ...this.patch, ...patch };
-    if (this.card) this.card = { ...this.card, ...patch };
-    if (!this.patchSent()) void this.heartbeat();
+    this.presence.update(patch);
   }
 
   onPeers(handler: (peers: AgentCard[]) => void): () => void {
@@ -548,14 +432,14 @@ export class HubClient implements ComsClient {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    await this.acks.flush().catch(() => {});
+    await this.inbound.flush().catch(() => {});
     this.closed = true;
     this.tracker.close();
-    clearInterval(this.heartbeatTimer);
+    this.presence.stop();
     this.mover?.close();
     this.unsubscribe();
     this.outcomes.cancelAll("client closed");
-    if (this.agentId) {
+    if (this.credentials.agentId) {
       let timer: NodeJS.Timeout | undefined;
       const giveUp = new Promise<void>((resolve) => {
         timer = setTimeout(resolve, 2_000);
