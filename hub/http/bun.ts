@@ -38,6 +38,25 @@ interface BunRuntime {
 
 const toResponse = ({ status, headers, body }: RouteAnswer) => new Response(body, { status, headers });
 
+/**
+ * How far past the body limit Bun still reads a request. Bun refuses a body
+ * over its own `maxRequestBodySize` by closing the socket with the body unread,
+ * so the client sees EPIPE or a reset instead of the 413; below this cap the
+ * hub reads the excess and throws it away first, so the 413 arrives.
+ */
+const DRAIN_FACTOR = 8;
+
+/** Read a declared-oversized body to its end, keeping none of it, so the refusal that follows is seen. */
+async function discardBody(req: Request): Promise<void> {
+  const reader = req.body?.getReader();
+  if (!reader) return;
+  try {
+    for (;;) if ((await reader.read()).done) return;
+  } catch {
+    // The client gave up first: nothing is left to answer.
+  }
+}
+
 export async function serveBun(opts: ServeOptions): Promise<ServedHub> {
   const bun = (globalThis as unknown as { Bun: BunRuntime }).Bun;
   const streams = new SseStreams({
@@ -114,11 +133,13 @@ export async function serveBun(opts: ServeOptions): Promise<ServedHub> {
     port: opts.port,
     // 0 = no idle timeout: SSE streams are quiet between events.
     idleTimeout: 0,
-    maxRequestBodySize: opts.maxBodyBytes,
+    maxRequestBodySize: opts.maxBodyBytes * DRAIN_FACTOR,
     ...(opts.tls ? { tls: opts.tls } : {}),
     async fetch(req, bunServer) {
       const target = req.url.slice(req.url.indexOf("/", req.url.indexOf("//") + 2));
       const { path, query } = splitTarget(target);
+      // Every route below refuses such a body by its declared length without reading it.
+      if (Number(req.headers.get("content-length") ?? 0) > opts.maxBodyBytes) await discardBody(req);
       if (opts.dashboard?.owns(path)) {
         return serveDashboardFetch(opts.dashboard, req, path, bunServer.requestIP(req)?.address);
       }

@@ -56,6 +56,8 @@ export async function serveDashboardFetch(
     header: (name) => req.headers.get(name),
     remote,
     body: async (limit) => {
+      // A body declared too long may already have been read and thrown away (see bun.ts).
+      if (Number(req.headers.get("content-length") ?? 0) > limit) throw new Error(`body over ${limit} bytes`);
       const text = await req.text();
       if (Buffer.byteLength(text) > limit) throw new Error(`body over ${limit} bytes`);
       return text;
