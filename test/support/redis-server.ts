@@ -5,7 +5,7 @@
  * port and dir, so what the AOF kept is what the hubs see again.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -34,10 +34,37 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * A free loopback port below the kernel's ephemeral range. The tests stop a
+ * redis-server and start it again on its port; a port the kernel hands out
+ * (port 0 listeners, outgoing connections) can be taken by another test in
+ * between, one the kernel never hands out cannot.
+ */
+async function restartablePort(): Promise<number> {
+  let low = 32768;
+  try {
+    low =
+      Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]) || low;
+  } catch {
+    // Not Linux: the usual start of the range.
+  }
+  const floor = Math.max(1024, low - 12_000);
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = floor + Math.floor(Math.random() * (low - floor));
+    const free = await new Promise<boolean>((resolve) => {
+      const server = createServer();
+      server.once("error", () => resolve(false));
+      server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  return freePort();
+}
+
 /** `password`: require it (`--requirepass`); the URL then carries it, as a deployment's would. */
 export async function startRedis(opts: { password?: string } = {}): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), "pi-coms-redis-"));
-  const port = await freePort();
+  const port = await restartablePort();
   let child: ChildProcess | undefined;
   let out = "";
   const launch = async () => {
