@@ -2,10 +2,11 @@
  * The typed client a node uses for one peer. Queries and mutations go
  * straight to the channel, one promise per call; tRPC's own client would run
  * each through a proxy per property access, a link chain, an observable and
- * a share() (profiled: about a fifth of a P2P send's round trip).
- * Subscriptions keep tRPC's client, with its callbacks and async iteration.
- * Results and errors are the same either way: the channel already decodes
- * answers and builds TRPCClientErrors.
+ * a share() (profiled: about a fifth of a P2P send's round trip). So do
+ * subscriptions given callbacks (the node's outcome streams and watches);
+ * one used as an async iterable keeps tRPC's client. Results and errors are
+ * the same either way: the channel already decodes answers and builds
+ * TRPCClientErrors, and its stop frame is what an unsubscribe sends.
  */
 import { createTRPCClient, type TRPCClient } from "@trpc/client";
 import { type ComsRouter, comsRouter } from "../contract/router.ts";
@@ -14,6 +15,17 @@ import { type IpcChannel, ipcLink } from "./link.ts";
 interface CallOptions {
   signal?: AbortSignal | null;
 }
+
+/** The callbacks tRPC's client takes for a subscription (its `ipcLink` never reports "stopped"). */
+interface SubscribeOptions extends CallOptions {
+  onStarted?: (opts: { context: undefined }) => void;
+  onData?: (value: unknown) => void;
+  onError?: (error: unknown) => void;
+  onComplete?: () => void;
+  onStopped?: () => void;
+}
+
+const CALLBACKS = ["onStarted", "onData", "onError", "onComplete", "onStopped"] as const;
 
 export function ipcClient(channel: IpcChannel): TRPCClient<ComsRouter> {
   const trpc = createTRPCClient<ComsRouter>({ links: [ipcLink(channel)] });
@@ -34,12 +46,26 @@ export function ipcClient(channel: IpcChannel): TRPCClient<ComsRouter> {
       node = node[name] as Record<string, unknown>;
       subscriptionSide = subscriptionSide[name] as Record<string, unknown>;
     }
-    const viaTrpc = subscriptionSide[last] as { subscribe: unknown };
+    const viaTrpc = subscriptionSide[last] as { subscribe: (input: unknown, opts: unknown) => unknown };
     node[last] = {
       query: call("query", path),
       mutate: call("mutation", path),
-      subscribe: (input: unknown, opts: unknown) =>
-        (viaTrpc.subscribe as (input: unknown, opts: unknown) => unknown)(input, opts),
+      subscribe: (input: unknown, opts: SubscribeOptions = {}) => {
+        if (!CALLBACKS.some((key) => typeof opts[key] === "function")) return viaTrpc.subscribe(input, opts);
+        const cancel = channel.call(
+          "subscription",
+          path,
+          input,
+          {
+            data: (value) => opts.onData?.(value),
+            error: (error) => opts.onError?.(error),
+            started: () => opts.onStarted?.({ context: undefined }),
+            stopped: () => opts.onComplete?.(),
+          },
+          opts.signal,
+        );
+        return { unsubscribe: cancel };
+      },
     };
   }
   return root as unknown as TRPCClient<ComsRouter>;
