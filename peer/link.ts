@@ -11,7 +11,7 @@ import { dirname } from "node:path";
 import { TRPCClientError, type TRPCLink } from "@trpc/client";
 import { observable } from "@trpc/server/observable";
 import type { IPCClient, IPCModule } from "node-ipc";
-import { ErrorShape, FRAME_EVENT, ServerFrame } from "../contract/frames.ts";
+import { ErrorShape, FRAME_EVENT, parseServerFrame } from "../contract/frames.ts";
 import type { ComsRouter } from "../contract/router.ts";
 import type { ErrorCode } from "../contract/schemas.ts";
 import { deserializeAnswer, serializeWire } from "../lib/wire-transformer.ts";
@@ -322,7 +322,7 @@ export class IpcChannel {
   }
 
   private onFrame(conn: Connection, data: unknown): void {
-    const parsed = ServerFrame.safeParse(data);
+    const parsed = parseServerFrame(data);
     if (!parsed.success) return;
     const frame = parsed.data;
     if (frame.id === null) return;

@@ -11,7 +11,7 @@ import { dirname } from "node:path";
 import { getTRPCErrorFromUnknown, getTRPCErrorShape, isTrackedEnvelope, TRPCError } from "@trpc/server";
 import type { IPCServer } from "node-ipc";
 import { ComsError } from "../contract/errors.ts";
-import { ClientFrame, FRAME_EVENT, type RequestFrame, type ServerFrame } from "../contract/frames.ts";
+import { FRAME_EVENT, parseClientFrame, type RequestFrame, type ServerFrame } from "../contract/frames.ts";
 import { type Caller, type ComsBackend, type ComsContext, comsRouter } from "../contract/router.ts";
 import { ensurePrivateDir } from "../lib/private-fs.ts";
 import { deserializeWire, serializeWire } from "../lib/wire-transformer.ts";
@@ -136,7 +136,7 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
   });
 
   const onFrame = (conn: Connection, socket: Socket, data: unknown): void => {
-    const parsed = ClientFrame.safeParse(data);
+    const parsed = parseClientFrame(data);
     if (!parsed.success) {
       const id = (data as { id?: unknown } | null)?.id;
       const message = `bad frame: ${parsed.error.issues.map((i) => `${i.path.join(".") || "frame"}: ${i.message}`).join("; ")}`;
