@@ -24,6 +24,9 @@ const MAX_BATCH = 256;
 /** A batch stops growing at this many (worst-case) encoded bytes, so it always fits a frame. */
 const MAX_BATCH_BYTES = MAX_FRAME_BYTES / 2;
 
+/** Who this inbox belongs to, as a message and an ack name it. */
+type Self = Pick<AgentCard, "id" | "name">;
+
 interface Received {
   message: Message;
   outcome: Outcome;
@@ -43,6 +46,7 @@ export class Inbox {
   private settledBytes = 0;
   private unsettled = 0;
   private seq = 0;
+  private deliveryQueued = false;
   /** Open `outcomes` streams by the sender's agent id. */
   private readonly streams = new Map<string, Set<(event: OutcomeEvent) => void>>();
   /** Settled messages kept for late `get` calls and resumed streams; the oldest are forgotten first. */
@@ -65,7 +69,7 @@ export class Inbox {
     return this.unsettled;
   }
 
-  accept(caller: Caller, input: z.output<typeof SendInputSchema>, self: AgentCard, maxHops: number): SendAck {
+  accept(caller: Caller, input: z.output<typeof SendInputSchema>, self: Self, maxHops: number): SendAck {
     if (input.prompt.length > MAX_TEXT_LENGTH) {
       throw comsError("TOO_LARGE", `prompt is over ${MAX_TEXT_LENGTH} characters`);
     }
@@ -91,10 +95,10 @@ export class Inbox {
       prompt: input.prompt,
       hops,
       created_at: Date.now(),
-      ...(input.conversation_id !== undefined && { conversation_id: input.conversation_id }),
-      ...(input.response_schema !== undefined && { response_schema: input.response_schema }),
-      ...(input.chain_id !== undefined && { chain_id: input.chain_id }),
     };
+    if (input.conversation_id !== undefined) message.conversation_id = input.conversation_id;
+    if (input.response_schema !== undefined) message.response_schema = input.response_schema;
+    if (input.chain_id !== undefined) message.chain_id = input.chain_id;
     this.received.set(msgId, {
       message,
       outcome: { state: "pending", msg_id: msgId, delivered: false },
@@ -106,13 +110,13 @@ export class Inbox {
     this.unsettled++;
     this.undelivered.push(message);
     // Hand it over after the ack is on its way.
-    setImmediate(() => this.deliver());
+    this.scheduleDelivery();
     return this.ack(message, self);
   }
 
   onMessage(handler: (message: Message) => void): () => void {
     this.handlers.add(handler);
-    setImmediate(() => this.deliver());
+    this.scheduleDelivery();
     return () => {
       this.handlers.delete(handler);
     };
@@ -276,6 +280,16 @@ export class Inbox {
     return entry;
   }
 
+  /** One delivery pass per turn, however many messages were accepted in it. */
+  private scheduleDelivery(): void {
+    if (this.deliveryQueued) return;
+    this.deliveryQueued = true;
+    setImmediate(() => {
+      this.deliveryQueued = false;
+      this.deliver();
+    });
+  }
+
   private deliver(): void {
     if (this.handlers.size === 0) return;
     while (this.undelivered.length > 0) {
@@ -309,7 +323,7 @@ export class Inbox {
     }
   }
 
-  private ack(message: Message, self: AgentCard): SendAck {
+  private ack(message: Message, self: Self): SendAck {
     return {
       msg_id: message.msg_id,
       to: self.name,
