@@ -35,7 +35,8 @@ interface Received {
   seq: number;
   /** What it counts against the retention limit once settled. */
   bytes: number;
-  watchers: Set<(outcome: Outcome) => void>;
+  /** Made by the first watch: most messages never have one. */
+  watchers?: Set<(outcome: Outcome) => void>;
 }
 
 export class Inbox {
@@ -105,7 +106,6 @@ export class Inbox {
       settled: false,
       seq: 0,
       bytes: 0,
-      watchers: new Set(),
     });
     this.unsettled++;
     this.undelivered.push(message);
@@ -135,6 +135,7 @@ export class Inbox {
       wake?.();
     };
     const onAbort = () => wake?.();
+    entry.watchers ??= new Set();
     entry.watchers.add(push);
     signal?.addEventListener("abort", onAbort);
     try {
@@ -151,7 +152,7 @@ export class Inbox {
         if (next.state !== "pending") return;
       }
     } finally {
-      entry.watchers.delete(push);
+      entry.watchers?.delete(push);
       signal?.removeEventListener("abort", onAbort);
     }
   }
@@ -255,7 +256,7 @@ export class Inbox {
   private changed(entry: Received, outcome: Outcome): void {
     entry.outcome = outcome;
     entry.seq = ++this.seq;
-    for (const watcher of entry.watchers) watcher(outcome);
+    if (entry.watchers) for (const watcher of entry.watchers) watcher(outcome);
     const streams = this.streams.get(entry.message.from_id);
     if (streams) for (const push of streams) push({ seq: entry.seq, outcome });
   }
@@ -264,7 +265,7 @@ export class Inbox {
   private forgetOldest(): void {
     for (const [id, entry] of this.received) {
       if (this.settledCount <= this.keep.count / 2 && this.settledBytes <= this.keep.bytes / 2) break;
-      if (!entry.settled || entry.watchers.size > 0) continue;
+      if (!entry.settled || (entry.watchers?.size ?? 0) > 0) continue;
       this.received.delete(id);
       this.settledCount--;
       this.settledBytes -= entry.bytes;
