@@ -76,8 +76,12 @@ export function serializeWire(value: unknown): unknown {
   return superjson.serialize(value);
 }
 
+/** What superjson writes for `undefined`: the answer of every procedure that returns nothing (settle, ack). */
+const UNDEFINED_JSON = JSON.stringify(superjson.serialize(undefined));
+
 /** `JSON.stringify(serializeWire(value))`, without building the wrapper for plain JSON. */
 export function wireJson(value: unknown): string {
+  if (value === undefined) return UNDEFINED_JSON;
   if (isPlainJson(value, 0, new Set())) return `{"json":${JSON.stringify(value)}}`;
   assertBounded(value, "value", MAX_OUTPUT_DEPTH);
   return JSON.stringify(superjson.serialize(value));

@@ -54,7 +54,10 @@ describe("hub store sequence numbers", () => {
       // Five lifetimes, each handing out numbers past a block boundary, one commit per number.
       for (let life = 0; life < 5; life++) {
         const store = await openSqliteStore(dir);
-        assert.ok(store.lastSeq >= highest, `restart ${life}: resumes at ${store.lastSeq}, had given ${highest}`);
+        assert.ok(
+          store.lastSeq >= highest,
+          `restart ${life}: resumes at ${store.lastSeq}, had given ${highest}`,
+        );
         let seq = store.lastSeq;
         for (let i = 0; i < 5000; i += 250) {
           seq += 250;
