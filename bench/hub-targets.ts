@@ -78,6 +78,8 @@ function runRelay(): void {
     res.writeHead(404).end();
   });
   server.keepAliveTimeout = 30_000;
+  // A clean exit on SIGTERM, so a relay run under --cpu-prof writes its profile.
+  process.once("SIGTERM", () => process.exit(0));
   server.listen(0, "127.0.0.1", () => {
     const address = server.address() as { port: number };
     process.stdout.write(`listening on http://127.0.0.1:${address.port}\n`);

@@ -102,7 +102,8 @@ const t = initTRPC.context<ComsContext>().create({
 
 const authed = t.procedure.use(({ ctx, next }) => {
   if (!ctx.caller) throw comsError("UNAUTHORIZED", "identify first: this call needs a verified agent");
-  return next({ ctx: { ...ctx, caller: ctx.caller } });
+  // tRPC merges this into the context: only the narrowed field is passed.
+  return next({ ctx: { caller: ctx.caller } });
 });
 
 /**

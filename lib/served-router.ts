@@ -2,34 +2,33 @@
  * The coms router as the servers run it: the same procedures, middlewares,
  * error formatter and SSE options, with two cheaper internals shared by the
  * socket and HTTP transports. The transformer is the plain-JSON fast path
- * (same bytes on the wire), and each procedure runs its middleware chain
- * (auth, input parser, output parser, resolver) the way tRPC's own caller
- * does, in the same order with the same option merging, but copies the
- * options with native object spreads instead of the transpiled spread helper
- * in tRPC's build (profiled: ~14 of ~18 µs per call on a socket, ~7% of the
- * hub's CPU). The input and output validators are tRPC's, rebuilt from the
- * same schemas with tRPC's own parse functions (same errors), without the
- * spread helper and without awaiting a parse that answered at once (zod's
- * does): a third of what is left of a call. It relies on the shape of tRPC
- * 11's procedure definitions (pinned); a procedure shaped otherwise keeps
- * tRPC's own caller, or its own validators.
+ * (same bytes on the wire). Each procedure's middleware chain is built once
+ * into direct steps: tRPC's input and output validators and its resolver
+ * call run inline, with the same parsers, merging and errors, and the app's
+ * own middlewares are called as tRPC calls them. tRPC's generic caller
+ * spreads the options twice per level through a transpiled helper and wraps
+ * every level in a promise (profiled: ~14 of ~18 µs per call on a socket;
+ * on the hub the chain was a third of what a request allocates). It relies
+ * on the shape of tRPC 11's procedure definitions (pinned, and checked
+ * byte for byte in test/hub-wire-compat.test.ts); a chain of another shape
+ * keeps the generic path.
  */
 import { type AnyTRPCRouter, getTRPCErrorFromUnknown, TRPCError } from "@trpc/server";
-import { getParseFn, isObject, isPromise } from "@trpc/server/unstable-core-do-not-import";
+import { getParseFn, type Parser } from "@trpc/server/unstable-core-do-not-import";
 import { wireTransformer } from "./wire-transformer.ts";
 
 type Options = Record<string, unknown> & { ctx?: unknown; input?: unknown; getRawInput?: unknown };
 type Middleware = (opts: Options) => Promise<MiddlewareResult>;
 type MiddlewareResult = { ok: boolean; data?: unknown; error?: unknown } | undefined;
+type ParseFn = (value: unknown) => unknown;
 interface ProcedureDef {
   type?: unknown;
   meta?: unknown;
   middlewares: Middleware[];
-  /** The schemas of the `.input()` calls, in the order of their validators in `middlewares`. */
-  inputs?: unknown[];
-  output?: unknown;
+  inputs?: Parser[];
+  output?: Parser;
+  resolver?: (opts: Options) => unknown;
 }
-type ParseFn = (value: unknown) => unknown;
 export type ServedProcedure = ((opts: Options) => Promise<unknown>) & {
   _def: ProcedureDef;
   procedure?: true;
@@ -64,61 +63,108 @@ async function callChain(index: number, def: ProcedureDef, opts: Options): Promi
   }
 }
 
-/** A parse result, awaited only when the parser went asynchronous. */
-async function parsed(parse: ParseFn, value: unknown): Promise<unknown> {
-  const result = parse(value);
-  return isPromise(result) ? await result : result;
+/** A compiled link of a procedure's chain: what the rest of the chain answers for these options. */
+type Step = (opts: Options) => Promise<MiddlewareResult>;
+
+function failure(cause: unknown): MiddlewareResult {
+  return { ok: false, error: getTRPCErrorFromUnknown(cause), marker: MIDDLEWARE_MARKER } as MiddlewareResult;
 }
 
-/** tRPC's input validator (createInputMiddleware), with native spreads. */
-function inputValidator(parse: ParseFn): Middleware {
-  const validator = async (opts: Options & { next(o: { input: unknown }): Promise<MiddlewareResult> }) => {
-    const raw = await (opts.getRawInput as () => Promise<unknown>)();
-    let input: unknown;
+function isObject(value: unknown): value is Record<string, unknown> {
+  return !!value && !Array.isArray(value) && typeof value === "object";
+}
+
+/** A middleware of the app's own (`t.procedure.use`): called as tRPC calls it, its `next` never throws. */
+function useStep(middleware: Middleware, meta: unknown, rest: Step): Step {
+  return async (opts) => {
     try {
-      input = await parsed(parse, raw);
+      return await middleware({
+        ...opts,
+        meta,
+        next(nextOpts?: { ctx?: object; input?: unknown; getRawInput?: unknown }) {
+          return rest({
+            ...opts,
+            ctx: nextOpts?.ctx ? { ...(opts.ctx as object), ...nextOpts.ctx } : opts.ctx,
+            input: nextOpts && "input" in nextOpts ? nextOpts.input : opts.input,
+            getRawInput: nextOpts?.getRawInput ?? opts.getRawInput,
+          }).catch(failure);
+        },
+      });
+    } catch (cause) {
+      return failure(cause);
+    }
+  };
+}
+
+/** tRPC's input middleware, inline: parse the raw input, merge it into what earlier parsers gave. */
+function inputStep(parse: ParseFn, rest: Step): Step {
+  return async (opts) => {
+    const raw = await (opts.getRawInput as () => Promise<unknown>)();
+    let parsed: unknown;
+    try {
+      parsed = parse(raw);
+      if (parsed instanceof Promise) parsed = await parsed;
     } catch (cause) {
       throw new TRPCError({ code: "BAD_REQUEST", cause });
     }
-    return opts.next({
-      input: isObject(opts.input) && isObject(input) ? { ...opts.input, ...input } : input,
-    });
+    const input = isObject(opts.input) && isObject(parsed) ? { ...opts.input, ...parsed } : parsed;
+    return rest({ ...opts, input });
   };
-  return Object.assign(validator, { _type: "input" }) as unknown as Middleware;
 }
 
-/** tRPC's output validator (createOutputMiddleware), with native spreads. */
-function outputValidator(parse: ParseFn): Middleware {
-  const validator = async (opts: { next(): Promise<MiddlewareResult> }) => {
-    const result = await opts.next();
+/** tRPC's output middleware, inline. */
+function outputStep(parse: ParseFn, rest: Step): Step {
+  return async (opts) => {
+    const result = await rest(opts);
     if (!result?.ok) return result;
     try {
-      return { ...result, data: await parsed(parse, result.data) };
+      let data = parse(result.data);
+      if (data instanceof Promise) data = await data;
+      return { ...result, data };
     } catch (cause) {
       throw new TRPCError({ message: "Output validation failed", code: "INTERNAL_SERVER_ERROR", cause });
     }
   };
-  return Object.assign(validator, { _type: "output" }) as unknown as Middleware;
 }
 
-/** The chain with tRPC's validators rebuilt, or undefined when they cannot be matched to their schemas. */
-function withNativeValidators(def: ProcedureDef): Middleware[] | undefined {
-  const kinds = def.middlewares.map((middleware) => (middleware as { _type?: unknown })._type);
-  const inputs = Array.isArray(def.inputs) ? def.inputs : [];
-  const outputs = def.output === undefined ? 0 : 1;
-  if (kinds.filter((kind) => kind === "input").length !== inputs.length) return undefined;
-  if (kinds.filter((kind) => kind === "output").length !== outputs) return undefined;
-  let next = 0;
-  try {
-    return def.middlewares.map((middleware, i) => {
-      if (kinds[i] === "input") return inputValidator(getParseFn(inputs[next++] as never) as ParseFn);
-      if (kinds[i] === "output") return outputValidator(getParseFn(def.output as never) as ParseFn);
-      return middleware;
-    });
-  } catch {
-    // A schema tRPC's parse functions do not know: its own validators stay.
-    return undefined;
+function resolveStep(resolver: (opts: Options) => unknown): Step {
+  return async (opts) => {
+    const data = await resolver(opts);
+    return { marker: MIDDLEWARE_MARKER, ok: true, data, ctx: opts.ctx } as MiddlewareResult;
+  };
+}
+
+/**
+ * The chain built once: tRPC's input, output and resolver middlewares become
+ * direct steps (same parsers, same errors, same merging), the app's own
+ * middlewares keep their `next`. Undefined for a chain of any other shape.
+ */
+function compileChain(def: ProcedureDef): Step | undefined {
+  const middlewares = def.middlewares;
+  const wraps: Array<(rest: Step) => Step> = [];
+  let inputs = 0;
+  for (let i = 0; i < middlewares.length; i++) {
+    const middleware = middlewares[i] as Middleware & { _type?: string };
+    if (middleware._type === "input") {
+      const parser = def.inputs?.[inputs++];
+      if (parser === undefined) return undefined;
+      const parse = getParseFn(parser);
+      wraps.push((rest) => inputStep(parse, rest));
+    } else if (middleware._type === "output") {
+      if (def.output === undefined) return undefined;
+      const parse = getParseFn(def.output);
+      wraps.push((rest) => outputStep(parse, rest));
+    } else if (i === middlewares.length - 1 && middleware.name === "resolveMiddleware" && def.resolver) {
+      const resolver = def.resolver;
+      wraps.push(() => resolveStep(resolver));
+    } else if (middleware._type === undefined) {
+      wraps.push((rest) => useStep(middleware, def.meta, rest));
+    } else return undefined;
   }
+  if (inputs !== (def.inputs?.length ?? 0)) return undefined;
+  let chain: Step = async () => undefined;
+  for (let i = wraps.length - 1; i >= 0; i--) chain = (wraps[i] as (rest: Step) => Step)(chain);
+  return chain;
 }
 
 function withNativeSpreads(procedure: ServedProcedure): ServedProcedure {
@@ -126,9 +172,10 @@ function withNativeSpreads(procedure: ServedProcedure): ServedProcedure {
   if (!Array.isArray(def?.middlewares) || !def.middlewares.every((m) => typeof m === "function")) {
     return procedure;
   }
-  const chain: ProcedureDef = { meta: def.meta, middlewares: withNativeValidators(def) ?? def.middlewares };
+  const compiled = compileChain(def);
+  const chain: Step = compiled ? (opts) => compiled(opts).catch(failure) : (opts) => callChain(0, def, opts);
   const fast = (async (opts: Options) => {
-    const result = await callChain(0, chain, { ...opts, input: undefined });
+    const result = await chain({ ...opts, input: undefined });
     if (!result) {
       throw new TRPCError({
         code: "INTERNAL_SERVER_ERROR",

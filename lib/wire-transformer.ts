@@ -50,6 +50,18 @@ function isPlainJson(value: unknown, depth: number, seen: Set<object>): boolean 
   }
 }
 
+/** One set for every check: a check runs to its end synchronously, so none can overlap another. */
+const SEEN = new Set<object>();
+
+/** Whether `value` is plain JSON (see the top of this file). */
+function plain(value: unknown): boolean {
+  try {
+    return isPlainJson(value, 0, SEEN);
+  } finally {
+    SEEN.clear();
+  }
+}
+
 /**
  * Refuse (BAD_INPUT) a value nested past MAX_INPUT_DEPTH before superjson's
  * recursive walks see it: a deep enough tree overflows the stack there, and a
@@ -71,14 +83,18 @@ export const MAX_OUTPUT_DEPTH = MAX_INPUT_DEPTH + 16;
 const MAX_META_DEPTH = 2 * MAX_OUTPUT_DEPTH + 8;
 
 export function serializeWire(value: unknown): unknown {
-  if (isPlainJson(value, 0, new Set())) return { json: value };
+  if (plain(value)) return { json: value };
   assertBounded(value, "value", MAX_OUTPUT_DEPTH);
   return superjson.serialize(value);
 }
 
+/** What superjson writes for `undefined`: the answer of every procedure that returns nothing (settle, ack). */
+const UNDEFINED_JSON = JSON.stringify(superjson.serialize(undefined));
+
 /** `JSON.stringify(serializeWire(value))`, without building the wrapper for plain JSON. */
 export function wireJson(value: unknown): string {
-  if (isPlainJson(value, 0, new Set())) return `{"json":${JSON.stringify(value)}}`;
+  if (value === undefined) return UNDEFINED_JSON;
+  if (plain(value)) return `{"json":${JSON.stringify(value)}}`;
   assertBounded(value, "value", MAX_OUTPUT_DEPTH);
   return JSON.stringify(superjson.serialize(value));
 }
@@ -96,7 +112,7 @@ export function deserializeWire(payload: unknown, what = "input", maxDepth = MAX
     const { json } = payload as { json: unknown };
     // Freshly parsed and held by nobody else: no copy needed once it is known to be plain. Plain
     // JSON is never deeper than MAX_FAST_DEPTH, so it is within the bound without a second walk.
-    if (isPlainJson(json, 0, new Set())) return json;
+    if (plain(json)) return json;
   }
   if (typeof payload === "object" && payload !== null && Object.hasOwn(payload, "json")) {
     const { json, meta } = payload as { json: unknown; meta?: unknown };

@@ -5,7 +5,7 @@ import { after, before, describe, it } from "node:test";
 import { FetchEventSource, type SseErrorEvent } from "../hub/client/event-source.ts";
 import { connectHub } from "../hub/client/hub-client.ts";
 import { type HubProcess, HubWorld, raw, waitFor } from "./support/hub-harness.ts";
-import { rawAgent } from "./support/hub-raw-client.ts";
+import { rawAgent, rawClient } from "./support/hub-raw-client.ts";
 
 describe("hub auth and bad input", () => {
   let world: HubWorld;
@@ -60,6 +60,23 @@ describe("hub auth and bad input", () => {
       (error: Error & { code?: string }) => error.code === "UNAUTHORIZED",
     );
     assert.equal(await agentCount(), before);
+  });
+
+  it("checks an agent credential on every call, also after it was accepted once", async () => {
+    const agent = await rawAgent(hub.url, hub.token, "checked");
+    const as = (agentToken: string) => rawClient(hub.url, hub.token, { id: agent.card.id, agentToken });
+    const card = () => as(agent.agentToken).agents.card.query();
+    assert.equal((await card()).id, agent.card.id);
+    const last = agent.agentToken.at(-1) === "A" ? "B" : "A";
+    for (const wrong of [`${agent.agentToken.slice(0, -1)}${last}`, `${agent.agentToken}x`, "short"]) {
+      await assert.rejects(
+        as(wrong).messages.ack.mutate({ msg_ids: [] }),
+        (error: Error) => /identify first/.test(error.message),
+        `refused: a wrong credential of ${wrong.length} characters`,
+      );
+    }
+    assert.equal((await card()).id, agent.card.id, "the right one still works");
+    await as(agent.agentToken).agents.leave.mutate();
   });
 
   it("refuses the SSE stream without the token, with the reason", async () => {

@@ -4,9 +4,13 @@
  * again with its next change), a model change is written.
  */
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, it } from "node:test";
 import { HubBackend } from "../hub/backend/backend.ts";
 import { MemoryStore } from "../hub/store/memory.ts";
+import { openSqliteStore } from "../hub/store/sqlite.ts";
 
 class CountingStore extends MemoryStore {
   agentWrites = 0;
@@ -38,6 +42,33 @@ describe("hub store writes", () => {
       assert.equal(store.agentWrites, before + 1, "a model change is written");
     } finally {
       await backend.close();
+    }
+  });
+});
+
+describe("hub store sequence numbers", () => {
+  it("only grow across restarts, though the SQLite store reserves them in blocks", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pcs-seq-"));
+    try {
+      let highest = 0;
+      // Five lifetimes, each handing out numbers past a block boundary, one commit per number.
+      for (let life = 0; life < 5; life++) {
+        const store = await openSqliteStore(dir);
+        assert.ok(
+          store.lastSeq >= highest,
+          `restart ${life}: resumes at ${store.lastSeq}, had given ${highest}`,
+        );
+        let seq = store.lastSeq;
+        for (let i = 0; i < 5000; i += 250) {
+          seq += 250;
+          store.setLastSeq(seq);
+          await store.flush();
+        }
+        highest = seq;
+        store.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

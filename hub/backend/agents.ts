@@ -18,7 +18,7 @@ import type {
   ListInput,
   RegisterResult,
 } from "../../contract/schemas.ts";
-import { hashToken, newToken, sameDigest } from "../../lib/secrets.ts";
+import { hashToken, matchesSecret, newToken, sameDigest } from "../../lib/secrets.ts";
 import type { AgentRecord } from "../store/store.ts";
 import type { QueueItem } from "./inbox-feed.ts";
 import type { InboxStreams } from "./inbox-streams.ts";
@@ -33,6 +33,8 @@ export class Agents {
   /** Agents whose card or presence changed, and agents that left, since the last peers event. */
   private readonly dirtyPeers = new Set<string>();
   private readonly removedPeers = new Set<string>();
+  /** Credentials that matched their record's hash (see authenticate). */
+  private readonly verified = new WeakMap<AgentRecord, Buffer>();
 
   constructor(state: HubState, streams: InboxStreams, messages: Messages) {
     this.state = state;
@@ -40,11 +42,22 @@ export class Agents {
     this.messages = messages;
   }
 
-  /** The verified caller for an agent credential, or null. */
+  /**
+   * The verified caller for an agent credential, or null. The store keeps
+   * only a hash; once a credential has matched it, the credential is kept in
+   * memory (never written) and later calls compare against it directly,
+   * in constant time, instead of hashing on every request.
+   */
   authenticate(id: string, token: string): Caller | null {
     const record = this.state.agents.get(id);
     if (!record) return null;
-    if (!sameDigest(hashToken(token), Buffer.from(record.token_hash, "hex"))) return null;
+    const known = this.verified.get(record);
+    if (known) {
+      if (!matchesSecret(token, known)) return null;
+    } else {
+      if (!sameDigest(hashToken(token), Buffer.from(record.token_hash, "hex"))) return null;
+      this.verified.set(record, Buffer.from(token));
+    }
     return { id, name: record.card.name };
   }
 

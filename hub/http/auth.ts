@@ -4,7 +4,7 @@
  * which becomes the verified caller of the context.
  */
 import type { Caller } from "../../contract/router.ts";
-import { hashToken, sameDigest } from "../../lib/secrets.ts";
+import { matchesSecret } from "../../lib/secrets.ts";
 import type { HubBackend } from "../backend/backend.ts";
 import { AuthLockout, type AuthLockoutOptions, DEFAULT_AUTH_LOCKOUT } from "../backend/rate-limit.ts";
 
@@ -17,12 +17,12 @@ export type AuthResult =
   | { ok: false; status: 429; kind: "TOO_MANY_REQUESTS"; message: string; retryAfterSec: number };
 
 export class RequestAuth {
-  private readonly digest: Buffer;
+  private readonly token: Buffer;
   private readonly backend: HubBackend;
   private readonly lockout: AuthLockout;
 
   constructor(token: string, backend: HubBackend, lockout: AuthLockoutOptions = DEFAULT_AUTH_LOCKOUT) {
-    this.digest = hashToken(token);
+    this.token = Buffer.from(token);
     this.backend = backend;
     this.lockout = new AuthLockout(lockout);
   }
@@ -45,8 +45,7 @@ export class RequestAuth {
       };
     }
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-    // Constant time: both sides are compared as digests, and every presented token is hashed.
-    if (!sameDigest(hashToken(match?.[1] ?? ""), this.digest)) return this.refuseWrong(remote);
+    if (!matchesSecret(match?.[1] ?? "", this.token)) return this.refuseWrong(remote);
     const id = header(AGENT_ID_HEADER);
     const agentToken = header(AGENT_TOKEN_HEADER);
     // A stale agent credential is not a transport error: the procedure answers UNAUTHORIZED and the client re-registers.

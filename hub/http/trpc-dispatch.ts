@@ -102,15 +102,18 @@ export async function dispatch(router: AnyTRPCRouter, req: TrpcRequest): Promise
       path: p,
       procedure: Object.hasOwn(procedures, p) ? procedures[p] : undefined,
     }));
-    const types = new Set<string>();
-    for (const call of calls) if (call.procedure) types.add(call.procedure._def.type as string);
-    if (types.size > 1) {
-      throw new TRPCError({
-        code: "BAD_REQUEST",
-        message: `Cannot mix procedure types in call: ${[...types].join(", ")}`,
-      });
+    if (!batch) type = (calls[0]?.procedure?._def.type as CallType | undefined) ?? "unknown";
+    else {
+      const types = new Set<string>();
+      for (const call of calls) if (call.procedure) types.add(call.procedure._def.type as string);
+      if (types.size > 1) {
+        throw new TRPCError({
+          code: "BAD_REQUEST",
+          message: `Cannot mix procedure types in call: ${[...types].join(", ")}`,
+        });
+      }
+      type = (types.values().next().value as CallType | undefined) ?? "unknown";
     }
-    type = (types.values().next().value as CallType | undefined) ?? "unknown";
   } catch (cause) {
     // A request-level failure: one error object, even for a batch.
     const error = getTRPCErrorFromUnknown(cause);
@@ -166,7 +169,13 @@ export async function dispatch(router: AnyTRPCRouter, req: TrpcRequest): Promise
 
   if (!batch && type === "subscription") return subscribe(router, req, calls[0] as Call, readInputs, inputOf);
 
-  const results = await Promise.all(calls.map((call) => run(req, call, batch, readInputs)));
+  let results: CallResult[];
+  if (!batch) {
+    // One call, the common case: answered without the batch bookkeeping when it succeeds.
+    const result = await run(req, calls[0] as Call, false, readInputs);
+    if (result.ok) return { kind: "json", status: 200, body: `{"result":{"data":${wireJson(result.data)}}}` };
+    results = [result];
+  } else results = await Promise.all(calls.map((call) => run(req, call, batch, readInputs)));
   let allowHeader: string | undefined;
   const items: Array<{ json: string; shape: unknown } | undefined> = [];
   const errors: Array<TRPCError | undefined> = [];

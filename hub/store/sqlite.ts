@@ -17,6 +17,14 @@ import type { AgentRecord, HubStore, MessageRecord } from "./store.ts";
 
 export const STORE_FILE = "hub.sqlite";
 
+/**
+ * Sequence numbers are reserved on disk this many at a time, so a commit
+ * rewrites the `last_seq` row only when a block runs out, not every time.
+ * After a restart numbering resumes past the reserved block: event ids only
+ * need to grow, and a gap is never read as a loss.
+ */
+const SEQ_BLOCK = 4096;
+
 export async function openSqliteStore(dir: string): Promise<HubStore> {
   ensurePrivateDir(dir);
   const db = await openSqlite(join(dir, STORE_FILE));
@@ -25,9 +33,11 @@ export async function openSqliteStore(dir: string): Promise<HubStore> {
     db.exec("PRAGMA synchronous = NORMAL");
     // One hub per store: a second hub on the same file fails here instead of corrupting queues.
     db.exec("PRAGMA locking_mode = EXCLUSIVE");
+    // WITHOUT ROWID: keyed by the id alone, so a write touches one b-tree, not a table and its key index.
+    // A store made before keeps its tables as they are; both layouts read and write the same.
     db.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS agents (id TEXT PRIMARY KEY, data TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS messages (id TEXT PRIMARY KEY, data TEXT NOT NULL);`);
+      CREATE TABLE IF NOT EXISTS agents (id TEXT PRIMARY KEY, data TEXT NOT NULL) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS messages (id TEXT PRIMARY KEY, data TEXT NOT NULL) WITHOUT ROWID;`);
     db.exec("BEGIN IMMEDIATE");
     db.exec("COMMIT");
   } catch (error) {
@@ -49,6 +59,8 @@ class SqliteStore extends CoalescingStore implements HubStore {
   private readonly putMetaStmt: SqliteStatement;
   private pending: Promise<void> | null = null;
   private closed = false;
+  /** The highest sequence number reserved on disk (see SEQ_BLOCK). */
+  private reservedSeq: number;
 
   constructor(db: SqliteDatabase) {
     super();
@@ -66,6 +78,7 @@ class SqliteStore extends CoalescingStore implements HubStore {
     this.epoch = meta.get("epoch") ?? randomBytes(4).toString("hex");
     if (!meta.has("epoch")) this.putMetaStmt.run("epoch", this.epoch);
     this.lastSeq = Number(meta.get("last_seq") ?? 0);
+    this.reservedSeq = this.lastSeq;
   }
 
   loadAgents(): AgentRecord[] {
@@ -122,8 +135,11 @@ class SqliteStore extends CoalescingStore implements HubStore {
         if (record) this.putMessageStmt.run(id, JSON.stringify(record));
         else this.delMessageStmt.run(id);
       }
-      if (seq !== undefined) this.putMetaStmt.run("last_seq", String(seq));
+      if (seq !== undefined && seq > this.reservedSeq) {
+        this.putMetaStmt.run("last_seq", String(seq + SEQ_BLOCK));
+      }
       this.db.exec("COMMIT");
+      if (seq !== undefined && seq > this.reservedSeq) this.reservedSeq = seq + SEQ_BLOCK;
     } catch (error) {
       this.db.exec("ROLLBACK");
       throw error;
