@@ -14,22 +14,28 @@ import { openSqliteStore } from "../hub/store/sqlite.ts";
 
 class CountingStore extends MemoryStore {
   agentWrites = 0;
+  messageWrites = 0;
   override putAgent(): void {
     this.agentWrites++;
   }
+  override putMessage(): void {
+    this.messageWrites++;
+  }
 }
+
+const LIMITS = {
+  maxHops: 5,
+  messageTtlMs: 60_000,
+  staleAfterMs: 30_000,
+  offlineAfterMs: 60_000,
+  maxMessageBytes: 64 * 1024,
+  maxAgents: 10,
+};
 
 describe("hub store writes", () => {
   it("a heartbeat writes the agent only when its model changed", async () => {
     const store = new CountingStore();
-    const backend = new HubBackend(store, "writes", {
-      maxHops: 5,
-      messageTtlMs: 60_000,
-      staleAfterMs: 30_000,
-      offlineAfterMs: 60_000,
-      maxMessageBytes: 64 * 1024,
-      maxAgents: 10,
-    });
+    const backend = new HubBackend(store, "writes", LIMITS);
     try {
       const { card } = await backend.register({ name: "a", model: "m1" });
       const caller = { id: card.id, name: card.name };
@@ -40,6 +46,30 @@ describe("hub store writes", () => {
       assert.equal((await backend.card(caller)).context_used_pct, 5, "but the card shows them");
       await backend.heartbeat(caller, { model: "m2" });
       assert.equal(store.agentWrites, before + 1, "a model change is written");
+    } finally {
+      await backend.close();
+    }
+  });
+});
+
+describe("hub store writes per answered prompt", () => {
+  it("writes the message when sent and when answered, not when its sender takes the reply", async () => {
+    const store = new CountingStore();
+    const backend = new HubBackend(store, "writes", LIMITS);
+    try {
+      const asker = (await backend.register({ name: "asker" })).card;
+      const answerer = (await backend.register({ name: "answerer" })).card;
+      const from = { id: asker.id, name: asker.name };
+      const to = { id: answerer.id, name: answerer.name };
+      const before = store.messageWrites;
+      const { msg_id } = await backend.send(from, { to: "answerer", prompt: "q", hops: 0 });
+      assert.equal(store.messageWrites, before + 1, "the send is written");
+      await backend.settle(to, { msg_id, result: { ok: true, text: "a" } });
+      assert.equal(store.messageWrites, before + 2, "the answer is written");
+      await backend.ack(from, [msg_id]);
+      assert.equal(store.messageWrites, before + 2, "taking the reply is not");
+      const outcome = await backend.get(from, msg_id);
+      assert.equal(outcome.state === "reply" && outcome.text, "a");
     } finally {
       await backend.close();
     }

@@ -218,10 +218,11 @@ export class Messages {
         this.notify(msgId);
         state.events.emit({ type: "delivered", message: record.message, at: Date.now() });
       } else if (record.message.from_id === caller.id && record.state === "final" && !record.outcome_taken) {
+        // Not written: after a restart the reply is offered to its sender once more (at least once),
+        // and the sender's client drops a reply it already has; a write per answered prompt is saved.
         record.outcome_taken = true;
         record.done_at = Date.now();
         state.takeOutcome(caller.id, msgId);
-        state.store.putMessage(record);
       }
     }
     await state.store.flush();
