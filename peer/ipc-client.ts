@@ -8,7 +8,7 @@
  * the same either way: the channel already decodes answers and builds
  * TRPCClientErrors, and its stop frame is what an unsubscribe sends.
  */
-import { createTRPCClient, type TRPCClient } from "@trpc/client";
+import { createTRPCClient, getUntypedClient, type TRPCClient } from "@trpc/client";
 import { type ComsRouter, comsRouter } from "../contract/router.ts";
 import { type IpcChannel, ipcLink } from "./link.ts";
 
@@ -35,7 +35,7 @@ export function ipcClient(channel: IpcChannel): TRPCClient<ComsRouter> {
       new Promise((resolve, reject) => {
         channel.call(type, path, input, { data: resolve, error: reject }, opts?.signal);
       });
-  const root: Record<string, unknown> = Object.create(null);
+  const root: Record<string | symbol, unknown> = Object.create(null);
   for (const path of Object.keys(comsRouter._def.procedures)) {
     const names = path.split(".");
     const last = names.pop() as string;
@@ -68,5 +68,7 @@ export function ipcClient(channel: IpcChannel): TRPCClient<ComsRouter> {
       },
     };
   }
+  // tRPC's getUntypedClient() reads the untyped client under this registered symbol.
+  root[Symbol.for("trpc_untypedClient")] = getUntypedClient(trpc);
   return root as unknown as TRPCClient<ComsRouter>;
 }
