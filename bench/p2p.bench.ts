@@ -17,6 +17,8 @@ import { fileURLToPath } from "node:url";
 import { startP2P } from "../peer/node.ts";
 import { PeerProcess } from "../test/support/p2p-harness.ts";
 
+/** Calls per path before anything is measured (pipelined, then 500 one at a time). */
+const WARMUP = 20_000;
 const SEQUENTIAL = 2000;
 const BLOCK = 250;
 /** Throughput: this many rounds, each running every path once with PIPELINED calls. */
@@ -158,9 +160,13 @@ try {
   const replyOnce = async () => node.await((await sendOnce()).msg_id, { timeoutMs: 10_000 });
 
   const raw = await rawEcho();
-  // Warm both paths up (JIT, connections) before measuring.
-  await sequential(500, raw.once);
-  await sequential(500, replyOnce);
+  // Warm every path up (JIT, connections) before measuring. The JIT needs thousands of calls
+  // to compile the link's code (tRPC, zod, node-ipc, the inbox); after a few hundred it was
+  // still compiling during the measured blocks, which then measured the warm-up, not the path.
+  for (const once of [raw.once, linkOnce, sendOnce, replyOnce]) {
+    await pipelined(WARMUP, WINDOW, once);
+    await sequential(500, once);
+  }
 
   // Alternating blocks (each path warm within its block): load from other processes on a
   // shared machine then hits all four paths alike, so the ratios stay meaningful.

@@ -101,12 +101,8 @@ export function wireJson(value: unknown): string {
 
 /** Decode a payload: a request input (bounded by MAX_INPUT_DEPTH) unless told it is an answer. */
 export function deserializeWire(payload: unknown, what = "input", maxDepth = MAX_INPUT_DEPTH): unknown {
-  if (typeof payload === "object" && payload !== null && Object.hasOwn(payload, "json")) {
-    const { json, meta } = payload as { json: unknown; meta?: unknown };
-    assertBounded(json, what, maxDepth);
-    if (meta !== undefined) assertBounded(meta, `${what} annotations`, MAX_META_DEPTH);
-  } else assertBounded(payload, what, maxDepth);
   if (
+    maxDepth >= MAX_FAST_DEPTH &&
     typeof payload === "object" &&
     payload !== null &&
     Object.getPrototypeOf(payload) === Object.prototype &&
@@ -114,9 +110,15 @@ export function deserializeWire(payload: unknown, what = "input", maxDepth = MAX
     !Object.hasOwn(payload, "meta")
   ) {
     const { json } = payload as { json: unknown };
-    // Freshly parsed and held by nobody else: no copy needed once it is known to be plain.
+    // Freshly parsed and held by nobody else: no copy needed once it is known to be plain. Plain
+    // JSON is never deeper than MAX_FAST_DEPTH, so it is within the bound without a second walk.
     if (plain(json)) return json;
   }
+  if (typeof payload === "object" && payload !== null && Object.hasOwn(payload, "json")) {
+    const { json, meta } = payload as { json: unknown; meta?: unknown };
+    assertBounded(json, what, maxDepth);
+    if (meta !== undefined) assertBounded(meta, `${what} annotations`, MAX_META_DEPTH);
+  } else assertBounded(payload, what, maxDepth);
   return superjson.deserialize(payload as Parameters<typeof superjson.deserialize>[0]);
 }
 

@@ -24,6 +24,9 @@ const MAX_BATCH = 256;
 /** A batch stops growing at this many (worst-case) encoded bytes, so it always fits a frame. */
 const MAX_BATCH_BYTES = MAX_FRAME_BYTES / 2;
 
+/** Who this inbox belongs to, as a message and an ack name it. */
+type Self = Pick<AgentCard, "id" | "name">;
+
 interface Received {
   message: Message;
   outcome: Outcome;
@@ -32,7 +35,8 @@ interface Received {
   seq: number;
   /** What it counts against the retention limit once settled. */
   bytes: number;
-  watchers: Set<(outcome: Outcome) => void>;
+  /** Made by the first watch: most messages never have one. */
+  watchers?: Set<(outcome: Outcome) => void>;
 }
 
 export class Inbox {
@@ -43,6 +47,7 @@ export class Inbox {
   private settledBytes = 0;
   private unsettled = 0;
   private seq = 0;
+  private deliveryQueued = false;
   /** Open `outcomes` streams by the sender's agent id. */
   private readonly streams = new Map<string, Set<(event: OutcomeEvent) => void>>();
   /** Settled messages kept for late `get` calls and resumed streams; the oldest are forgotten first. */
@@ -65,7 +70,7 @@ export class Inbox {
     return this.unsettled;
   }
 
-  accept(caller: Caller, input: z.output<typeof SendInputSchema>, self: AgentCard, maxHops: number): SendAck {
+  accept(caller: Caller, input: z.output<typeof SendInputSchema>, self: Self, maxHops: number): SendAck {
     if (input.prompt.length > MAX_TEXT_LENGTH) {
       throw comsError("TOO_LARGE", `prompt is over ${MAX_TEXT_LENGTH} characters`);
     }
@@ -91,28 +96,27 @@ export class Inbox {
       prompt: input.prompt,
       hops,
       created_at: Date.now(),
-      ...(input.conversation_id !== undefined && { conversation_id: input.conversation_id }),
-      ...(input.response_schema !== undefined && { response_schema: input.response_schema }),
-      ...(input.chain_id !== undefined && { chain_id: input.chain_id }),
     };
+    if (input.conversation_id !== undefined) message.conversation_id = input.conversation_id;
+    if (input.response_schema !== undefined) message.response_schema = input.response_schema;
+    if (input.chain_id !== undefined) message.chain_id = input.chain_id;
     this.received.set(msgId, {
       message,
       outcome: { state: "pending", msg_id: msgId, delivered: false },
       settled: false,
       seq: 0,
       bytes: 0,
-      watchers: new Set(),
     });
     this.unsettled++;
     this.undelivered.push(message);
     // Hand it over after the ack is on its way.
-    setImmediate(() => this.deliver());
+    this.scheduleDelivery();
     return this.ack(message, self);
   }
 
   onMessage(handler: (message: Message) => void): () => void {
     this.handlers.add(handler);
-    setImmediate(() => this.deliver());
+    this.scheduleDelivery();
     return () => {
       this.handlers.delete(handler);
     };
@@ -131,6 +135,7 @@ export class Inbox {
       wake?.();
     };
     const onAbort = () => wake?.();
+    entry.watchers ??= new Set();
     entry.watchers.add(push);
     signal?.addEventListener("abort", onAbort);
     try {
@@ -147,7 +152,7 @@ export class Inbox {
         if (next.state !== "pending") return;
       }
     } finally {
-      entry.watchers.delete(push);
+      entry.watchers?.delete(push);
       signal?.removeEventListener("abort", onAbort);
     }
   }
@@ -251,7 +256,7 @@ export class Inbox {
   private changed(entry: Received, outcome: Outcome): void {
     entry.outcome = outcome;
     entry.seq = ++this.seq;
-    for (const watcher of entry.watchers) watcher(outcome);
+    if (entry.watchers) for (const watcher of entry.watchers) watcher(outcome);
     const streams = this.streams.get(entry.message.from_id);
     if (streams) for (const push of streams) push({ seq: entry.seq, outcome });
   }
@@ -260,7 +265,7 @@ export class Inbox {
   private forgetOldest(): void {
     for (const [id, entry] of this.received) {
       if (this.settledCount <= this.keep.count / 2 && this.settledBytes <= this.keep.bytes / 2) break;
-      if (!entry.settled || entry.watchers.size > 0) continue;
+      if (!entry.settled || (entry.watchers?.size ?? 0) > 0) continue;
       this.received.delete(id);
       this.settledCount--;
       this.settledBytes -= entry.bytes;
@@ -274,6 +279,16 @@ export class Inbox {
       throw comsError("BAD_INPUT", `no message ${msgId} from ${caller.name} here`);
     }
     return entry;
+  }
+
+  /** One delivery pass per turn, however many messages were accepted in it. */
+  private scheduleDelivery(): void {
+    if (this.deliveryQueued) return;
+    this.deliveryQueued = true;
+    setImmediate(() => {
+      this.deliveryQueued = false;
+      this.deliver();
+    });
   }
 
   private deliver(): void {
@@ -309,7 +324,7 @@ export class Inbox {
     }
   }
 
-  private ack(message: Message, self: AgentCard): SendAck {
+  private ack(message: Message, self: Self): SendAck {
     return {
       msg_id: message.msg_id,
       to: self.name,

@@ -11,10 +11,11 @@ import { dirname } from "node:path";
 import { TRPCClientError, type TRPCLink } from "@trpc/client";
 import { observable } from "@trpc/server/observable";
 import type { IPCClient, IPCModule } from "node-ipc";
-import { ErrorShape, FRAME_EVENT, ServerFrame } from "../contract/frames.ts";
+import { ErrorShape, FRAME_EVENT, parseServerFrame } from "../contract/frames.ts";
 import type { ComsRouter } from "../contract/router.ts";
 import type { ErrorCode } from "../contract/schemas.ts";
 import { deserializeAnswer, serializeWire } from "../lib/wire-transformer.ts";
+import { Deadlines } from "./deadlines.ts";
 import { clientModule } from "./ipc.ts";
 
 export type CallType = "query" | "mutation" | "subscription";
@@ -44,13 +45,15 @@ export interface IpcChannelOptions {
 
 interface Pending extends CallHandlers {
   type: CallType;
-  timer: NodeJS.Timeout | undefined;
+  path: string;
 }
 
 interface Connection {
   ipc: IPCModule;
   client: IPCClient | undefined;
   pending: Map<number, Pending>;
+  /** When each query or mutation in flight times out. */
+  deadlines: Deadlines<number>;
   /** Resolves once connected and handshaken; rejects when either fails. */
   ready: Promise<void>;
   isReady: boolean;
@@ -110,7 +113,7 @@ export class IpcChannel {
     let done = false;
     const pending: Pending = {
       type,
-      timer: undefined,
+      path,
       data: (value) => {
         if (type !== "subscription") finish();
         handlers.data(value);
@@ -128,7 +131,7 @@ export class IpcChannel {
     const onAbort = () => cancel(true);
     const finish = () => {
       done = true;
-      if (pending.timer) clearTimeout(pending.timer);
+      if (type !== "subscription") conn.deadlines.delete(id);
       conn.pending.delete(id);
       signal?.removeEventListener("abort", onAbort);
     };
@@ -144,12 +147,7 @@ export class IpcChannel {
     }
     signal?.addEventListener("abort", onAbort, { once: true });
     conn.pending.set(id, pending);
-    if (type !== "subscription") {
-      const ms = this.opts.callTimeoutMs ?? 10_000;
-      pending.timer = setTimeout(() => {
-        pending.error(localError("TIMEOUT", `${path} got no answer within ${ms} ms`));
-      }, ms);
-    }
+    if (type !== "subscription") conn.deadlines.add(id);
     const send = () => {
       if (done) return;
       let encoded: unknown;
@@ -217,10 +215,16 @@ export class IpcChannel {
       markFailed = reject;
     });
     ready.catch(() => {});
+    const ms = this.opts.callTimeoutMs ?? 10_000;
+    const pending = new Map<number, Pending>();
     const conn: Connection = {
       ipc: undefined as unknown as IPCModule,
       client: undefined,
-      pending: new Map(),
+      pending,
+      deadlines: new Deadlines(ms, (id) => {
+        const call = pending.get(id);
+        call?.error(localError("TIMEOUT", `${call.path} got no answer within ${ms} ms`));
+      }),
       ready,
       isReady: false,
       closed: false,
@@ -298,31 +302,30 @@ export class IpcChannel {
   private rawCall(conn: Connection, path: string, input: unknown, type: CallType): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const id = this.nextId++;
-      const ms = this.opts.callTimeoutMs ?? 10_000;
+      const done = () => {
+        conn.deadlines.delete(id);
+        conn.pending.delete(id);
+      };
       const pending: Pending = {
         type,
-        timer: setTimeout(
-          () => pending.error(localError("TIMEOUT", `${path} got no answer within ${ms} ms`)),
-          ms,
-        ),
+        path,
         data: (value) => {
-          clearTimeout(pending.timer);
-          conn.pending.delete(id);
+          done();
           resolve(value);
         },
         error: (error) => {
-          clearTimeout(pending.timer);
-          conn.pending.delete(id);
+          done();
           reject(error);
         },
       };
       conn.pending.set(id, pending);
+      conn.deadlines.add(id);
       this.emit(conn, { k: "req", id, type, path, input: serializeWire(input) }, pending);
     });
   }
 
   private onFrame(conn: Connection, data: unknown): void {
-    const parsed = ServerFrame.safeParse(data);
+    const parsed = parseServerFrame(data);
     if (!parsed.success) return;
     const frame = parsed.data;
     if (frame.id === null) return;
@@ -362,6 +365,7 @@ export class IpcChannel {
       pending.error(fromCause ?? localError("PEER_GONE", reason, cause));
     }
     conn.pending.clear();
+    conn.deadlines.clear();
     try {
       conn.ipc?.disconnect(IPC_ID);
     } catch {

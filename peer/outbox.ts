@@ -11,7 +11,8 @@ interface Sent {
   to: string;
   toId: string;
   outcome: Outcome;
-  waiters: Set<(outcome: Outcome) => void>;
+  /** Made by the first `wait`: most sends are never awaited. */
+  waiters?: Set<(outcome: Outcome) => void>;
   /** Ends the watch subscription. */
   stop?: () => void;
   /** What it counts against the retention limit once final. */
@@ -40,7 +41,6 @@ export class Outbox {
       to,
       toId,
       outcome: { state: "pending", msg_id: msgId, delivered: false },
-      waiters: new Set(),
       bytes: 0,
     });
   }
@@ -84,8 +84,9 @@ export class Outbox {
     if (outcome.state === "pending") return;
     entry.stop?.();
     entry.stop = undefined;
-    for (const waiter of entry.waiters) waiter(outcome);
-    entry.waiters.clear();
+    const waiters = entry.waiters;
+    entry.waiters = undefined;
+    if (waiters) for (const waiter of waiters) waiter(outcome);
     entry.bytes = outcomeBytes(outcome);
     this.finals++;
     this.finalBytes += entry.bytes;
@@ -116,7 +117,7 @@ export class Outbox {
     return new Promise((resolve, reject) => {
       const done = () => {
         clearTimeout(timer);
-        entry.waiters.delete(onOutcome);
+        entry.waiters?.delete(onOutcome);
         signal?.removeEventListener("abort", onAbort);
       };
       const onOutcome = (outcome: Outcome) => {
@@ -136,6 +137,7 @@ export class Outbox {
           message: `no reply from ${entry.to} within ${timeoutMs} ms (still pending)`,
         });
       }, timeoutMs);
+      entry.waiters ??= new Set();
       entry.waiters.add(onOutcome);
       signal?.addEventListener("abort", onAbort, { once: true });
     });
@@ -146,8 +148,8 @@ export class Outbox {
     for (const entry of this.sent.values()) {
       entry.stop?.();
       entry.stop = undefined;
-      const waiters = [...entry.waiters];
-      entry.waiters.clear();
+      const waiters = [...(entry.waiters ?? [])];
+      entry.waiters = undefined;
       for (const waiter of waiters)
         waiter({ state: "error", msg_id: entry.outcome.msg_id, code: "CANCELLED", message: reason });
     }

@@ -51,7 +51,7 @@ export function peerBackend(host: BackendHost): ComsBackend {
       // The socket listens a moment before the entry is final; nobody should find it then.
       if (!own.started) throw comsError("PEER_GONE", "still starting");
       if (host.closed()) throw comsError("PEER_GONE", `${own.entry.name} is leaving`);
-      return inbox.accept(caller, input, own.self, host.maxHops);
+      return inbox.accept(caller, input, own.entry, host.maxHops);
     },
     get: async (caller, msgId) => inbox.outcome(caller, msgId),
     watch: (caller, msgId, signal) => inbox.watch(caller, msgId, signal),

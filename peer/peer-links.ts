@@ -3,10 +3,9 @@
  * by-name cache of registry entries that the directory watcher keeps honest.
  */
 import { type FSWatcher, watch } from "node:fs";
-import { createTRPCClient } from "@trpc/client";
-import type { ComsRouter } from "../contract/router.ts";
 import type { AgentCard } from "../contract/schemas.ts";
-import { IpcChannel, ipcLink } from "./link.ts";
+import { ipcClient } from "./ipc-client.ts";
+import { IpcChannel } from "./link.ts";
 import type { Peer } from "./outcome-follower.ts";
 import { cardOf, type Registry, type RegistryEntry } from "./registry.ts";
 
@@ -115,7 +114,7 @@ export class PeerLinks {
     const peer: Peer = {
       entry,
       channel,
-      client: createTRPCClient<ComsRouter>({ links: [ipcLink(channel)] }),
+      client: ipcClient(channel),
       outcomeSeq: 0,
       outcomeRetries: 0,
       perMessageWatch: false,

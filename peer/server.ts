@@ -11,7 +11,7 @@ import { dirname } from "node:path";
 import { getTRPCErrorFromUnknown, getTRPCErrorShape, isTrackedEnvelope, TRPCError } from "@trpc/server";
 import type { IPCServer } from "node-ipc";
 import { ComsError } from "../contract/errors.ts";
-import { ClientFrame, FRAME_EVENT, type RequestFrame, type ServerFrame } from "../contract/frames.ts";
+import { FRAME_EVENT, parseClientFrame, type RequestFrame, type ServerFrame } from "../contract/frames.ts";
 import { type Caller, type ComsBackend, type ComsContext, comsRouter } from "../contract/router.ts";
 import { ensurePrivateDir } from "../lib/private-fs.ts";
 import { deserializeWire, serializeWire } from "../lib/wire-transformer.ts";
@@ -136,7 +136,7 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
   });
 
   const onFrame = (conn: Connection, socket: Socket, data: unknown): void => {
-    const parsed = ClientFrame.safeParse(data);
+    const parsed = parseClientFrame(data);
     if (!parsed.success) {
       const id = (data as { id?: unknown } | null)?.id;
       const message = `bad frame: ${parsed.error.issues.map((i) => `${i.path.join(".") || "frame"}: ${i.message}`).join("; ")}`;
@@ -160,55 +160,68 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
     void runRequest(conn, socket, frame);
   };
 
-  const runRequest = async (conn: Connection, socket: Socket, frame: RequestFrame): Promise<void> => {
+  const runRequest = (conn: Connection, socket: Socket, frame: RequestFrame): Promise<void> =>
+    frame.type === "subscription" ? runSubscription(conn, socket, frame) : runCall(conn, socket, frame);
+
+  const runCall = async (conn: Connection, socket: Socket, frame: RequestFrame): Promise<void> => {
     const { id, type, path } = frame;
     let input: unknown;
-    const controller = new AbortController();
-    if (type === "subscription") {
-      if (conn.subscriptions.has(id)) {
-        send(
-          socket,
-          errorFrame(
-            id,
-            new TRPCError({ code: "BAD_REQUEST", message: `duplicate id ${id}` }),
-            type,
-            path,
-            conn.ctx,
-          ),
-        );
-        return;
-      }
-      if (conn.subscriptions.size >= MAX_SUBSCRIPTIONS_PER_CONNECTION) {
-        const error = new TRPCError({
-          code: "TOO_MANY_REQUESTS",
-          message: "too many subscriptions on one connection",
-        });
-        send(socket, errorFrame(id, error, type, path, conn.ctx));
-        return;
-      }
-      conn.subscriptions.set(id, controller);
-    }
     try {
       input = decodeInput(frame.input);
       const decoded = input;
       // Only the options a procedure uses: every middleware level copies them.
-      const result = await callProcedure(
-        type === "subscription"
-          ? { path, type, ctx: conn.ctx, getRawInput: async () => decoded, signal: controller.signal }
-          : { path, type, ctx: conn.ctx, getRawInput: async () => decoded },
+      const result = await callProcedure({ path, type, ctx: conn.ctx, getRawInput: async () => decoded });
+      send(socket, { k: "data", id, data: serializeWire(result) });
+    } catch (cause) {
+      send(socket, errorFrame(id, getTRPCErrorFromUnknown(cause), type, path, conn.ctx, input));
+    }
+  };
+
+  const runSubscription = async (conn: Connection, socket: Socket, frame: RequestFrame): Promise<void> => {
+    const { id, type, path } = frame;
+    if (conn.subscriptions.has(id)) {
+      send(
+        socket,
+        errorFrame(
+          id,
+          new TRPCError({ code: "BAD_REQUEST", message: `duplicate id ${id}` }),
+          type,
+          path,
+          conn.ctx,
+        ),
       );
-      if (type !== "subscription") {
-        send(socket, { k: "data", id, data: serializeWire(result) });
-        return;
-      }
+      return;
+    }
+    if (conn.subscriptions.size >= MAX_SUBSCRIPTIONS_PER_CONNECTION) {
+      const error = new TRPCError({
+        code: "TOO_MANY_REQUESTS",
+        message: "too many subscriptions on one connection",
+      });
+      send(socket, errorFrame(id, error, type, path, conn.ctx));
+      return;
+    }
+    const controller = new AbortController();
+    conn.subscriptions.set(id, controller);
+    let input: unknown;
+    try {
+      input = decodeInput(frame.input);
+      const decoded = input;
+      const result = await callProcedure({
+        path,
+        type,
+        ctx: conn.ctx,
+        getRawInput: async () => decoded,
+        signal: controller.signal,
+      });
       if (!isAsyncIterable(result))
         throw new TRPCError({ code: "INTERNAL_SERVER_ERROR", message: "not a stream" });
       if (conn.closed || controller.signal.aborted) return;
       send(socket, { k: "started", id });
       const iterator = result[Symbol.asyncIterator]();
+      const nextOrStop = stoppable(iterator, controller.signal);
       try {
         while (true) {
-          const next = await nextOrStop(iterator, controller.signal);
+          const next = await nextOrStop();
           if (next === "stopped" || next.done) break;
           const value = isTrackedEnvelope(next.value)
             ? { id: next.value[0], data: next.value[1] }
@@ -220,13 +233,13 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
       }
       send(socket, { k: "stopped", id });
     } catch (cause) {
-      if (controller.signal.aborted && type === "subscription") {
+      if (controller.signal.aborted) {
         send(socket, { k: "stopped", id });
         return;
       }
       send(socket, errorFrame(id, getTRPCErrorFromUnknown(cause), type, path, conn.ctx, input));
     } finally {
-      if (type === "subscription") conn.subscriptions.delete(id);
+      conn.subscriptions.delete(id);
     }
   };
 
@@ -306,28 +319,24 @@ function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
 }
 
 /**
- * The iterator's next value, or "stopped" when the signal aborts first. Not
- * Promise.race against one long-lived promise: each race leaves a reaction on
- * that promise holding the race's result, so a long subscription would keep
- * every value it ever sent (measured: each outcome batch of a P2P stream).
+ * The iterator's next value, or "stopped" once the signal aborts, whichever
+ * comes first; one abort listener for the whole stream, not one per value.
+ * Not Promise.race against one long-lived promise: each race leaves a
+ * reaction on that promise holding the race's result, so a long subscription
+ * would keep every value it ever sent (measured: each outcome batch of a P2P
+ * stream). Only the latest next() is held here.
  */
-function nextOrStop<T>(
+function stoppable<T>(
   iterator: AsyncIterator<T>,
   signal: AbortSignal,
-): Promise<IteratorResult<T> | "stopped"> {
-  if (signal.aborted) return Promise.resolve("stopped");
-  return new Promise((resolve, reject) => {
-    const onAbort = () => resolve("stopped");
-    signal.addEventListener("abort", onAbort, { once: true });
-    iterator.next().then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    );
-  });
+): () => Promise<IteratorResult<T> | "stopped"> {
+  let stop: ((value: "stopped") => void) | undefined;
+  signal.addEventListener("abort", () => stop?.("stopped"), { once: true });
+  return () => {
+    if (signal.aborted) return Promise.resolve("stopped");
+    return new Promise((resolve, reject) => {
+      stop = resolve;
+      iterator.next().then(resolve, reject);
+    });
+  };
 }

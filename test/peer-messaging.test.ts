@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
-import { createTRPCClient, type TRPCClient } from "@trpc/client";
+import { createTRPCClient, getUntypedClient, type TRPCClient } from "@trpc/client";
 import { toComsError } from "../contract/errors.ts";
 import { ulid } from "../contract/ids.ts";
 import type { ComsBackend, ComsRouter } from "../contract/router.ts";
@@ -289,6 +289,8 @@ describe("p2p messaging", () => {
       const outcomes = await Promise.all(acks.map((ack) => node.await(ack.msg_id, { timeoutMs: 10_000 })));
       assert.ok(outcomes.every((outcome) => outcome.state === "reply"));
       assert.equal((await node.peerClient("b").agents.card.query()).name, "b");
+      const untyped = getUntypedClient(node.peerClient("b"));
+      assert.equal(((await untyped.query("agents.card")) as { name: string }).name, "b", "tRPC's untyped client too");
       assert.equal(await b.proc.call<number>("connections"), 1);
     } finally {
       await node.close();

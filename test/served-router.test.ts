@@ -61,3 +61,39 @@ test("served procedures run the router's middlewares: output parser, auth, input
   );
   assert.equal(sent.length, 0);
 });
+
+test("served validators answer exactly as tRPC's own: same data, same error, same cause", async () => {
+  const caller = { id: goodCard.id, name: "a" };
+  const ack = { msg_id: goodCard.id, to: "b", to_id: goodCard.id, accepted_at: 1, queue_depth: 0 };
+  const backend = {
+    send: async (_caller: unknown, input: { prompt: string }) =>
+      (input.prompt === "bad ack" ? { ...ack, queue_depth: -1 } : { ...ack, extra: 1 }) as never,
+  };
+  const cases: Array<[string, string, unknown]> = [
+    ["messages.send", "mutation", { to: "b", prompt: "x", hops: 2 }],
+    ["messages.send", "mutation", { to: "b", prompt: "bad ack" }],
+    ["messages.send", "mutation", { to: 5 }],
+    ["messages.send", "mutation", { to: "b", prompt: "", msg_id: "nope" }],
+    ["messages.send", "mutation", undefined],
+    ["messages.outcomes", "subscription", { after: -1 }],
+  ];
+  const run = async (procedure: Call, path: string, type: string, input: unknown) => {
+    try {
+      const data = await procedure({ path, type, ctx: { backend, caller }, getRawInput: async () => input });
+      return { data };
+    } catch (error) {
+      const { code, message, cause } = error as TRPCError;
+      return {
+        code,
+        message,
+        cause: cause?.constructor.name,
+        issues: (cause as { issues?: unknown })?.issues,
+      };
+    }
+  };
+  for (const [path, type, input] of cases) {
+    const served = await run(procedures[path] as Call, path, type, input);
+    const own = await run(original[path] as Call, path, type, input);
+    assert.deepEqual(served, own, `${path} ${JSON.stringify(input)}`);
+  }
+});
