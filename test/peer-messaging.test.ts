@@ -290,7 +290,11 @@ describe("p2p messaging", () => {
       assert.ok(outcomes.every((outcome) => outcome.state === "reply"));
       assert.equal((await node.peerClient("b").agents.card.query()).name, "b");
       const untyped = getUntypedClient(node.peerClient("b"));
-      assert.equal(((await untyped.query("agents.card")) as { name: string }).name, "b", "tRPC's untyped client too");
+      assert.equal(
+        ((await untyped.query("agents.card")) as { name: string }).name,
+        "b",
+        "tRPC's untyped client too",
+      );
       assert.equal(await b.proc.call<number>("connections"), 1);
     } finally {
       await node.close();
