@@ -7,8 +7,11 @@
  */
 
 export interface FeedSink<T> {
-  /** One value; `false` asks the feed to hold further values until `resume()` (the reader is behind). */
-  next(value: T): boolean | undefined;
+  /**
+   * One value; `false` asks the feed to hold further values until `resume()` (the reader is behind).
+   * `backlog`: it was waiting when the feed opened (a replay), so other consumers may be handed the same.
+   */
+  next(value: T, backlog?: boolean): boolean | undefined;
   /** The source has ended (hub shutting down, agent removed): nothing follows. */
   end(): void;
 }
@@ -78,7 +81,7 @@ export function iterateFeed<T>(feed: PushFeed<T>): AsyncIterator<T> {
 export function mapFeed<A, B>(feed: PushFeed<A>, map: (value: A) => B): PushFeed<B> {
   const mapped: PushFeed<B> = {
     attach(sink) {
-      feed.attach({ next: (value) => sink.next(map(value)), end: () => sink.end() });
+      feed.attach({ next: (value, backlog) => sink.next(map(value), backlog), end: () => sink.end() });
     },
     detach: () => feed.detach(),
     resume: () => feed.resume(),

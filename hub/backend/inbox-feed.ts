@@ -8,13 +8,17 @@ import type { InboxItem } from "../../contract/router.ts";
 import type { InboxEvent } from "../../contract/schemas.ts";
 import { type FeedSink, iterateFeed, type PushFeed } from "../../lib/push-feed.ts";
 
-export type QueueItem = { seq: number; event: InboxEvent; msgId?: string };
+/** `backlog`: part of the replay a stream opened with (see FeedSink.next). */
+export type QueueItem = { seq: number; event: InboxEvent; msgId?: string; backlog?: true };
 
 export interface InboxFeedDeps {
   /** Already durable up to here: such events go out at once. */
   isDurable(seq: number): boolean;
-  /** Resolves once everything up to `seq` is on disk. */
-  durable(seq: number): Promise<void>;
+  /**
+   * This feed holds an event that is not on disk yet: call its `durable()`
+   * once the store has committed (or `storeFailed()` if it could not).
+   */
+  waitDurable(feed: InboxFeed): void;
   /** An event that became pointless while it waited (its message got answered meanwhile). */
   stale(item: QueueItem): boolean;
   toItem(item: QueueItem): InboxItem;
@@ -60,7 +64,7 @@ export class InboxFeed implements PushFeed<InboxItem> {
       return;
     }
     this.queue.push(item);
-    if (sink && !this.paused) void this.drain();
+    if (sink && !this.paused) this.drain();
   }
 
   /** The backend ends the stream: what is queued still goes out first. */
@@ -82,13 +86,13 @@ export class InboxFeed implements PushFeed<InboxItem> {
   resume(): void {
     if (!this.paused) return;
     this.paused = false;
-    if (this.sink && (this.pending() > 0 || this.ended)) void this.drain();
+    if (this.sink && (this.pending() > 0 || this.ended)) this.drain();
   }
 
   attach(sink: FeedSink<InboxItem>): void {
     if (this.sink || this.released) return;
     this.sink = sink;
-    if (this.pending() > 0) void this.drain();
+    if (this.pending() > 0) this.drain();
     else if (this.ended) this.finish();
   }
 
@@ -108,15 +112,33 @@ export class InboxFeed implements PushFeed<InboxItem> {
     return iterateFeed(this);
   }
 
-  private async drain(): Promise<void> {
+  /** The store committed: events that waited for it may go now. */
+  durable(): void {
+    if (this.sink && !this.paused) this.drain();
+  }
+
+  /** The store failed: end the stream; the client resumes from its last id once the hub is healthy. */
+  storeFailed(): void {
+    this.ended = true;
+    this.queue = [];
+    this.head = 0;
+    if (this.sink && !this.draining) this.finish();
+  }
+
+  /**
+   * Hand on what is queued, in order, up to the first event not on disk yet;
+   * that one waits for the store's next commit (one callback per commit for
+   * every waiting feed, not a promise per event).
+   */
+  private drain(): void {
     if (this.draining) return;
     this.draining = true;
     try {
       while (this.pending() > 0 && this.sink && !this.paused) {
         const item = this.queue[this.head] as QueueItem;
         if (!this.deps.isDurable(item.seq)) {
-          await this.deps.durable(item.seq);
-          continue;
+          this.deps.waitDurable(this);
+          return;
         }
         this.head++;
         if (this.head === this.queue.length) {
@@ -125,11 +147,6 @@ export class InboxFeed implements PushFeed<InboxItem> {
         }
         if (this.sink && !this.hand(this.sink, item)) this.paused = true;
       }
-    } catch {
-      // The store failed: end the stream; the client resumes from its last id once the hub is healthy.
-      this.ended = true;
-      this.queue = [];
-      this.head = 0;
     } finally {
       this.draining = false;
     }
@@ -141,7 +158,7 @@ export class InboxFeed implements PushFeed<InboxItem> {
     if (this.deps.stale(item)) return true;
     let more: boolean;
     try {
-      more = sink.next(this.deps.toItem(item)) !== false;
+      more = sink.next(this.deps.toItem(item), item.backlog) !== false;
     } catch (error) {
       this.deps.undeliverable(item, error);
       return true;

@@ -13,6 +13,9 @@ export class InboxStreams {
   private readonly state: HubState;
   private readonly streams = new Map<string, Set<InboxFeed>>();
   private durableSeq: number;
+  /** Feeds holding an event that is not on disk yet, and whether a flush is being waited for them. */
+  private readonly waiting = new Set<InboxFeed>();
+  private watchingFlush = false;
   private readonly undeliverable: (item: QueueItem, error: unknown) => void;
   private readonly grace: StreamGrace;
 
@@ -58,14 +61,19 @@ export class InboxStreams {
     for (const msgId of queues.get(agentId) ?? []) {
       const record = messages.get(msgId);
       if (record && (after === null || record.deliver_seq > after)) {
-        replay.push({ seq: record.deliver_seq, event: { kind: "message", message: record.message }, msgId });
+        replay.push({
+          seq: record.deliver_seq,
+          event: { kind: "message", message: record.message },
+          msgId,
+          backlog: true,
+        });
       }
     }
     for (const msgId of untaken.get(agentId) ?? []) {
       const record = messages.get(msgId);
       const seq = record?.outcome_seq ?? 0;
       if (record?.outcome && (after === null || seq > after)) {
-        replay.push({ seq, event: { kind: "outcome", outcome: record.outcome }, msgId });
+        replay.push({ seq, event: { kind: "outcome", outcome: record.outcome }, msgId, backlog: true });
       }
     }
     replay.sort((a, b) => a.seq - b.seq);
@@ -116,7 +124,7 @@ export class InboxStreams {
   private feedDeps(agentId: string): InboxFeedDeps {
     return {
       isDurable: (seq) => seq <= this.durableSeq,
-      durable: (seq) => this.durable(seq),
+      waitDurable: (feed) => this.waitDurable(feed),
       stale: (item) =>
         item.event.kind === "message" && this.state.messages.get(item.msgId ?? "")?.state === "final",
       toItem: (item) => this.itemOf(item),
@@ -134,12 +142,32 @@ export class InboxStreams {
     };
   }
 
-  /** Nothing leaves the hub before it is on disk: a restart never takes back an event. */
-  private async durable(seq: number): Promise<void> {
-    if (seq <= this.durableSeq) return;
+  /**
+   * Nothing leaves the hub before it is on disk: a restart never takes back
+   * an event. Feeds holding an event past what is known durable wait here for
+   * the store's next flush, all on one promise.
+   */
+  private waitDurable(feed: InboxFeed): void {
+    this.waiting.add(feed);
+    if (this.watchingFlush) return;
+    this.watchingFlush = true;
+    // Everything numbered so far was written before this flush was asked for, so it is in it.
     const target = this.state.seq;
-    await this.state.store.flush();
-    this.durableSeq = Math.max(this.durableSeq, target);
+    const wake = (failed: boolean) => {
+      this.watchingFlush = false;
+      if (!failed) this.durableSeq = Math.max(this.durableSeq, target);
+      const feeds = [...this.waiting];
+      this.waiting.clear();
+      // A feed whose next event came after `target` asks again, for the commit that holds it.
+      for (const waiting of feeds) {
+        if (failed) waiting.storeFailed();
+        else waiting.durable();
+      }
+    };
+    this.state.store.flush().then(
+      () => wake(false),
+      () => wake(true),
+    );
   }
 
   private itemOf(item: QueueItem): InboxItem {

@@ -88,7 +88,8 @@ export class SseStreams {
   private readonly frames = new WeakMap<object, { id: string; frame: Uint8Array }>();
   /**
    * The same by content, for what the WeakMap cannot see: a resumed or new
-   * stream replays events as objects of its own. The latest frames up to
+   * stream replays its backlog as objects of its own. Backlog events only: a
+   * live one would pay for hashing its text and gain nothing. The latest frames up to
    * FRAME_CACHE_BYTES, so many streams replaying the same backlog share them;
    * emptied at every ping tick.
    */
@@ -126,12 +127,13 @@ export class SseStreams {
     return () => stream.close();
   }
 
-  trackedFrame(id: string, data: unknown): Uint8Array {
+  /** `backlog`: also share by text (see byText); a live event is shared by its object alone. */
+  trackedFrame(id: string, data: unknown, backlog: boolean): Uint8Array {
     const key = typeof data === "object" && data !== null ? data : undefined;
     const cached = key && this.frames.get(key);
     if (cached && cached.id === id) return cached.frame;
     const text = `data: ${this.options.json(data)}\nid: ${id}\n\n\n`;
-    let frame = this.byText.get(text);
+    let frame = backlog ? this.byText.get(text) : Buffer.from(text);
     if (!frame) {
       frame = Buffer.from(text);
       this.byText.set(text, frame);
@@ -207,13 +209,13 @@ class SseStream implements FeedSink<unknown> {
   }
 
   /** One value from the procedure; false while the reader is behind (the feed then holds the next ones). */
-  next(value: unknown): boolean {
+  next(value: unknown, backlog = false): boolean {
     if (this.closed) return false;
     const json = this.streams.options.json;
     if (isTrackedEnvelope(value)) {
       const id = value[0] as string;
       this.lastEventId = id;
-      this.send(this.streams.trackedFrame(id, value[1]));
+      this.send(this.streams.trackedFrame(id, value[1], backlog));
     } else if (this.lastEventId === null) {
       this.send(`data: ${json(value)}\n\n\n`);
     } else {
