@@ -7,7 +7,7 @@
  * hub. The relay does the same with two plain POSTs and two SSE writes.
  *
  *   node bench/efficiency.bench.ts          (or: npm run bench -- efficiency)
- *   BENCH_AGENTS=100,1000 BENCH_REPS=3 BENCH_EXCHANGES=1000 BENCH_IDLE=5000 BENCH_BUN=1
+ *   BENCH_AGENTS=100,1000 BENCH_REPS=3 BENCH_EXCHANGES=3000 BENCH_WARMUP=2000 BENCH_IDLE=5000 BENCH_BUN=1
  *
  * Columns: p50 of send→delivered (one at a time), answered prompts per
  * second (64 in flight from 16 senders) and the server's CPU time per
@@ -66,7 +66,9 @@ function delivered(payload: string): void {
 async function main(): Promise<void> {
   const counts = (process.env.BENCH_AGENTS ?? "100,1000").split(",").map(Number);
   const reps = Number(process.env.BENCH_REPS ?? 3);
-  const exchanges = Number(process.env.BENCH_EXCHANGES ?? 1000);
+  // Enough that the CPU figure (read from /proc in 10 ms ticks) is not mostly rounding.
+  const exchanges = Number(process.env.BENCH_EXCHANGES ?? 3000);
+  const warmup = Number(process.env.BENCH_WARMUP ?? 2000);
   const idleAgents = Number(process.env.BENCH_IDLE ?? 5000);
   const loadBefore = loadavg().map((n) => n.toFixed(2));
   const arms: Arm[] = [await relayArm(), await hubArm("node")];
@@ -76,6 +78,11 @@ async function main(): Promise<void> {
     let connected = 0;
     for (const count of counts) {
       for (const arm of arms) await arm.addAgents(connected, count);
+      if (connected === 0) {
+        // Every arm warm before the first measured rep (a fresh process runs its first thousands of
+        // requests through the interpreter and the compiler), so no arm pays for its JIT in the figures.
+        for (const arm of arms) await measure(arm, count, warmup);
+      }
       connected = count;
       for (let rep = 0; rep < reps; rep++) {
         // Interleaved: every rep runs each arm once, starting with a different one.
