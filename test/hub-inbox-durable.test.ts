@@ -8,6 +8,7 @@ import { describe, it } from "node:test";
 import type { InboxItem } from "../contract/router.ts";
 import { HubBackend } from "../hub/backend/backend.ts";
 import { MemoryStore } from "../hub/store/memory.ts";
+import { TEST_LIMITS } from "./support/hub-limits.ts";
 
 /**
  * A store that, once it holds, commits when the test says so: a flush waits
@@ -37,18 +38,9 @@ class GatedStore extends MemoryStore {
   }
 }
 
-const LIMITS = {
-  maxHops: 5,
-  messageTtlMs: 60_000,
-  staleAfterMs: 30_000,
-  offlineAfterMs: 60_000,
-  maxMessageBytes: 64 * 1024,
-  maxAgents: 10,
-};
-
 async function world() {
   const store = new GatedStore();
-  const backend = new HubBackend(store, "durable", LIMITS);
+  const backend = new HubBackend(store, "durable", TEST_LIMITS);
   const register = async (name: string) => {
     const { card } = await backend.register({ name });
     return { id: card.id, name: card.name };

@@ -11,6 +11,7 @@ import { describe, it } from "node:test";
 import { HubBackend } from "../hub/backend/backend.ts";
 import { MemoryStore } from "../hub/store/memory.ts";
 import { openSqliteStore } from "../hub/store/sqlite.ts";
+import { TEST_LIMITS } from "./support/hub-limits.ts";
 
 class CountingStore extends MemoryStore {
   agentWrites = 0;
@@ -23,19 +24,10 @@ class CountingStore extends MemoryStore {
   }
 }
 
-const LIMITS = {
-  maxHops: 5,
-  messageTtlMs: 60_000,
-  staleAfterMs: 30_000,
-  offlineAfterMs: 60_000,
-  maxMessageBytes: 64 * 1024,
-  maxAgents: 10,
-};
-
 describe("hub store writes", () => {
   it("a heartbeat writes the agent only when its model changed", async () => {
     const store = new CountingStore();
-    const backend = new HubBackend(store, "writes", LIMITS);
+    const backend = new HubBackend(store, "writes", TEST_LIMITS);
     try {
       const { card } = await backend.register({ name: "a", model: "m1" });
       const caller = { id: card.id, name: card.name };
@@ -55,7 +47,7 @@ describe("hub store writes", () => {
 describe("hub store writes per answered prompt", () => {
   it("writes the message when sent and when answered, not when its sender takes the reply", async () => {
     const store = new CountingStore();
-    const backend = new HubBackend(store, "writes", LIMITS);
+    const backend = new HubBackend(store, "writes", TEST_LIMITS);
     try {
       const asker = (await backend.register({ name: "asker" })).card;
       const answerer = (await backend.register({ name: "answerer" })).card;
