@@ -58,18 +58,25 @@ export function benchEnv(dir: string, extra: NodeJS.ProcessEnv = {}): NodeJS.Pro
 
 /**
  * A hub as `pi-coms-hub --project bench` starts it, in a fresh directory named
- * `prefix…` (SQLite store); `flags` go to the runtime, `args` to the hub.
+ * `prefix…` (SQLite store); `flags` go to the runtime, `args` to the hub; `root` is
+ * another checkout whose hub to start instead (a same-run baseline).
  */
 export async function startBenchHub(
   runtime: "node" | "bun",
-  opts: { prefix: string; args?: string[]; flags?: string[]; startupMs?: number },
+  opts: { prefix: string; args?: string[]; flags?: string[]; startupMs?: number; root?: string },
 ): Promise<BenchHub> {
   const dir = mkdtempSync(join(tmpdir(), opts.prefix));
   const env = benchEnv(dir);
   const bin = runtime === "bun" ? join(ROOT, "node_modules/.bin/bun") : process.execPath;
   const { child, url } = await spawnServer(
     bin,
-    [...(opts.flags ?? []), join(ROOT, "hub/cli.ts"), "--project", "bench", ...(opts.args ?? [])],
+    [
+      ...(opts.flags ?? []),
+      join(opts.root ?? ROOT, "hub/cli.ts"),
+      "--project",
+      "bench",
+      ...(opts.args ?? []),
+    ],
     env,
     opts.startupMs,
   );

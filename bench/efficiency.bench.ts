@@ -8,6 +8,7 @@
  *
  *   node bench/efficiency.bench.ts          (or: npm run bench -- efficiency)
  *   BENCH_AGENTS=100,1000 BENCH_REPS=3 BENCH_EXCHANGES=3000 BENCH_WARMUP=2000 BENCH_IDLE=5000 BENCH_BUN=1
+ *   BENCH_BASELINE=<another checkout>   adds a Node hub started from that tree ("base"), for before/after
  *
  * Columns: p50 of send→delivered (one at a time), answered prompts per
  * second (64 in flight from 16 senders) and the server's CPU time per
@@ -73,6 +74,7 @@ async function main(): Promise<void> {
   const loadBefore = loadavg().map((n) => n.toFixed(2));
   const arms: Arm[] = [await relayArm(), await hubArm("node")];
   if (process.env.BENCH_BUN !== "0") arms.push(await hubArm("bun"));
+  if (process.env.BENCH_BASELINE) arms.push(await hubArm("node", process.env.BENCH_BASELINE));
   const results = new Map<string, Sample[]>();
   try {
     let connected = 0;
@@ -144,6 +146,16 @@ function report(results: Map<string, Sample[]>, counts: number[], reps: number, 
     }
   }
   console.log("targets: ×relay CPU ≤ 1.5, ×relay p50 ≤ 1.5, ×relay msg/s ≥ 0.8");
+  if (!names.includes("base")) return;
+  for (const count of counts) {
+    const base = results.get(`base@${count}`) ?? [];
+    const node = results.get(`node@${count}`) ?? [];
+    const ratios = node.map((s, i) => s.cpuUs / (base[i] as Sample).cpuUs);
+    console.log(
+      `${count} agents: this tree's Node hub uses ×${median(ratios).toFixed(3)} the baseline's CPU per answered prompt ` +
+        `(per rep: ${ratios.map((r) => r.toFixed(2)).join(" ")})`,
+    );
+  }
 }
 
 let seq = 0;
@@ -228,8 +240,8 @@ async function relayArm(): Promise<Arm> {
 type HubProcess = BenchHub;
 
 /** A hub as `pi-coms-hub` starts it: default settings, SQLite store in a fresh directory. */
-function startHub(runtime: "node" | "bun", args: string[] = []): Promise<HubProcess> {
-  return startBenchHub(runtime, { prefix: "pi-coms-eff-", args });
+function startHub(runtime: "node" | "bun", args: string[] = [], root?: string): Promise<HubProcess> {
+  return startBenchHub(runtime, { prefix: "pi-coms-eff-", args, ...(root ? { root } : {}) });
 }
 
 /** Register over raw fetch (presence from the stream, as the typed client asks); the headers of that agent. */
@@ -267,8 +279,9 @@ function openInbox(
   return new Promise((resolve) => source.addEventListener("connected", () => resolve()));
 }
 
-async function hubArm(runtime: "node" | "bun"): Promise<Arm> {
-  const hub = await startHub(runtime);
+/** A hub arm; `root` starts the hub of another checkout (the arm is then named "base"). */
+async function hubArm(runtime: "node" | "bun", root?: string): Promise<Arm> {
+  const hub = await startHub(runtime, [], root);
   const sources: FetchEventSource[] = [];
   const waiting = new Map<string, () => void>();
   const post = async (headers: Record<string, string>, path: string, json: unknown) => {
@@ -298,7 +311,7 @@ async function hubArm(runtime: "node" | "bun"): Promise<Arm> {
     senders.push({ headers, acks });
   }
   return {
-    name: runtime,
+    name: root ? "base" : runtime,
     pid: hub.child.pid as number,
     async addAgents(from, to) {
       await inWaves(from, to, async (i) => {
