@@ -280,7 +280,9 @@ export class Messages {
     record.done_at = Date.now();
     // A tombstone does not need the prompt any more.
     record.message = { ...msg, prompt: "" };
-    state.dequeue(msg.to_id, msg.msg_id);
+    const bytes = state.dequeue(msg.to_id, msg.msg_id);
+    // Kept for an observer that starts later (the dashboard), as the prompt is not.
+    if (bytes > 0) record.bytes = bytes;
     state.handedOut.delete(msg.msg_id);
     if (state.agents.has(msg.from_id)) {
       state.holdOutcome(record, replySize);

@@ -81,7 +81,7 @@ export class HubMetrics {
       registers,
       collect() {
         this.reset();
-        for (const [agent, depth] of feed.queueDepths()) this.set({ agent }, depth);
+        for (const [agent, depth] of backend.queueDepths()) this.set({ agent }, depth);
       },
     });
     new Gauge({
@@ -108,7 +108,7 @@ export class HubMetrics {
       labelNames: ["status"],
       registers,
       collect() {
-        for (const [status, n] of Object.entries(feed.statusCounts())) this.set({ status }, n);
+        for (const [status, n] of Object.entries(backend.statusCounts())) this.set({ status }, n);
       },
     });
     new Gauge({
