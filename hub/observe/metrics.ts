@@ -1,7 +1,9 @@
 /**
  * The hub's Prometheus metrics (prom-client, one registry per hub so several
  * hubs in one process do not mix). Counters and histograms follow the
- * backend's events; gauges are read from the hub at scrape time.
+ * backend's events; gauges are read from the hub at scrape time. The message
+ * counters are plain numbers per event, handed to prom-client at scrape time:
+ * exact, without a labels object and a label hash per message.
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { HubBackend } from "../backend/backend.ts";
@@ -16,10 +18,12 @@ export type AuthFailureReason = "missing" | "wrong" | "locked";
 
 export class HubMetrics {
   readonly registry = new Registry();
-  private readonly sent: Counter;
-  private readonly delivered: Counter;
-  private readonly settled: Counter<"outcome">;
-  private readonly refused: Counter<"code">;
+  private sentCount = 0;
+  private deliveredCount = 0;
+  /** Outcome ("reply" or an error code) → messages settled with it. */
+  private readonly settledCounts = new Map<string, number>();
+  /** Error code → sends refused with it. */
+  private readonly refusedCounts = new Map<string, number>();
   private readonly authFailures: Counter<"reason">;
   private readonly toDelivered: Histogram;
   private readonly toReply: Histogram;
@@ -28,27 +32,44 @@ export class HubMetrics {
 
   constructor(backend: HubBackend, feed: AdminFeed) {
     const registers = [this.registry];
-    this.sent = new Counter({
+    const metrics = this;
+    new Counter({
       name: "pi_coms_messages_sent_total",
       help: "Messages accepted and queued by the hub",
       registers,
+      collect() {
+        this.reset();
+        this.inc(metrics.sentCount);
+      },
     });
-    this.delivered = new Counter({
+    new Counter({
       name: "pi_coms_messages_delivered_total",
       help: "Messages whose recipient acknowledged receipt",
       registers,
+      collect() {
+        this.reset();
+        this.inc(metrics.deliveredCount);
+      },
     });
-    this.settled = new Counter({
+    new Counter({
       name: "pi_coms_messages_settled_total",
       help: "Messages made final, by outcome: reply, or the error code (EXPIRED, PEER_GONE, ...)",
       labelNames: ["outcome"],
       registers,
+      collect() {
+        this.reset();
+        for (const [outcome, n] of metrics.settledCounts) this.inc({ outcome }, n);
+      },
     });
-    this.refused = new Counter({
+    new Counter({
       name: "pi_coms_sends_refused_total",
       help: "Sends the hub refused (nothing queued), by error code; RATE_LIMITED counts rate-limited sends",
       labelNames: ["code"],
       registers,
+      collect() {
+        this.reset();
+        for (const [code, n] of metrics.refusedCounts) this.inc({ code }, n);
+      },
     });
     this.authFailures = new Counter({
       name: "pi_coms_auth_failures_total",
@@ -127,23 +148,23 @@ export class HubMetrics {
   private apply(event: HubEvent): void {
     switch (event.type) {
       case "sent":
-        this.sent.inc();
+        this.sentCount += 1;
         return;
       case "delivered":
-        this.delivered.inc();
+        this.deliveredCount += 1;
         this.toDelivered.observe(seconds(event.at - event.message.created_at));
         return;
-      case "settled":
+      case "settled": {
         // The message was counted when it first settled.
         if (event.replaced) return;
-        this.settled.inc({
-          outcome: event.outcome.state === "error" ? event.outcome.code : event.outcome.state,
-        });
+        const outcome = event.outcome.state === "error" ? event.outcome.code : event.outcome.state;
+        this.settledCounts.set(outcome, (this.settledCounts.get(outcome) ?? 0) + 1);
         if (event.outcome.state === "reply")
           this.toReply.observe(seconds(event.at - event.message.created_at));
         return;
+      }
       case "refused":
-        this.refused.inc({ code: event.code });
+        this.refusedCounts.set(event.code, (this.refusedCounts.get(event.code) ?? 0) + 1);
         return;
       default:
         return;

@@ -25,6 +25,9 @@ export const STORE_FILE = "hub.sqlite";
  */
 const SEQ_BLOCK = 4096;
 
+/** What flush() returns when nothing waits to be written: one promise, not one per call. */
+const SETTLED = Promise.resolve();
+
 export async function openSqliteStore(dir: string): Promise<HubStore> {
   ensurePrivateDir(dir);
   const db = await openSqlite(join(dir, STORE_FILE));
@@ -101,7 +104,7 @@ class SqliteStore extends CoalescingStore implements HubStore {
   }
 
   flush(): Promise<void> {
-    return this.pending ?? Promise.resolve();
+    return this.pending ?? SETTLED;
   }
 
   protected schedule(): void {
