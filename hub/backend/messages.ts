@@ -11,6 +11,7 @@ import type { Caller } from "../../contract/router.ts";
 import type { ErrorCode, Message, Outcome, SendAck, SendInput, SettleInput } from "../../contract/schemas.ts";
 import type { MessageRecord } from "../store/store.ts";
 import { AsyncQueue } from "./async-queue.ts";
+import { DueQueue } from "./due-queue.ts";
 import type { QueueItem } from "./inbox-feed.ts";
 import type { InboxStreams } from "./inbox-streams.ts";
 import { TAKEN_RETENTION_MS } from "./limits.ts";
@@ -21,10 +22,22 @@ export class Messages {
   private readonly state: HubState;
   private readonly streams: InboxStreams;
   private readonly watchers = new Map<string, Set<() => void>>();
+  /** Unsettled messages, by when they expire. */
+  private readonly expiring = new DueQueue();
+  /** Final messages whose outcome waits for its sender, by when their tombstone goes (TTL after they finished). */
+  private readonly untakenGoing = new DueQueue();
+  /** Final messages whose outcome was taken, by when their tombstone goes. */
+  private readonly takenGoing = new DueQueue();
+  /**
+   * Messages restored from the store: their times come from an earlier run
+   * (perhaps with other limits), so the sweep looks at each until it is gone.
+   */
+  private restored: string[];
 
   constructor(state: HubState, streams: InboxStreams) {
     this.state = state;
     this.streams = streams;
+    this.restored = [...state.messages.keys()];
   }
 
   async accept(caller: Caller, input: z.output<typeof SendInput>): Promise<SendAck> {
@@ -116,6 +129,7 @@ export class Messages {
       deliver_seq: state.nextSeq(),
     };
     state.messages.set(message.msg_id, record);
+    this.expiring.push(record.expires_at, message.msg_id);
     state.enqueue(record, bytes);
     state.store.putMessage(record);
     this.streams.publish(recipient.card.id, {
@@ -222,6 +236,7 @@ export class Messages {
         // and the sender's client drops a reply it already has; a write per answered prompt is saved.
         record.outcome_taken = true;
         record.done_at = Date.now();
+        this.takenGoing.push(record.done_at + this.takenRetention(), msgId);
         state.takeOutcome(caller.id, msgId);
       }
     }
@@ -291,8 +306,10 @@ export class Messages {
         event: { kind: "outcome", outcome },
         msgId: msg.msg_id,
       });
+      this.untakenGoing.push(record.done_at + state.limits.messageTtlMs, msg.msg_id);
     } else {
       record.outcome_taken = true;
+      this.takenGoing.push(record.done_at + this.takenRetention(), msg.msg_id);
     }
     state.store.putMessage(record);
     this.notify(msg.msg_id);
@@ -369,18 +386,40 @@ export class Messages {
     state.store.deleteMessage(msgId);
   }
 
-  /** Expire messages past their TTL; purge tombstones whose outcome was taken or is old. */
+  /**
+   * Expire messages past their TTL; purge tombstones whose outcome was taken
+   * or is old. Only what falls due now is looked at (and what was restored
+   * from the store, until it is gone), not every message the hub holds.
+   */
   sweep(now: number): void {
-    const { limits } = this.state;
-    for (const record of this.state.messages.values()) {
-      if (record.state !== "final") this.expireIfDue(record, now);
-      else if (
-        (record.outcome_taken && (record.done_at ?? 0) + TAKEN_RETENTION_MS <= now) ||
-        (record.done_at ?? 0) + limits.messageTtlMs <= now
-      ) {
-        this.dropMessage(record.message.msg_id);
-      }
+    const look = (msgId: string) => {
+      const record = this.state.messages.get(msgId);
+      if (record) this.sweepOne(record, now);
+    };
+    this.expiring.takeDue(now, look);
+    this.untakenGoing.takeDue(now, look);
+    this.takenGoing.takeDue(now, look);
+    if (this.restored.length > 0) {
+      this.restored = this.restored.filter((msgId) => {
+        look(msgId);
+        return this.state.messages.has(msgId);
+      });
     }
+  }
+
+  private sweepOne(record: MessageRecord, now: number): void {
+    if (record.state !== "final") this.expireIfDue(record, now);
+    else if (
+      (record.outcome_taken && (record.done_at ?? 0) + TAKEN_RETENTION_MS <= now) ||
+      (record.done_at ?? 0) + this.state.limits.messageTtlMs <= now
+    ) {
+      this.dropMessage(record.message.msg_id);
+    }
+  }
+
+  /** How long a tombstone whose outcome was taken stays (never past the TTL). */
+  private takenRetention(): number {
+    return Math.min(TAKEN_RETENTION_MS, this.state.limits.messageTtlMs);
   }
 
   /**
