@@ -170,12 +170,13 @@ export class HubBackend implements ComsBackend {
     return this.agents.card(caller);
   }
 
-  async send(caller: Caller, input: z.output<typeof SendInput>): Promise<SendAck> {
+  /** A refusal is counted (the "refused" event) and rejects; nothing was queued then. */
+  send(caller: Caller, input: z.output<typeof SendInput>): Promise<SendAck> {
     try {
-      return await this.messages.accept(caller, input);
+      return this.messages.accept(caller, input);
     } catch (error) {
       this.events.emit({ type: "refused", from: caller.name, code: toComsError(error).code });
-      throw error;
+      return Promise.reject(error);
     }
   }
 
@@ -198,11 +199,19 @@ export class HubBackend implements ComsBackend {
   }
 
   ack(caller: Caller, msgIds: string[]): Promise<void> {
-    return this.messages.ack(caller, msgIds);
+    try {
+      return this.messages.ack(caller, msgIds);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   settle(caller: Caller, input: z.output<typeof SettleInput>): Promise<void> {
-    return this.messages.settle(caller, input);
+    try {
+      return this.messages.settle(caller, input);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /**

@@ -4,7 +4,7 @@
  * publishing live events to an agent's streams or to all of them, and the
  * durability gate each feed waits on before it hands an event out.
  */
-import type { InboxItem } from "../../contract/router.ts";
+import type { InboxEvent } from "../../contract/schemas.ts";
 import { InboxFeed, type InboxFeedDeps, type QueueItem } from "./inbox-feed.ts";
 import { type HubState, setOf } from "./state.ts";
 import { StreamGrace } from "./stream-grace.ts";
@@ -62,6 +62,7 @@ export class InboxStreams {
       const record = messages.get(msgId);
       if (record && (after === null || record.deliver_seq > after)) {
         replay.push({
+          id: this.eventId(record.deliver_seq),
           seq: record.deliver_seq,
           event: { kind: "message", message: record.message },
           msgId,
@@ -73,7 +74,13 @@ export class InboxStreams {
       const record = messages.get(msgId);
       const seq = record?.outcome_seq ?? 0;
       if (record?.outcome && (after === null || seq > after)) {
-        replay.push({ seq, event: { kind: "outcome", outcome: record.outcome }, msgId, backlog: true });
+        replay.push({
+          id: this.eventId(seq),
+          seq,
+          event: { kind: "outcome", outcome: record.outcome },
+          msgId,
+          backlog: true,
+        });
       }
     }
     replay.sort((a, b) => a.seq - b.seq);
@@ -96,8 +103,12 @@ export class InboxStreams {
     return feed;
   }
 
-  publish(agentId: string, item: QueueItem): void {
-    for (const stream of this.streams.get(agentId) ?? []) stream.push(item);
+  /** An event for one agent's open streams (none open: nothing is built; a stream opened later replays it). */
+  publish(agentId: string, seq: number, event: InboxEvent, msgId: string): void {
+    const open = this.streams.get(agentId);
+    if (!open) return;
+    const item: QueueItem = { id: this.eventId(seq), seq, event, msgId };
+    for (const stream of open) stream.push(item);
   }
 
   /** A peers change to every open stream that takes them. */
@@ -127,7 +138,6 @@ export class InboxStreams {
       waitDurable: (feed) => this.waitDurable(feed),
       stale: (item) =>
         item.event.kind === "message" && this.state.messages.get(item.msgId ?? "")?.state === "final",
-      toItem: (item) => this.itemOf(item),
       undeliverable: (item, error) => this.undeliverable(item, error),
       handed: (item) => {
         if (item.event.kind === "message") this.state.handedOut.add(item.event.message.msg_id);
@@ -170,8 +180,9 @@ export class InboxStreams {
     );
   }
 
-  private itemOf(item: QueueItem): InboxItem {
-    return { id: `${this.state.store.epoch}.${item.seq}`, event: item.event };
+  /** The id a resuming subscriber passes back as Last-Event-ID. */
+  eventId(seq: number): string {
+    return `${this.state.store.epoch}.${seq}`;
   }
 
   /** The sequence number after which to resume, or null for a full replay (new stream, other epoch). */

@@ -40,7 +40,18 @@ export class Messages {
     this.restored = [...state.messages.keys()];
   }
 
-  async accept(caller: Caller, input: z.output<typeof SendInput>): Promise<SendAck> {
+  /**
+   * Accept a send: checked and applied in this turn (a refusal throws here,
+   * before anything changes), answered once the store has it. One promise per
+   * send: the store's flush, then the ack.
+   */
+  accept(caller: Caller, input: z.output<typeof SendInput>): Promise<SendAck> {
+    const record = this.take(caller, input);
+    return this.state.store.flush().then(() => this.ackOf(record));
+  }
+
+  /** The synchronous part of accept: the record now holding the message (an earlier one for a retried msg_id). */
+  private take(caller: Caller, input: z.output<typeof SendInput>): MessageRecord {
     const { state } = this;
     const { limits } = state;
     state.assertOpen();
@@ -60,8 +71,7 @@ export class Messages {
       const previous = state.messages.get(input.msg_id);
       if (previous) {
         if (previous.message.from_id !== caller.id) throw comsError("BAD_INPUT", "msg_id already in use");
-        await state.store.flush();
-        return this.ackOf(previous);
+        return previous;
       }
     }
     const toId = state.byName.get(input.to);
@@ -109,7 +119,8 @@ export class Messages {
       );
     }
     const now = Date.now();
-    const message: Message = {
+    // Optional fields assigned in place, in the wire order, rather than spread from temporary objects.
+    const message = {
       msg_id: input.msg_id ?? ulid(now),
       from: sender.card.name,
       from_id: sender.card.id,
@@ -117,11 +128,11 @@ export class Messages {
       to_id: recipient.card.id,
       prompt: input.prompt,
       hops,
-      ...(input.conversation_id ? { conversation_id: input.conversation_id } : {}),
-      ...(input.response_schema ? { response_schema: input.response_schema } : {}),
-      ...(input.chain_id ? { chain_id: input.chain_id } : {}),
-      created_at: now,
-    };
+    } as Message;
+    if (input.conversation_id) message.conversation_id = input.conversation_id;
+    if (input.response_schema) message.response_schema = input.response_schema;
+    if (input.chain_id) message.chain_id = input.chain_id;
+    message.created_at = now;
     const record: MessageRecord = {
       message,
       state: "queued",
@@ -132,14 +143,9 @@ export class Messages {
     this.expiring.push(record.expires_at, message.msg_id);
     state.enqueue(record, bytes);
     state.store.putMessage(record);
-    this.streams.publish(recipient.card.id, {
-      seq: record.deliver_seq,
-      event: { kind: "message", message },
-      msgId: message.msg_id,
-    });
+    this.streams.publish(recipient.card.id, record.deliver_seq, { kind: "message", message }, message.msg_id);
     state.events.emit({ type: "sent", message, bytes });
-    await state.store.flush();
-    return this.ackOf(record);
+    return record;
   }
 
   private ackOf(record: MessageRecord): SendAck {
@@ -221,7 +227,8 @@ export class Messages {
     }
   }
 
-  async ack(caller: Caller, msgIds: string[]): Promise<void> {
+  /** Applied in this turn; the promise is the store's flush (shared by everything in the same commit). */
+  ack(caller: Caller, msgIds: string[]): Promise<void> {
     const { state } = this;
     for (const msgId of msgIds) {
       const record = state.messages.get(msgId);
@@ -240,10 +247,11 @@ export class Messages {
         state.takeOutcome(caller.id, msgId);
       }
     }
-    await state.store.flush();
+    return state.store.flush();
   }
 
-  async settle(caller: Caller, input: z.output<typeof SettleInput>): Promise<void> {
+  /** Applied in this turn (a refusal throws here, before anything changes); the promise is the store's flush. */
+  settle(caller: Caller, input: z.output<typeof SettleInput>): Promise<void> {
     const record = this.state.messages.get(input.msg_id);
     if (!record) throw comsError("EXPIRED", "no such message on this hub (expired or purged)");
     if (record.message.to_id !== caller.id) {
@@ -271,18 +279,22 @@ export class Messages {
         throw comsError("TOO_LARGE", `reply is ${bytes} bytes; this hub accepts at most ${max}`);
       }
     }
-    const outcome: Outcome = result.ok
-      ? {
-          state: "reply",
-          msg_id: input.msg_id,
-          from: record.message.to,
-          text: result.text,
-          ...(result.value !== undefined ? { value: result.value } : {}),
-          replied_at: Date.now(),
-        }
-      : { state: "error", msg_id: input.msg_id, code: result.code, message: result.message };
+    let outcome: Outcome;
+    if (result.ok) {
+      const reply = {
+        state: "reply",
+        msg_id: input.msg_id,
+        from: record.message.to,
+        text: result.text,
+      } as Reply;
+      if (result.value !== undefined) reply.value = result.value;
+      reply.replied_at = Date.now();
+      outcome = reply;
+    } else {
+      outcome = { state: "error", msg_id: input.msg_id, code: result.code, message: result.message };
+    }
     this.finish(record, outcome, bytes);
-    await this.state.store.flush();
+    return this.state.store.flush();
   }
 
   /** Make a message final and route its outcome to the sender. */
@@ -301,11 +313,7 @@ export class Messages {
     state.handedOut.delete(msg.msg_id);
     if (state.agents.has(msg.from_id)) {
       state.holdOutcome(record, replySize);
-      this.streams.publish(msg.from_id, {
-        seq: record.outcome_seq,
-        event: { kind: "outcome", outcome },
-        msgId: msg.msg_id,
-      });
+      this.streams.publish(msg.from_id, record.outcome_seq, { kind: "outcome", outcome }, msg.msg_id);
       this.untakenGoing.push(record.done_at + state.limits.messageTtlMs, msg.msg_id);
     } else {
       record.outcome_taken = true;
@@ -364,11 +372,7 @@ export class Messages {
     record.outcome_seq = state.nextSeq();
     if (state.untaken.get(msg.from_id)?.has(msg.msg_id)) {
       state.holdOutcome(record);
-      this.streams.publish(msg.from_id, {
-        seq: record.outcome_seq,
-        event: { kind: "outcome", outcome },
-        msgId: msg.msg_id,
-      });
+      this.streams.publish(msg.from_id, record.outcome_seq, { kind: "outcome", outcome }, msg.msg_id);
     }
     state.store.putMessage(record);
     this.notify(msg.msg_id);
@@ -458,6 +462,8 @@ export class Messages {
     for (const set of this.watchers.values()) for (const wake of set) wake();
   }
 }
+
+type Reply = Extract<Outcome, { state: "reply" }>;
 
 export function errorOutcome(msgId: string, code: ErrorCode, message: string): Outcome {
   return { state: "error", msg_id: msgId, code, message };
