@@ -25,9 +25,9 @@ export class HubMetrics {
   /** Error code → sends refused with it. */
   private readonly refusedCounts = new Map<string, number>();
   private readonly authFailures: Counter<"reason">;
-  private readonly toDelivered: Histogram;
-  private readonly toReply: Histogram;
-  private readonly storeFlush: Histogram;
+  private readonly toDelivered: DeferredHistogram;
+  private readonly toReply: DeferredHistogram;
+  private readonly storeFlush: DeferredHistogram;
   private readonly stop: () => void;
 
   constructor(backend: HubBackend, feed: AdminFeed) {
@@ -77,19 +77,19 @@ export class HubMetrics {
       labelNames: ["reason"],
       registers,
     });
-    this.toDelivered = new Histogram({
+    this.toDelivered = new DeferredHistogram({
       name: "pi_coms_send_to_delivered_seconds",
       help: "Time from a message's acceptance to the recipient's acknowledgement",
       buckets: LATENCY_BUCKETS,
       registers,
     });
-    this.toReply = new Histogram({
+    this.toReply = new DeferredHistogram({
       name: "pi_coms_send_to_reply_seconds",
       help: "Time from a message's acceptance to its reply",
       buckets: LATENCY_BUCKETS,
       registers,
     });
-    this.storeFlush = new Histogram({
+    this.storeFlush = new DeferredHistogram({
       name: "pi_coms_store_flush_seconds",
       help: "Time the hub waited for its store to make changes durable (one flush)",
       buckets: STORE_BUCKETS,
@@ -186,6 +186,38 @@ export class HubMetrics {
 
   close(): void {
     this.stop();
+  }
+}
+
+/**
+ * A histogram whose observations are kept as plain numbers and handed to
+ * prom-client when scraped (or once many have gathered): the same exposition,
+ * without prom-client's per-observation label handling on every message.
+ */
+class DeferredHistogram {
+  private readonly histogram: Histogram;
+  private pending: number[] = [];
+
+  constructor(config: { name: string; help: string; buckets: number[]; registers: Registry[] }) {
+    const deferred = this;
+    this.histogram = new Histogram({
+      ...config,
+      collect() {
+        deferred.apply();
+      },
+    });
+  }
+
+  observe(value: number): void {
+    this.pending.push(value);
+    // Bounded even when nobody scrapes.
+    if (this.pending.length >= 4096) this.apply();
+  }
+
+  private apply(): void {
+    const values = this.pending;
+    this.pending = [];
+    for (const value of values) this.histogram.observe(value);
   }
 }
 
