@@ -14,8 +14,12 @@ export class InboxStreams {
   private readonly streams = new Map<string, Set<InboxFeed>>();
   private durableSeq: number;
   /** Feeds holding an event that is not on disk yet, and whether a flush is being waited for them. */
-  private readonly waiting = new Set<InboxFeed>();
+  private waiting = new Set<InboxFeed>();
+  /** The other set of the pair: the feeds being woken while new ones gather in `waiting`. */
+  private waking = new Set<InboxFeed>();
   private watchingFlush = false;
+  /** Everything numbered up to here is in the flush being waited for. */
+  private flushTarget = 0;
   private readonly undeliverable: (item: QueueItem, error: unknown) => void;
   private readonly grace: StreamGrace;
 
@@ -162,22 +166,26 @@ export class InboxStreams {
     if (this.watchingFlush) return;
     this.watchingFlush = true;
     // Everything numbered so far was written before this flush was asked for, so it is in it.
-    const target = this.state.seq;
-    const wake = (failed: boolean) => {
-      this.watchingFlush = false;
-      if (!failed) this.durableSeq = Math.max(this.durableSeq, target);
-      const feeds = [...this.waiting];
-      this.waiting.clear();
-      // A feed whose next event came after `target` asks again, for the commit that holds it.
-      for (const waiting of feeds) {
-        if (failed) waiting.storeFailed();
-        else waiting.durable();
-      }
-    };
-    this.state.store.flush().then(
-      () => wake(false),
-      () => wake(true),
-    );
+    this.flushTarget = this.state.seq;
+    this.state.store.flush().then(this.flushed, this.flushFailed);
+  }
+
+  private readonly flushed = (): void => this.wake(false);
+  private readonly flushFailed = (): void => this.wake(true);
+
+  private wake(failed: boolean): void {
+    this.watchingFlush = false;
+    if (!failed) this.durableSeq = Math.max(this.durableSeq, this.flushTarget);
+    // Swapped, not copied: a feed whose next event came after the target asks again, for the
+    // commit that holds it, into the fresh set.
+    const feeds = this.waiting;
+    this.waiting = this.waking;
+    this.waking = feeds;
+    for (const waiting of feeds) {
+      if (failed) waiting.storeFailed();
+      else waiting.durable();
+    }
+    feeds.clear();
   }
 
   /** The id a resuming subscriber passes back as Last-Event-ID. */
