@@ -75,7 +75,11 @@ export class AdminFeed implements AdminBackend {
     this.stop = this.backend.events.on((event) => this.apply(event));
     const { cards, messages } = this.backend.snapshot();
     for (const card of cards) this.agents.set(card.id, card);
+    // Only the newest finished ones are kept (historyRows); the older ones are not built at all.
+    let skip = -this.historyRows;
+    for (const { state } of messages) if (state === "final") skip += 1;
     for (const { message, state, bytes, outcome, at } of messages) {
+      if (state === "final" && skip-- > 0) continue;
       this.addRow(message, bytes ?? Buffer.byteLength(message.prompt));
       if (state === "final") {
         // A finished message the hub still keeps: its prompt is gone, its outcome is there.
