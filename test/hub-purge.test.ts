@@ -92,7 +92,7 @@ describe("sweep: expiry and purge by time (real backend and store, in process)",
   });
 
   it("a due queue hands out what is due in order, across its compaction", () => {
-    const queue = new DueQueue();
+    const queue = new DueQueue(() => true);
     for (let i = 0; i < 3000; i++) queue.push(i, `m${i}`);
     const taken: string[] = [];
     queue.takeDue(1999, (id) => taken.push(id));
@@ -105,5 +105,27 @@ describe("sweep: expiry and purge by time (real backend and store, in process)",
     queue.takeDue(Number.POSITIVE_INFINITY, (id) => taken.push(id));
     assert.equal(taken.at(-1), "late");
     assert.equal(queue.size, 0);
+  });
+
+  it("a due queue drops entries that no longer matter once they are most of it, keeping the order", () => {
+    const settled = new Set<string>();
+    const queue = new DueQueue((id) => !settled.has(id));
+    // A long delay: without dropping them it would hold every message of the whole delay.
+    for (let i = 0; i < 10_000; i++) {
+      queue.push(1_000_000 + i, `m${i}`);
+      if (i % 100 !== 0) {
+        settled.add(`m${i}`);
+        queue.forgot();
+      }
+    }
+    assert.ok(queue.size < 2200, `holds ${queue.size} entries for 100 that matter`);
+    const taken: string[] = [];
+    queue.takeDue(Number.POSITIVE_INFINITY, (id) => {
+      if (!settled.has(id)) taken.push(id);
+    });
+    assert.deepEqual(
+      taken,
+      Array.from({ length: 100 }, (_, k) => `m${k * 100}`),
+    );
   });
 });

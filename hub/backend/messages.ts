@@ -23,11 +23,17 @@ export class Messages {
   private readonly streams: InboxStreams;
   private readonly watchers = new Map<string, Set<() => void>>();
   /** Unsettled messages, by when they expire. */
-  private readonly expiring = new DueQueue();
+  private readonly expiring = new DueQueue((msgId) => {
+    const record = this.state.messages.get(msgId);
+    return record !== undefined && record.state !== "final";
+  });
   /** Final messages whose outcome waits for its sender, by when their tombstone goes (TTL after they finished). */
-  private readonly untakenGoing = new DueQueue();
+  private readonly untakenGoing = new DueQueue((msgId) => {
+    const record = this.state.messages.get(msgId);
+    return record?.state === "final" && !record.outcome_taken;
+  });
   /** Final messages whose outcome was taken, by when their tombstone goes. */
-  private readonly takenGoing = new DueQueue();
+  private readonly takenGoing = new DueQueue((msgId) => this.state.messages.has(msgId));
   /**
    * Messages restored from the store: their times come from an earlier run
    * (perhaps with other limits), so the sweep looks at each until it is gone.
@@ -244,6 +250,7 @@ export class Messages {
         record.outcome_taken = true;
         record.done_at = Date.now();
         this.takenGoing.push(record.done_at + this.takenRetention(), msgId);
+        this.untakenGoing.forgot();
         state.takeOutcome(caller.id, msgId);
       }
     }
@@ -302,6 +309,7 @@ export class Messages {
     const { state } = this;
     const msg = record.message;
     record.state = "final";
+    this.expiring.forgot();
     record.outcome = outcome;
     record.outcome_seq = state.nextSeq();
     record.done_at = Date.now();
@@ -384,6 +392,8 @@ export class Messages {
     const record = state.messages.get(msgId);
     if (!record) return;
     state.messages.delete(msgId);
+    if (record.state !== "final") this.expiring.forgot();
+    else (record.outcome_taken ? this.takenGoing : this.untakenGoing).forgot();
     state.dequeue(record.message.to_id, msgId);
     state.takeOutcome(record.message.from_id, msgId);
     state.handedOut.delete(msgId);
