@@ -2,7 +2,9 @@
  * P2P benchmark: send→ack and send→reply round trips through the tRPC link
  * (startP2P in this process, an auto-replying peer in a child process), and,
  * in the same run, a plain node:net newline-JSON echo over a Unix socket as
- * the floor. Prints p50/p99, msgs/s and the ratios to the floor. Every path
+ * the floor. A second peer that takes messages without replying separates the
+ * ack path from the reply work the echoing peer does between two calls.
+ * Prints p50/p99, msgs/s and the ratios to the floor. Every path
  * is measured in alternating blocks (latency) and rounds (throughput), so
  * load from other processes on a shared machine hits all paths alike; the
  * throughput is the median over the rounds, and the load average is printed.
@@ -153,8 +155,13 @@ try {
   children.push(echo.child);
   await echo.call("start", { opts: { name: "echo", project: "bench" } });
   await echo.call("autoReply", { on: true, quiet: true });
+  const hold = new PeerProcess(env);
+  children.push(hold.child);
+  await hold.call("start", { opts: { name: "hold", project: "bench" } });
+  await hold.call("autoReply", { on: false, quiet: true });
   const node = await startP2P({ name: "bench", project: "bench", env });
   const sendOnce = () => node.send({ to: "echo", prompt: PROMPT });
+  const heldOnce = () => node.send({ to: "hold", prompt: PROMPT });
   const link = node.peerClient("echo");
   const linkOnce = () => link.messages.send.mutate({ to: "echo", prompt: PROMPT });
   const replyOnce = async () => node.await((await sendOnce()).msg_id, { timeoutMs: 10_000 });
@@ -163,16 +170,22 @@ try {
   // Warm every path up (JIT, connections) before measuring. The JIT needs thousands of calls
   // to compile the link's code (tRPC, zod, node-ipc, the inbox); after a few hundred it was
   // still compiling during the measured blocks, which then measured the warm-up, not the path.
-  for (const once of [raw.once, linkOnce, sendOnce, replyOnce]) {
+  for (const once of [raw.once, linkOnce, sendOnce, replyOnce, heldOnce]) {
     await pipelined(WARMUP, WINDOW, once);
     await sequential(500, once);
   }
 
   // Alternating blocks (each path warm within its block): load from other processes on a
   // shared machine then hits all four paths alike, so the ratios stay meaningful.
-  const samples = { raw: [] as number[], link: [] as number[], ack: [] as number[], reply: [] as number[] };
+  const samples = {
+    raw: [] as number[],
+    link: [] as number[],
+    ack: [] as number[],
+    reply: [] as number[],
+    held: [] as number[],
+  };
   const blank = (): Throughput => ({ rates: [], clientCpu: 0, serverCpu: 0, count: 0 });
-  const seqCpu = { raw: blank(), link: blank(), ack: blank(), reply: blank() };
+  const seqCpu = { raw: blank(), link: blank(), ack: blank(), reply: blank(), held: blank() };
   const timed = async (
     key: keyof typeof samples,
     pid: number | undefined,
@@ -191,11 +204,13 @@ try {
     await timed("link", echo.child.pid, BLOCK, linkOnce);
     await timed("ack", echo.child.pid, BLOCK, sendOnce);
     await timed("reply", echo.child.pid, BLOCK / 2, replyOnce);
+    await timed("held", hold.child.pid, BLOCK, heldOnce);
   }
   const rawSeq = stats(samples.raw);
   const linkSeq = stats(samples.link);
   const ackSeq = stats(samples.ack);
   const replySeq = stats(samples.reply);
+  const heldSeq = stats(samples.held);
   const runs = { raw: blank(), link: blank(), ack: blank(), reply: blank() };
   for (let round = 0; round < ROUNDS; round++) {
     await measured(runs.raw, raw.pid, PIPELINED, raw.once);
@@ -215,16 +230,18 @@ try {
   console.log(row("link messages.send → ack", linkSeq, linkRate));
   console.log(row("node.send() → ack (+ outcome stream)", ackSeq, ackRate));
   console.log(row("node.send() → await reply", replySeq, replyRate));
+  console.log(row("node.send() → ack, peer not replying", heldSeq));
   console.log(
     `ratios to the floor, p50 (target ≤ 2×): link ack ${ratio(linkSeq.p50, rawSeq.p50)}, ` +
-      `send() ack ${ratio(ackSeq.p50, rawSeq.p50)}, reply ${ratio(replySeq.p50, rawSeq.p50)}; ` +
+      `send() ack ${ratio(ackSeq.p50, rawSeq.p50)}, reply ${ratio(replySeq.p50, rawSeq.p50)}, ` +
+      `send() ack to a peer not replying ${ratio(heldSeq.p50, rawSeq.p50)}; ` +
       `p99: link ${ratio(linkSeq.p99, rawSeq.p99)}, send() ${ratio(ackSeq.p99, rawSeq.p99)}, reply ${ratio(replySeq.p99, rawSeq.p99)}`,
   );
   const cpu = (run: Throughput) =>
     `${(run.clientCpu / run.count).toFixed(1)} µs sender + ${(run.serverCpu / run.count).toFixed(1)} µs peer`;
   console.log(
     `CPU per message, one at a time: raw ${cpu(seqCpu.raw)}; link ${cpu(seqCpu.link)}; ` +
-      `send() ${cpu(seqCpu.ack)}; reply ${cpu(seqCpu.reply)}`,
+      `send() ${cpu(seqCpu.ack)}; reply ${cpu(seqCpu.reply)}; not replying ${cpu(seqCpu.held)}`,
   );
   console.log(
     `CPU per message, pipelined: raw ${cpu(runs.raw)}; link ${cpu(runs.link)}; ` +
@@ -236,11 +253,13 @@ try {
   );
   raw.close();
   await node.close();
-  await echo.call("close");
-  await new Promise((resolve) => {
-    echo.child.once("exit", resolve);
-    echo.child.stdin.end();
-  });
+  for (const peer of [echo, hold]) {
+    await peer.call("close");
+    await new Promise((resolve) => {
+      peer.child.once("exit", resolve);
+      peer.child.stdin.end();
+    });
+  }
 } finally {
   for (const child of children) child.kill("SIGKILL");
   rmSync(dir, { recursive: true, force: true });

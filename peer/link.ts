@@ -11,7 +11,7 @@ import { dirname } from "node:path";
 import { TRPCClientError, type TRPCLink } from "@trpc/client";
 import { observable } from "@trpc/server/observable";
 import type { IPCClient, IPCModule } from "node-ipc";
-import { ErrorShape, FRAME_EVENT, parseServerFrame } from "../contract/frames.ts";
+import { ErrorShape, FRAME_EVENT, parseServerFrame, type ServerFrame } from "../contract/frames.ts";
 import type { ComsRouter } from "../contract/router.ts";
 import type { ErrorCode } from "../contract/schemas.ts";
 import { deserializeAnswer, serializeWire } from "../lib/wire-transformer.ts";
@@ -60,6 +60,8 @@ interface Connection {
   closed: boolean;
   /** Frames waiting for this tick's single write. */
   outgoing: string[];
+  /** Subscription frames read but not yet handed on (see onFrame). */
+  streamed: Array<{ pending: Pending; frame: ServerFrame }>;
 }
 
 const IPC_ID = "peer";
@@ -229,6 +231,7 @@ export class IpcChannel {
       isReady: false,
       closed: false,
       outgoing: [],
+      streamed: [],
     };
     this.conn = conn;
     this.open_(conn, markReady, markFailed).catch((error: unknown) => {
@@ -331,6 +334,34 @@ export class IpcChannel {
     if (frame.id === null) return;
     const pending = conn.pending.get(frame.id);
     if (!pending) return;
+    if (pending.type === "subscription") {
+      // Stream values wait for the check phase: an answer read in the same chunk (an ack
+      // followed by an outcome batch) resolves first, and the caller's next request leaves
+      // before this side spends time on the stream. Their order among themselves is kept.
+      conn.streamed.push({ pending, frame });
+      if (conn.streamed.length === 1) setImmediate(() => this.drainStreamed(conn));
+      return;
+    }
+    this.deliver(pending, frame);
+  }
+
+  /** Hands on the stream frames read so far, unless their call has ended meanwhile. */
+  private drainStreamed(conn: Connection): void {
+    const queued = conn.streamed;
+    if (queued.length === 0) return;
+    conn.streamed = [];
+    for (const { pending, frame } of queued) {
+      if (frame.id !== null && conn.pending.get(frame.id) === pending) {
+        try {
+          this.deliver(pending, frame);
+        } catch {
+          // One stream's failing handler must not cost the others their frames.
+        }
+      }
+    }
+  }
+
+  private deliver(pending: Pending, frame: ServerFrame): void {
     switch (frame.k) {
       case "data": {
         let value: unknown;
@@ -358,6 +389,8 @@ export class IpcChannel {
 
   private teardown(conn: Connection, reason: string, cause?: unknown): void {
     if (conn.closed) return;
+    // What was read before the close still counts (a reply, then the peer exits).
+    this.drainStreamed(conn);
     conn.closed = true;
     if (this.conn === conn) this.conn = null;
     const fromCause = cause instanceof TRPCClientError ? (cause as TRPCClientError<ComsRouter>) : undefined;

@@ -12,7 +12,7 @@ import { type AgentCard, type Outcome, Outcome as OutcomeSchema } from "../contr
 import { ignore } from "./ignore.ts";
 import type { IpcChannel } from "./link.ts";
 import type { Outbox } from "./outbox.ts";
-import { OutcomeBatch } from "./outcome-batch.ts";
+import { parseOutcomeBatch } from "./outcome-batch.ts";
 import { entryAlive, type RegistryEntry } from "./registry.ts";
 
 /** A dropped watch or outcome stream on a live peer is re-opened this many times before giving up. */
@@ -98,7 +98,7 @@ export class OutcomeFollower {
   }
 
   private onOutcomes(peer: Peer, batch: unknown): void {
-    const parsed = OutcomeBatch.safeParse(batch);
+    const parsed = parseOutcomeBatch(batch);
     if (!parsed.success) return;
     peer.outcomeRetries = 0;
     for (const { seq, outcome } of parsed.data) {

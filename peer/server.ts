@@ -71,8 +71,13 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
   // Frames produced while one read chunk is handled leave in one write: the flush runs
   // on nextTick, after the promise jobs of that chunk and before the event loop goes on,
   // so a lone call waits for nothing and a pipelined burst costs one syscall, not one each.
+  // A stream value (an outcome batch, a watch update) is not waited on by any call: it goes
+  // with the next answer on its connection, or once the loop has polled for more input
+  // (setImmediate), so a sender that answers an ack with its next request gets the outcome
+  // of the last message in the same write as the next ack, and wakes once, not twice.
   const outgoing = new Map<Socket, string[]>();
   let flushQueued = false;
+  let lazyQueued = false;
   const flushOutgoing = () => {
     flushQueued = false;
     for (const [socket, frames] of outgoing) {
@@ -81,14 +86,23 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
         server.writeStream(socket, frames.length === 1 ? (frames[0] as string) : frames.join(""));
     }
   };
-  const send = (socket: Socket, frame: ServerFrame): void => {
+  const flushLazy = () => {
+    lazyQueued = false;
+    if (!flushQueued) flushOutgoing();
+  };
+  const send = (socket: Socket, frame: ServerFrame, lazy = false): void => {
     if (socket.destroyed) return;
     try {
       const encoded = server.encode(FRAME_EVENT, frame);
       const queued = outgoing.get(socket);
       if (queued) queued.push(encoded);
       else outgoing.set(socket, [encoded]);
-      if (!flushQueued) {
+      if (lazy) {
+        if (!lazyQueued && !flushQueued) {
+          lazyQueued = true;
+          setImmediate(flushLazy);
+        }
+      } else if (!flushQueued) {
         flushQueued = true;
         process.nextTick(flushOutgoing);
       }
@@ -226,7 +240,7 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
           const value = isTrackedEnvelope(next.value)
             ? { id: next.value[0], data: next.value[1] }
             : next.value;
-          send(socket, { k: "data", id, data: serializeWire(value) });
+          send(socket, { k: "data", id, data: serializeWire(value) }, true);
         }
       } finally {
         void iterator.return?.(undefined)?.catch(() => {});

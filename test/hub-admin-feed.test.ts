@@ -50,7 +50,58 @@ describe("admin feed (real backend and store, in process)", () => {
     const ids = snapshot.messages.map((row) => row.msg_id);
     assert.deepEqual(ids, [...answered.slice(-5), open.msg_id]);
     assert.equal(snapshot.agents.find((card) => card.name === "b")?.queue_depth, 1);
-    assert.deepEqual(feed.queueDepths(), new Map([["b", 1]]));
+    assert.deepEqual(backend.queueDepths(), new Map([["b", 1]]));
+    feed.close();
+    await backend.close();
+  });
+
+  it("follows the hub only while watched: a watcher subscribing mid-stream gets the state, then the changes", async () => {
+    const backend = new HubBackend(await openStore("memory", dir), "p", TEST_LIMITS);
+    const feed = new AdminFeed(backend, { content: true, batchMs: 1 });
+    // Nobody watches: the feed does not listen (no work per message).
+    assert.equal(backend.events.active, false);
+    const a = await agent(backend, "a");
+    const b = await agent(backend, "b");
+    const answered = await backend.send(a, { to: "b", prompt: "answered", hops: 0 });
+    await backend.settle(b, { msg_id: answered.msg_id, result: { ok: true, text: "the reply" } });
+    const taken = await backend.send(a, { to: "b", prompt: "taken", hops: 0 });
+    await backend.ack(b, [taken.msg_id]);
+    const waiting = await backend.send(a, { to: "b", prompt: "waiting", hops: 0 });
+
+    const iterator = feed.watch(undefined)[Symbol.asyncIterator]();
+    const snapshot = (await iterator.next()).value as AdminEvent;
+    assert.equal(backend.events.active, true);
+    if (snapshot.kind !== "snapshot") assert.fail("no snapshot");
+    const rows = new Map(snapshot.messages.map((row) => [row.msg_id, row]));
+    assert.deepEqual([...rows.keys()], [answered.msg_id, taken.msg_id, waiting.msg_id]);
+    const done = rows.get(answered.msg_id);
+    assert.equal(done?.state, "replied");
+    assert.equal(done?.bytes, Buffer.byteLength("answered"));
+    assert.equal(done?.reply_bytes, Buffer.byteLength("the reply"));
+    assert.equal(done?.reply_preview, "the reply");
+    assert.equal(typeof done?.settled_at, "number");
+    assert.equal(rows.get(taken.msg_id)?.state, "delivered");
+    assert.equal(rows.get(waiting.msg_id)?.state, "queued");
+    assert.equal(rows.get(waiting.msg_id)?.prompt_preview, "waiting");
+    assert.equal(snapshot.agents.find((card) => card.name === "b")?.queue_depth, 2);
+
+    // What happens after the snapshot arrives as changes.
+    await backend.settle(b, { msg_id: taken.msg_id, result: { ok: true, text: "late" } });
+    // The batch timer does not hold the process open (a hub's server does); this test's wait does.
+    const keepAlive = setInterval(() => {}, 1000);
+    const changes = (await iterator.next()).value as AdminEvent;
+    clearInterval(keepAlive);
+    if (changes.kind !== "changes") assert.fail("no changes");
+    assert.equal(changes.messages.find((row) => row.msg_id === taken.msg_id)?.state, "replied");
+    assert.equal(changes.agents.find((card) => card.name === "b")?.queue_depth, 1);
+
+    // The last watcher left: the feed stops following and forgets.
+    await iterator.return?.();
+    assert.equal(backend.events.active, false);
+    assert.equal(feed.subscriberCount, 0);
+    const again = await first(feed);
+    if (again.kind !== "snapshot") assert.fail("no snapshot");
+    assert.equal(again.agents.find((card) => card.name === "b")?.queue_depth, 1);
     feed.close();
     await backend.close();
   });

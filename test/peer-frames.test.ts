@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ClientFrame, parseClientFrame, parseServerFrame, ServerFrame } from "../contract/frames.ts";
+import { OutcomeBatch, parseOutcomeBatch } from "../peer/outcome-batch.ts";
 
 const clientFrames: unknown[] = [
   { k: "req", id: 1, type: "mutation", path: "messages.send", input: { json: { to: "b", prompt: "hi" } } },
@@ -57,6 +58,42 @@ const serverFrames: unknown[] = [
   [1],
 ];
 
+const ID = "01JX2Q9V4C8M6N3P5R7T9W1Y3Z";
+const pending = { state: "pending", msg_id: ID, delivered: true };
+const reply = { state: "reply", msg_id: ID, from: "b", text: "hi", replied_at: 1 };
+const failed = { state: "error", msg_id: ID, code: "PEER_GONE", message: "gone" };
+const outcomeBatches: unknown[] = [
+  [],
+  [{ seq: 1, outcome: pending }],
+  [
+    { seq: 2, outcome: reply },
+    { seq: 3, outcome: failed },
+  ],
+  [{ seq: 1, outcome: { ...reply, value: { a: 1 } } }],
+  [{ seq: 1, outcome: { ...pending, recipient: "offline" } }],
+  [{ seq: 1, outcome: { ...pending, recipient: "nowhere" } }],
+  [{ seq: 1, outcome: { ...pending, extra: 1 } }],
+  [{ seq: 1, outcome: pending, extra: 1 }],
+  [{ seq: 1, outcome: { ...pending, delivered: "yes" } }],
+  [{ seq: 1, outcome: { ...pending, msg_id: "not-a-ulid" } }],
+  [{ seq: 1, outcome: { ...reply, from: "-bad" } }],
+  [{ seq: 1, outcome: { ...reply, from: "x".repeat(65) } }],
+  [{ seq: 1, outcome: { ...reply, replied_at: 1.5 } }],
+  [{ seq: 1, outcome: { ...reply, text: 7 } }],
+  [{ seq: 1, outcome: { ...failed, code: "NOPE" } }],
+  [{ seq: 1, outcome: { ...failed, message: undefined } }],
+  [{ seq: 0, outcome: pending }],
+  [{ seq: 1.5, outcome: pending }],
+  [{ seq: Number.MAX_SAFE_INTEGER + 2, outcome: pending }],
+  [{ seq: 1, outcome: { ...pending, state: "other" } }],
+  [{ seq: 1 }],
+  [null],
+  Array.from({ length: 1024 }, (_, i) => ({ seq: i + 1, outcome: pending })),
+  Array.from({ length: 1025 }, (_, i) => ({ seq: i + 1, outcome: pending })),
+  { seq: 1, outcome: pending },
+  null,
+];
+
 /** The fields the transport reads of each kind of frame. */
 const READ: Record<string, string[]> = {
   req: ["k", "id", "type", "path", "input"],
@@ -94,6 +131,16 @@ describe("frame checks", () => {
       if (fast.success && zod.success) {
         assert.deepEqual(fields(fast.data), fields(zod.data), JSON.stringify(frame));
       }
+    }
+  });
+
+  it("accept outcome batches exactly as OutcomeBatch does, with the same data", () => {
+    for (const batch of outcomeBatches) {
+      const fast = parseOutcomeBatch(batch);
+      const zod = OutcomeBatch.safeParse(batch);
+      const label = JSON.stringify(batch).slice(0, 200);
+      assert.equal(fast.success, zod.success, label);
+      if (fast.success && zod.success) assert.deepEqual(fast.data, zod.data, label);
     }
   });
 });

@@ -300,6 +300,7 @@ export class Agents {
     this.removedPeers.clear();
     if (cards.length === 0 && removed.length === 0) return;
     const item: QueueItem = {
+      id: this.streams.eventId(this.state.seq),
       seq: this.state.seq,
       event: { kind: "peers", agents: cards, delta: true, removed },
     };

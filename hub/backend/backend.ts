@@ -12,6 +12,7 @@ import { HUB_FEATURES, type RegisterAnswer, type RegisterRequest } from "../../c
 import type { Caller, ComsBackend } from "../../contract/router.ts";
 import type {
   AgentCard,
+  AgentStatus,
   CardPatch,
   HelloInput,
   ListInput,
@@ -21,7 +22,7 @@ import type {
   SendInput,
   SettleInput,
 } from "../../contract/schemas.ts";
-import type { HubStore } from "../store/store.ts";
+import type { HubStore, MessageState } from "../store/store.ts";
 import { Agents } from "./agents.ts";
 import { HubEvents } from "./events.ts";
 import type { InboxFeed } from "./inbox-feed.ts";
@@ -31,6 +32,15 @@ import { Messages } from "./messages.ts";
 import { HubState } from "./state.ts";
 
 export { DEFAULT_MAX_AGENTS, DEFAULT_MAX_MESSAGE_BYTES, type HubLimits } from "./limits.ts";
+
+/** A message the hub holds, as an observer starting now sees it; `at` is when it finished. */
+export interface HeldMessage {
+  message: Message;
+  state: MessageState;
+  bytes?: number;
+  outcome?: Outcome;
+  at?: number;
+}
 
 export class HubBackend implements ComsBackend {
   readonly project: string;
@@ -86,22 +96,48 @@ export class HubBackend implements ComsBackend {
     return held;
   }
 
-  /** Every agent (explicit ones too), every unsettled message and their bytes, for an observer starting now. */
+  /**
+   * Every agent (explicit ones too) and every message the hub still holds,
+   * unsettled ones and the recently finished ones it keeps for their senders,
+   * in the order they were sent, for an observer starting now.
+   */
   snapshot(): {
     cards: AgentCard[];
-    pending: Array<{ message: Message; delivered: boolean }>;
+    messages: HeldMessage[];
     queuedBytes: number;
   } {
-    const pending: Array<{ message: Message; delivered: boolean }> = [];
+    const messages: HeldMessage[] = [];
     for (const record of this.state.messages.values()) {
-      if (record.state !== "final")
-        pending.push({ message: record.message, delivered: record.state === "acked" });
+      messages.push({
+        message: record.message,
+        state: record.state,
+        ...(record.bytes !== undefined ? { bytes: record.bytes } : {}),
+        ...(record.outcome ? { outcome: record.outcome } : {}),
+        ...(record.done_at !== undefined ? { at: record.done_at } : {}),
+      });
     }
     return {
       cards: [...this.state.agents.values()].map((record) => this.agents.cardOf(record)),
-      pending,
+      messages,
       queuedBytes: this.state.queuedBytes,
     };
+  }
+
+  /** Unsettled messages per recipient name (for the queue-depth gauge), read from the queues. */
+  queueDepths(): Map<string, number> {
+    const byName = new Map<string, number>();
+    for (const [id, queue] of this.state.queues) {
+      const record = this.state.agents.get(id);
+      if (record && queue.size > 0) byName.set(record.card.name, queue.size);
+    }
+    return byName;
+  }
+
+  /** Agents by presence status now (for the connected-agents gauge). */
+  statusCounts(now = Date.now()): Record<AgentStatus, number> {
+    const counts = { online: 0, stale: 0, offline: 0 };
+    for (const record of this.state.agents.values()) counts[this.state.statusOf(record, now)] += 1;
+    return counts;
   }
 
   /** The verified caller for an agent credential, or null. */
@@ -134,12 +170,13 @@ export class HubBackend implements ComsBackend {
     return this.agents.card(caller);
   }
 
-  async send(caller: Caller, input: z.output<typeof SendInput>): Promise<SendAck> {
+  /** A refusal is counted (the "refused" event) and rejects; nothing was queued then. */
+  send(caller: Caller, input: z.output<typeof SendInput>): Promise<SendAck> {
     try {
-      return await this.messages.accept(caller, input);
+      return this.messages.accept(caller, input);
     } catch (error) {
       this.events.emit({ type: "refused", from: caller.name, code: toComsError(error).code });
-      throw error;
+      return Promise.reject(error);
     }
   }
 
@@ -162,11 +199,19 @@ export class HubBackend implements ComsBackend {
   }
 
   ack(caller: Caller, msgIds: string[]): Promise<void> {
-    return this.messages.ack(caller, msgIds);
+    try {
+      return this.messages.ack(caller, msgIds);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   settle(caller: Caller, input: z.output<typeof SettleInput>): Promise<void> {
-    return this.messages.settle(caller, input);
+    try {
+      return this.messages.settle(caller, input);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /**

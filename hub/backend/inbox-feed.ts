@@ -5,11 +5,14 @@
  * writer attaches and is called per event; other consumers iterate it.
  */
 import type { InboxItem } from "../../contract/router.ts";
-import type { InboxEvent } from "../../contract/schemas.ts";
 import { type FeedSink, iterateFeed, type PushFeed } from "../../lib/push-feed.ts";
 
-/** `backlog`: part of the replay a stream opened with (see FeedSink.next). */
-export type QueueItem = { seq: number; event: InboxEvent; msgId?: string; backlog?: true };
+/**
+ * One inbox event as the feeds hold it, and as the stream takes it (its `id`
+ * and `event`): built once per event, not copied per hand-over.
+ * `backlog`: part of the replay a stream opened with (see FeedSink.next).
+ */
+export type QueueItem = InboxItem & { seq: number; msgId?: string; backlog?: true };
 
 export interface InboxFeedDeps {
   /** Already durable up to here: such events go out at once. */
@@ -21,7 +24,6 @@ export interface InboxFeedDeps {
   waitDurable(feed: InboxFeed): void;
   /** An event that became pointless while it waited (its message got answered meanwhile). */
   stale(item: QueueItem): boolean;
-  toItem(item: QueueItem): InboxItem;
   /**
    * The consumer could not take this event (it threw: e.g. the message cannot
    * be serialized). The feed skips it and goes on; the backend ends that one
@@ -158,7 +160,7 @@ export class InboxFeed implements PushFeed<InboxItem> {
     if (this.deps.stale(item)) return true;
     let more: boolean;
     try {
-      more = sink.next(this.deps.toItem(item), item.backlog) !== false;
+      more = sink.next(item, item.backlog) !== false;
     } catch (error) {
       this.deps.undeliverable(item, error);
       return true;

@@ -4,7 +4,7 @@
  * publishing live events to an agent's streams or to all of them, and the
  * durability gate each feed waits on before it hands an event out.
  */
-import type { InboxItem } from "../../contract/router.ts";
+import type { InboxEvent } from "../../contract/schemas.ts";
 import { InboxFeed, type InboxFeedDeps, type QueueItem } from "./inbox-feed.ts";
 import { type HubState, setOf } from "./state.ts";
 import { StreamGrace } from "./stream-grace.ts";
@@ -14,8 +14,12 @@ export class InboxStreams {
   private readonly streams = new Map<string, Set<InboxFeed>>();
   private durableSeq: number;
   /** Feeds holding an event that is not on disk yet, and whether a flush is being waited for them. */
-  private readonly waiting = new Set<InboxFeed>();
+  private waiting = new Set<InboxFeed>();
+  /** The other set of the pair: the feeds being woken while new ones gather in `waiting`. */
+  private waking = new Set<InboxFeed>();
   private watchingFlush = false;
+  /** Everything numbered up to here is in the flush being waited for. */
+  private flushTarget = 0;
   private readonly undeliverable: (item: QueueItem, error: unknown) => void;
   private readonly grace: StreamGrace;
 
@@ -62,6 +66,7 @@ export class InboxStreams {
       const record = messages.get(msgId);
       if (record && (after === null || record.deliver_seq > after)) {
         replay.push({
+          id: this.eventId(record.deliver_seq),
           seq: record.deliver_seq,
           event: { kind: "message", message: record.message },
           msgId,
@@ -73,7 +78,13 @@ export class InboxStreams {
       const record = messages.get(msgId);
       const seq = record?.outcome_seq ?? 0;
       if (record?.outcome && (after === null || seq > after)) {
-        replay.push({ seq, event: { kind: "outcome", outcome: record.outcome }, msgId, backlog: true });
+        replay.push({
+          id: this.eventId(seq),
+          seq,
+          event: { kind: "outcome", outcome: record.outcome },
+          msgId,
+          backlog: true,
+        });
       }
     }
     replay.sort((a, b) => a.seq - b.seq);
@@ -96,8 +107,12 @@ export class InboxStreams {
     return feed;
   }
 
-  publish(agentId: string, item: QueueItem): void {
-    for (const stream of this.streams.get(agentId) ?? []) stream.push(item);
+  /** An event for one agent's open streams (none open: nothing is built; a stream opened later replays it). */
+  publish(agentId: string, seq: number, event: InboxEvent, msgId: string): void {
+    const open = this.streams.get(agentId);
+    if (!open) return;
+    const item: QueueItem = { id: this.eventId(seq), seq, event, msgId };
+    for (const stream of open) stream.push(item);
   }
 
   /** A peers change to every open stream that takes them. */
@@ -127,7 +142,6 @@ export class InboxStreams {
       waitDurable: (feed) => this.waitDurable(feed),
       stale: (item) =>
         item.event.kind === "message" && this.state.messages.get(item.msgId ?? "")?.state === "final",
-      toItem: (item) => this.itemOf(item),
       undeliverable: (item, error) => this.undeliverable(item, error),
       handed: (item) => {
         if (item.event.kind === "message") this.state.handedOut.add(item.event.message.msg_id);
@@ -152,26 +166,31 @@ export class InboxStreams {
     if (this.watchingFlush) return;
     this.watchingFlush = true;
     // Everything numbered so far was written before this flush was asked for, so it is in it.
-    const target = this.state.seq;
-    const wake = (failed: boolean) => {
-      this.watchingFlush = false;
-      if (!failed) this.durableSeq = Math.max(this.durableSeq, target);
-      const feeds = [...this.waiting];
-      this.waiting.clear();
-      // A feed whose next event came after `target` asks again, for the commit that holds it.
-      for (const waiting of feeds) {
-        if (failed) waiting.storeFailed();
-        else waiting.durable();
-      }
-    };
-    this.state.store.flush().then(
-      () => wake(false),
-      () => wake(true),
-    );
+    this.flushTarget = this.state.seq;
+    this.state.store.flush().then(this.flushed, this.flushFailed);
   }
 
-  private itemOf(item: QueueItem): InboxItem {
-    return { id: `${this.state.store.epoch}.${item.seq}`, event: item.event };
+  private readonly flushed = (): void => this.wake(false);
+  private readonly flushFailed = (): void => this.wake(true);
+
+  private wake(failed: boolean): void {
+    this.watchingFlush = false;
+    if (!failed) this.durableSeq = Math.max(this.durableSeq, this.flushTarget);
+    // Swapped, not copied: a feed whose next event came after the target asks again, for the
+    // commit that holds it, into the fresh set.
+    const feeds = this.waiting;
+    this.waiting = this.waking;
+    this.waking = feeds;
+    for (const waiting of feeds) {
+      if (failed) waiting.storeFailed();
+      else waiting.durable();
+    }
+    feeds.clear();
+  }
+
+  /** The id a resuming subscriber passes back as Last-Event-ID. */
+  eventId(seq: number): string {
+    return `${this.state.store.epoch}.${seq}`;
   }
 
   /** The sequence number after which to resume, or null for a full replay (new stream, other epoch). */

@@ -11,6 +11,7 @@ import type { Caller } from "../../contract/router.ts";
 import type { ErrorCode, Message, Outcome, SendAck, SendInput, SettleInput } from "../../contract/schemas.ts";
 import type { MessageRecord } from "../store/store.ts";
 import { AsyncQueue } from "./async-queue.ts";
+import { DueQueue } from "./due-queue.ts";
 import type { QueueItem } from "./inbox-feed.ts";
 import type { InboxStreams } from "./inbox-streams.ts";
 import { TAKEN_RETENTION_MS } from "./limits.ts";
@@ -21,13 +22,42 @@ export class Messages {
   private readonly state: HubState;
   private readonly streams: InboxStreams;
   private readonly watchers = new Map<string, Set<() => void>>();
+  /** Unsettled messages, by when they expire. */
+  private readonly expiring = new DueQueue((msgId) => {
+    const record = this.state.messages.get(msgId);
+    return record !== undefined && record.state !== "final";
+  });
+  /** Final messages whose outcome waits for its sender, by when their tombstone goes (TTL after they finished). */
+  private readonly untakenGoing = new DueQueue((msgId) => {
+    const record = this.state.messages.get(msgId);
+    return record?.state === "final" && !record.outcome_taken;
+  });
+  /** Final messages whose outcome was taken, by when their tombstone goes. */
+  private readonly takenGoing = new DueQueue((msgId) => this.state.messages.has(msgId));
+  /**
+   * Messages restored from the store: their times come from an earlier run
+   * (perhaps with other limits), so the sweep looks at each until it is gone.
+   */
+  private restored: string[];
 
   constructor(state: HubState, streams: InboxStreams) {
     this.state = state;
     this.streams = streams;
+    this.restored = [...state.messages.keys()];
   }
 
-  async accept(caller: Caller, input: z.output<typeof SendInput>): Promise<SendAck> {
+  /**
+   * Accept a send: checked and applied in this turn (a refusal throws here,
+   * before anything changes), answered once the store has it. One promise per
+   * send: the store's flush, then the ack.
+   */
+  accept(caller: Caller, input: z.output<typeof SendInput>): Promise<SendAck> {
+    const record = this.take(caller, input);
+    return this.state.store.flush().then(() => this.ackOf(record));
+  }
+
+  /** The synchronous part of accept: the record now holding the message (an earlier one for a retried msg_id). */
+  private take(caller: Caller, input: z.output<typeof SendInput>): MessageRecord {
     const { state } = this;
     const { limits } = state;
     state.assertOpen();
@@ -47,8 +77,7 @@ export class Messages {
       const previous = state.messages.get(input.msg_id);
       if (previous) {
         if (previous.message.from_id !== caller.id) throw comsError("BAD_INPUT", "msg_id already in use");
-        await state.store.flush();
-        return this.ackOf(previous);
+        return previous;
       }
     }
     const toId = state.byName.get(input.to);
@@ -96,7 +125,8 @@ export class Messages {
       );
     }
     const now = Date.now();
-    const message: Message = {
+    // Optional fields assigned in place, in the wire order, rather than spread from temporary objects.
+    const message = {
       msg_id: input.msg_id ?? ulid(now),
       from: sender.card.name,
       from_id: sender.card.id,
@@ -104,11 +134,11 @@ export class Messages {
       to_id: recipient.card.id,
       prompt: input.prompt,
       hops,
-      ...(input.conversation_id ? { conversation_id: input.conversation_id } : {}),
-      ...(input.response_schema ? { response_schema: input.response_schema } : {}),
-      ...(input.chain_id ? { chain_id: input.chain_id } : {}),
-      created_at: now,
-    };
+    } as Message;
+    if (input.conversation_id) message.conversation_id = input.conversation_id;
+    if (input.response_schema) message.response_schema = input.response_schema;
+    if (input.chain_id) message.chain_id = input.chain_id;
+    message.created_at = now;
     const record: MessageRecord = {
       message,
       state: "queued",
@@ -116,16 +146,12 @@ export class Messages {
       deliver_seq: state.nextSeq(),
     };
     state.messages.set(message.msg_id, record);
+    this.expiring.push(record.expires_at, message.msg_id);
     state.enqueue(record, bytes);
     state.store.putMessage(record);
-    this.streams.publish(recipient.card.id, {
-      seq: record.deliver_seq,
-      event: { kind: "message", message },
-      msgId: message.msg_id,
-    });
+    this.streams.publish(recipient.card.id, record.deliver_seq, { kind: "message", message }, message.msg_id);
     state.events.emit({ type: "sent", message, bytes });
-    await state.store.flush();
-    return this.ackOf(record);
+    return record;
   }
 
   private ackOf(record: MessageRecord): SendAck {
@@ -207,7 +233,8 @@ export class Messages {
     }
   }
 
-  async ack(caller: Caller, msgIds: string[]): Promise<void> {
+  /** Applied in this turn; the promise is the store's flush (shared by everything in the same commit). */
+  ack(caller: Caller, msgIds: string[]): Promise<void> {
     const { state } = this;
     for (const msgId of msgIds) {
       const record = state.messages.get(msgId);
@@ -222,13 +249,16 @@ export class Messages {
         // and the sender's client drops a reply it already has; a write per answered prompt is saved.
         record.outcome_taken = true;
         record.done_at = Date.now();
+        this.takenGoing.push(record.done_at + this.takenRetention(), msgId);
+        this.untakenGoing.forgot();
         state.takeOutcome(caller.id, msgId);
       }
     }
-    await state.store.flush();
+    return state.store.flush();
   }
 
-  async settle(caller: Caller, input: z.output<typeof SettleInput>): Promise<void> {
+  /** Applied in this turn (a refusal throws here, before anything changes); the promise is the store's flush. */
+  settle(caller: Caller, input: z.output<typeof SettleInput>): Promise<void> {
     const record = this.state.messages.get(input.msg_id);
     if (!record) throw comsError("EXPIRED", "no such message on this hub (expired or purged)");
     if (record.message.to_id !== caller.id) {
@@ -256,18 +286,22 @@ export class Messages {
         throw comsError("TOO_LARGE", `reply is ${bytes} bytes; this hub accepts at most ${max}`);
       }
     }
-    const outcome: Outcome = result.ok
-      ? {
-          state: "reply",
-          msg_id: input.msg_id,
-          from: record.message.to,
-          text: result.text,
-          ...(result.value !== undefined ? { value: result.value } : {}),
-          replied_at: Date.now(),
-        }
-      : { state: "error", msg_id: input.msg_id, code: result.code, message: result.message };
+    let outcome: Outcome;
+    if (result.ok) {
+      const reply = {
+        state: "reply",
+        msg_id: input.msg_id,
+        from: record.message.to,
+        text: result.text,
+      } as Reply;
+      if (result.value !== undefined) reply.value = result.value;
+      reply.replied_at = Date.now();
+      outcome = reply;
+    } else {
+      outcome = { state: "error", msg_id: input.msg_id, code: result.code, message: result.message };
+    }
     this.finish(record, outcome, bytes);
-    await this.state.store.flush();
+    return this.state.store.flush();
   }
 
   /** Make a message final and route its outcome to the sender. */
@@ -275,22 +309,23 @@ export class Messages {
     const { state } = this;
     const msg = record.message;
     record.state = "final";
+    this.expiring.forgot();
     record.outcome = outcome;
     record.outcome_seq = state.nextSeq();
     record.done_at = Date.now();
     // A tombstone does not need the prompt any more.
     record.message = { ...msg, prompt: "" };
-    state.dequeue(msg.to_id, msg.msg_id);
+    const bytes = state.dequeue(msg.to_id, msg.msg_id);
+    // Kept for an observer that starts later (the dashboard), as the prompt is not.
+    if (bytes > 0) record.bytes = bytes;
     state.handedOut.delete(msg.msg_id);
     if (state.agents.has(msg.from_id)) {
       state.holdOutcome(record, replySize);
-      this.streams.publish(msg.from_id, {
-        seq: record.outcome_seq,
-        event: { kind: "outcome", outcome },
-        msgId: msg.msg_id,
-      });
+      this.streams.publish(msg.from_id, record.outcome_seq, { kind: "outcome", outcome }, msg.msg_id);
+      this.untakenGoing.push(record.done_at + state.limits.messageTtlMs, msg.msg_id);
     } else {
       record.outcome_taken = true;
+      this.takenGoing.push(record.done_at + this.takenRetention(), msg.msg_id);
     }
     state.store.putMessage(record);
     this.notify(msg.msg_id);
@@ -345,11 +380,7 @@ export class Messages {
     record.outcome_seq = state.nextSeq();
     if (state.untaken.get(msg.from_id)?.has(msg.msg_id)) {
       state.holdOutcome(record);
-      this.streams.publish(msg.from_id, {
-        seq: record.outcome_seq,
-        event: { kind: "outcome", outcome },
-        msgId: msg.msg_id,
-      });
+      this.streams.publish(msg.from_id, record.outcome_seq, { kind: "outcome", outcome }, msg.msg_id);
     }
     state.store.putMessage(record);
     this.notify(msg.msg_id);
@@ -361,24 +392,48 @@ export class Messages {
     const record = state.messages.get(msgId);
     if (!record) return;
     state.messages.delete(msgId);
+    if (record.state !== "final") this.expiring.forgot();
+    else (record.outcome_taken ? this.takenGoing : this.untakenGoing).forgot();
     state.dequeue(record.message.to_id, msgId);
     state.takeOutcome(record.message.from_id, msgId);
     state.handedOut.delete(msgId);
     state.store.deleteMessage(msgId);
   }
 
-  /** Expire messages past their TTL; purge tombstones whose outcome was taken or is old. */
+  /**
+   * Expire messages past their TTL; purge tombstones whose outcome was taken
+   * or is old. Only what falls due now is looked at (and what was restored
+   * from the store, until it is gone), not every message the hub holds.
+   */
   sweep(now: number): void {
-    const { limits } = this.state;
-    for (const record of this.state.messages.values()) {
-      if (record.state !== "final") this.expireIfDue(record, now);
-      else if (
-        (record.outcome_taken && (record.done_at ?? 0) + TAKEN_RETENTION_MS <= now) ||
-        (record.done_at ?? 0) + limits.messageTtlMs <= now
-      ) {
-        this.dropMessage(record.message.msg_id);
-      }
+    const look = (msgId: string) => {
+      const record = this.state.messages.get(msgId);
+      if (record) this.sweepOne(record, now);
+    };
+    this.expiring.takeDue(now, look);
+    this.untakenGoing.takeDue(now, look);
+    this.takenGoing.takeDue(now, look);
+    if (this.restored.length > 0) {
+      this.restored = this.restored.filter((msgId) => {
+        look(msgId);
+        return this.state.messages.has(msgId);
+      });
     }
+  }
+
+  private sweepOne(record: MessageRecord, now: number): void {
+    if (record.state !== "final") this.expireIfDue(record, now);
+    else if (
+      (record.outcome_taken && (record.done_at ?? 0) + TAKEN_RETENTION_MS <= now) ||
+      (record.done_at ?? 0) + this.state.limits.messageTtlMs <= now
+    ) {
+      this.dropMessage(record.message.msg_id);
+    }
+  }
+
+  /** How long a tombstone whose outcome was taken stays (never past the TTL). */
+  private takenRetention(): number {
+    return Math.min(TAKEN_RETENTION_MS, this.state.limits.messageTtlMs);
   }
 
   /**
@@ -417,6 +472,8 @@ export class Messages {
     for (const set of this.watchers.values()) for (const wake of set) wake();
   }
 }
+
+type Reply = Extract<Outcome, { state: "reply" }>;
 
 export function errorOutcome(msgId: string, code: ErrorCode, message: string): Outcome {
   return { state: "error", msg_id: msgId, code, message };

@@ -136,17 +136,21 @@ export class HubState {
     this.countSender(from, bytes);
   }
 
-  /** Take a message out of its recipient's queue (settled, expired, gone, dropped); a no-op if it is not there. */
-  dequeue(toId: string, msgId: string): void {
+  /**
+   * Take a message out of its recipient's queue (settled, expired, gone,
+   * dropped); a no-op if it is not there. Returns the bytes it was counted at (0 if none).
+   */
+  dequeue(toId: string, msgId: string): number {
     const queue = this.queues.get(toId);
-    if (!queue?.delete(msgId)) return;
+    if (!queue?.delete(msgId)) return 0;
     if (queue.size === 0) this.queues.delete(toId);
     const held = this.queuedSizes.get(msgId);
-    if (!held) return;
+    if (!held) return 0;
     this.queuedSizes.delete(msgId);
     this.queuedTotal -= held.bytes;
     this.countRecipient(toId, -held.bytes);
     this.countSender(held.from, -held.bytes);
+    return held.bytes;
   }
 
   /** Empty a recipient's queue (it was removed), uncounting whatever is still in it. */

@@ -3,6 +3,10 @@
  * the latest messages with their state) from the backend's events, and sends
  * each subscriber a snapshot, then the changes in batches a few times a
  * second, so 100 messages a second cost a handful of SSE events, not hundreds.
+ * Only while someone watches: the first subscriber builds the picture from
+ * the hub's state (its agents, queues and the finished messages it still
+ * keeps), the last one to leave drops it, so an unwatched hub does no work
+ * per message here.
  */
 import type { AdminBackend, AdminEvent, HubInfo, MessageRow } from "../../contract/admin.ts";
 import type { AgentCard, Message, Outcome } from "../../contract/schemas.ts";
@@ -26,6 +30,7 @@ export interface AdminFeedOptions {
 }
 
 export class AdminFeed implements AdminBackend {
+  private readonly backend: HubBackend;
   private readonly info: HubInfo;
   private readonly previewChars: number;
   private readonly historyRows: number;
@@ -36,56 +41,75 @@ export class AdminFeed implements AdminBackend {
   /** Insertion-ordered: the oldest settled rows go first when over the cap. */
   private readonly rows = new Map<string, MessageRow>();
   private settledCount = 0;
-  /** Recipient id → unsettled message count (the queue depth shown on cards and in metrics). */
+  /** Recipient id → unsettled message count (the queue depth shown on cards). */
   private readonly depth = new Map<string, number>();
   private readonly dirtyAgents = new Set<string>();
   private readonly removed = new Set<string>();
   private readonly dirtyRows = new Set<string>();
   private readonly subscribers = new Set<AsyncQueue<AdminEvent>>();
   private timer: NodeJS.Timeout | undefined;
-  private readonly stop: () => void;
+  /** Stops listening to the backend; set while someone watches. */
+  private stop: (() => void) | undefined;
 
   constructor(backend: HubBackend, opts: AdminFeedOptions) {
+    this.backend = backend;
     this.info = { project: backend.project, content: opts.content, started_at: Date.now() };
     this.previewChars = opts.previewChars ?? 160;
     this.historyRows = opts.historyRows ?? 500;
     this.batchMs = opts.batchMs ?? 250;
     this.maxBacklog = opts.maxBacklog ?? 40;
     this.snapshotRows = opts.snapshotRows ?? 2000;
-    // Listen first, then read the state: both are synchronous, so nothing slips between them.
-    this.stop = backend.events.on((event) => this.apply(event));
-    const { cards, pending } = backend.snapshot();
-    for (const card of cards) this.agents.set(card.id, card);
-    for (const { message, delivered } of pending) {
-      this.addRow(message, Buffer.byteLength(message.prompt));
-      this.bumpDepth(message.to_id, 1);
-      if (delivered) this.patchRow(message.msg_id, { state: "delivered" });
-    }
-  }
-
-  /** Unsettled messages per recipient name (for the queue-depth gauge). */
-  queueDepths(): Map<string, number> {
-    const byName = new Map<string, number>();
-    for (const [id, n] of this.depth) {
-      const card = this.agents.get(id);
-      if (card && n > 0) byName.set(card.name, n);
-    }
-    return byName;
-  }
-
-  /** Agents by status (for the connected-agents gauge). */
-  statusCounts(): Record<AgentCard["status"], number> {
-    const counts = { online: 0, stale: 0, offline: 0 };
-    for (const card of this.agents.values()) counts[card.status] += 1;
-    return counts;
   }
 
   get subscriberCount(): number {
     return this.subscribers.size;
   }
 
+  /** Whether the feed follows the backend now (someone watches). */
+  get following(): boolean {
+    return this.stop !== undefined;
+  }
+
+  /** The first subscriber came: listen, then read the state (both synchronous, so nothing slips between). */
+  private follow(): void {
+    this.stop = this.backend.events.on((event) => this.apply(event));
+    const { cards, messages } = this.backend.snapshot();
+    for (const card of cards) this.agents.set(card.id, card);
+    // Only the newest finished ones are kept (historyRows); the older ones are not built at all.
+    let skip = -this.historyRows;
+    for (const { state } of messages) if (state === "final") skip += 1;
+    for (const { message, state, bytes, outcome, at } of messages) {
+      if (state === "final" && skip-- > 0) continue;
+      this.addRow(message, bytes ?? Buffer.byteLength(message.prompt));
+      if (state === "final") {
+        // A finished message the hub still keeps: its prompt is gone, its outcome is there.
+        if (outcome) this.settleRow(message.msg_id, outcome, at ?? message.created_at);
+        this.settledCount += 1;
+      } else {
+        this.bumpDepth(message.to_id, 1);
+        if (state === "acked") this.patchRow(message.msg_id, { state: "delivered" });
+      }
+    }
+    this.trim();
+    this.clearDirty();
+  }
+
+  /** The last subscriber left: stop following and forget the picture. */
+  private unfollow(): void {
+    this.stop?.();
+    this.stop = undefined;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.agents.clear();
+    this.rows.clear();
+    this.depth.clear();
+    this.settledCount = 0;
+    this.clearDirty();
+  }
+
   async *watch(signal: AbortSignal | undefined): AsyncIterable<AdminEvent> {
     const queue = new AsyncQueue<AdminEvent>();
+    if (!this.stop) this.follow();
     this.subscribers.add(queue);
     const onAbort = () => queue.end();
     signal?.addEventListener("abort", onAbort);
@@ -105,14 +129,14 @@ export class AdminFeed implements AdminBackend {
     } finally {
       signal?.removeEventListener("abort", onAbort);
       this.subscribers.delete(queue);
+      if (this.subscribers.size === 0) this.unfollow();
     }
   }
 
   close(): void {
-    this.stop();
-    clearTimeout(this.timer);
     for (const queue of this.subscribers) queue.end();
     this.subscribers.clear();
+    this.unfollow();
   }
 
   private apply(event: HubEvent): void {
@@ -157,7 +181,8 @@ export class AdminFeed implements AdminBackend {
       created_at: message.created_at,
       ...(message.conversation_id ? { conversation_id: message.conversation_id } : {}),
       ...(message.chain_id ? { chain_id: message.chain_id } : {}),
-      ...(this.info.content ? { prompt_preview: this.preview(message.prompt) } : {}),
+      // A finished message's tombstone has no prompt left to preview.
+      ...(this.info.content && message.prompt !== "" ? { prompt_preview: this.preview(message.prompt) } : {}),
     };
     this.rows.set(row.msg_id, row);
     this.dirtyRows.add(row.msg_id);
@@ -171,23 +196,27 @@ export class AdminFeed implements AdminBackend {
       this.settledCount += 1;
     }
     if (!row) return;
+    this.settleRow(message.msg_id, outcome, at);
+    this.trim();
+  }
+
+  private settleRow(msgId: string, outcome: Outcome, at: number): void {
     if (outcome.state === "reply") {
       const reply = outcome.text;
-      this.patchRow(message.msg_id, {
+      this.patchRow(msgId, {
         state: "replied",
         settled_at: at,
         reply_bytes: Buffer.byteLength(reply) + (outcome.value === undefined ? 0 : jsonBytes(outcome.value)),
         ...(this.info.content ? { reply_preview: this.preview(reply) } : {}),
       });
     } else if (outcome.state === "error") {
-      this.patchRow(message.msg_id, {
+      this.patchRow(msgId, {
         state: "error",
         code: outcome.code,
         settled_at: at,
         ...(this.info.content ? { reply_preview: this.preview(outcome.message) } : {}),
       });
     }
-    this.trim();
   }
 
   private patchRow(msgId: string, patch: Partial<MessageRow>): void {

@@ -1,7 +1,9 @@
 /**
  * The hub's Prometheus metrics (prom-client, one registry per hub so several
  * hubs in one process do not mix). Counters and histograms follow the
- * backend's events; gauges are read from the hub at scrape time.
+ * backend's events; gauges are read from the hub at scrape time. The message
+ * counters are plain numbers per event, handed to prom-client at scrape time:
+ * exact, without a labels object and a label hash per message.
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { HubBackend } from "../backend/backend.ts";
@@ -16,39 +18,58 @@ export type AuthFailureReason = "missing" | "wrong" | "locked";
 
 export class HubMetrics {
   readonly registry = new Registry();
-  private readonly sent: Counter;
-  private readonly delivered: Counter;
-  private readonly settled: Counter<"outcome">;
-  private readonly refused: Counter<"code">;
+  private sentCount = 0;
+  private deliveredCount = 0;
+  /** Outcome ("reply" or an error code) → messages settled with it. */
+  private readonly settledCounts = new Map<string, number>();
+  /** Error code → sends refused with it. */
+  private readonly refusedCounts = new Map<string, number>();
   private readonly authFailures: Counter<"reason">;
-  private readonly toDelivered: Histogram;
-  private readonly toReply: Histogram;
-  private readonly storeFlush: Histogram;
+  private readonly toDelivered: DeferredHistogram;
+  private readonly toReply: DeferredHistogram;
+  private readonly storeFlush: DeferredHistogram;
   private readonly stop: () => void;
 
   constructor(backend: HubBackend, feed: AdminFeed) {
     const registers = [this.registry];
-    this.sent = new Counter({
+    const metrics = this;
+    new Counter({
       name: "pi_coms_messages_sent_total",
       help: "Messages accepted and queued by the hub",
       registers,
+      collect() {
+        this.reset();
+        this.inc(metrics.sentCount);
+      },
     });
-    this.delivered = new Counter({
+    new Counter({
       name: "pi_coms_messages_delivered_total",
       help: "Messages whose recipient acknowledged receipt",
       registers,
+      collect() {
+        this.reset();
+        this.inc(metrics.deliveredCount);
+      },
     });
-    this.settled = new Counter({
+    new Counter({
       name: "pi_coms_messages_settled_total",
       help: "Messages made final, by outcome: reply, or the error code (EXPIRED, PEER_GONE, ...)",
       labelNames: ["outcome"],
       registers,
+      collect() {
+        this.reset();
+        for (const [outcome, n] of metrics.settledCounts) this.inc({ outcome }, n);
+      },
     });
-    this.refused = new Counter({
+    new Counter({
       name: "pi_coms_sends_refused_total",
       help: "Sends the hub refused (nothing queued), by error code; RATE_LIMITED counts rate-limited sends",
       labelNames: ["code"],
       registers,
+      collect() {
+        this.reset();
+        for (const [code, n] of metrics.refusedCounts) this.inc({ code }, n);
+      },
     });
     this.authFailures = new Counter({
       name: "pi_coms_auth_failures_total",
@@ -56,19 +77,19 @@ export class HubMetrics {
       labelNames: ["reason"],
       registers,
     });
-    this.toDelivered = new Histogram({
+    this.toDelivered = new DeferredHistogram({
       name: "pi_coms_send_to_delivered_seconds",
       help: "Time from a message's acceptance to the recipient's acknowledgement",
       buckets: LATENCY_BUCKETS,
       registers,
     });
-    this.toReply = new Histogram({
+    this.toReply = new DeferredHistogram({
       name: "pi_coms_send_to_reply_seconds",
       help: "Time from a message's acceptance to its reply",
       buckets: LATENCY_BUCKETS,
       registers,
     });
-    this.storeFlush = new Histogram({
+    this.storeFlush = new DeferredHistogram({
       name: "pi_coms_store_flush_seconds",
       help: "Time the hub waited for its store to make changes durable (one flush)",
       buckets: STORE_BUCKETS,
@@ -81,7 +102,7 @@ export class HubMetrics {
       registers,
       collect() {
         this.reset();
-        for (const [agent, depth] of feed.queueDepths()) this.set({ agent }, depth);
+        for (const [agent, depth] of backend.queueDepths()) this.set({ agent }, depth);
       },
     });
     new Gauge({
@@ -108,7 +129,7 @@ export class HubMetrics {
       labelNames: ["status"],
       registers,
       collect() {
-        for (const [status, n] of Object.entries(feed.statusCounts())) this.set({ status }, n);
+        for (const [status, n] of Object.entries(backend.statusCounts())) this.set({ status }, n);
       },
     });
     new Gauge({
@@ -127,23 +148,23 @@ export class HubMetrics {
   private apply(event: HubEvent): void {
     switch (event.type) {
       case "sent":
-        this.sent.inc();
+        this.sentCount += 1;
         return;
       case "delivered":
-        this.delivered.inc();
+        this.deliveredCount += 1;
         this.toDelivered.observe(seconds(event.at - event.message.created_at));
         return;
-      case "settled":
+      case "settled": {
         // The message was counted when it first settled.
         if (event.replaced) return;
-        this.settled.inc({
-          outcome: event.outcome.state === "error" ? event.outcome.code : event.outcome.state,
-        });
+        const outcome = event.outcome.state === "error" ? event.outcome.code : event.outcome.state;
+        this.settledCounts.set(outcome, (this.settledCounts.get(outcome) ?? 0) + 1);
         if (event.outcome.state === "reply")
           this.toReply.observe(seconds(event.at - event.message.created_at));
         return;
+      }
       case "refused":
-        this.refused.inc({ code: event.code });
+        this.refusedCounts.set(event.code, (this.refusedCounts.get(event.code) ?? 0) + 1);
         return;
       default:
         return;
@@ -165,6 +186,38 @@ export class HubMetrics {
 
   close(): void {
     this.stop();
+  }
+}
+
+/**
+ * A histogram whose observations are kept as plain numbers and handed to
+ * prom-client when scraped (or once many have gathered): the same exposition,
+ * without prom-client's per-observation label handling on every message.
+ */
+class DeferredHistogram {
+  private readonly histogram: Histogram;
+  private pending: number[] = [];
+
+  constructor(config: { name: string; help: string; buckets: number[]; registers: Registry[] }) {
+    const deferred = this;
+    this.histogram = new Histogram({
+      ...config,
+      collect() {
+        deferred.apply();
+      },
+    });
+  }
+
+  observe(value: number): void {
+    this.pending.push(value);
+    // Bounded even when nobody scrapes.
+    if (this.pending.length >= 4096) this.apply();
+  }
+
+  private apply(): void {
+    const values = this.pending;
+    this.pending = [];
+    for (const value of values) this.histogram.observe(value);
   }
 }
 

@@ -25,6 +25,10 @@ export const STORE_FILE = "hub.sqlite";
  */
 const SEQ_BLOCK = 4096;
 
+/** What flush() returns when nothing waits to be written: one promise, not one per call. */
+const SETTLED = Promise.resolve();
+const ignore = (): void => {};
+
 export async function openSqliteStore(dir: string): Promise<HubStore> {
   ensurePrivateDir(dir);
   const db = await openSqlite(join(dir, STORE_FILE));
@@ -101,26 +105,42 @@ class SqliteStore extends CoalescingStore implements HubStore {
   }
 
   flush(): Promise<void> {
-    return this.pending ?? Promise.resolve();
+    return this.pending ?? SETTLED;
   }
 
   protected schedule(): void {
     if (this.pending || this.closed) return;
     this.pending = new Promise((resolve, reject) => {
-      setImmediate(() => {
-        this.pending = null;
-        if (this.closed) return resolve();
-        try {
-          this.commit();
-          resolve();
-        } catch (error) {
-          reject(error);
-        }
-      });
+      this.resolvePending = resolve;
+      this.rejectPending = reject;
     });
     // A failed commit is reported to whoever awaits flush(); do not crash on an unobserved one.
-    this.pending.catch(() => {});
+    this.pending.catch(ignore);
+    setImmediate(this.commitPending);
   }
+
+  /** Settle the promise flush() hands out for the changes waiting now. */
+  private resolvePending: () => void = ignore;
+  private rejectPending: (error: unknown) => void = ignore;
+
+  /** The next turn's commit (bound once, not a closure per commit). */
+  private readonly commitPending = (): void => {
+    const resolve = this.resolvePending;
+    const reject = this.rejectPending;
+    this.pending = null;
+    this.resolvePending = ignore;
+    this.rejectPending = ignore;
+    if (this.closed) {
+      resolve();
+      return;
+    }
+    try {
+      this.commit();
+      resolve();
+    } catch (error) {
+      reject(error);
+    }
+  };
 
   private commit(): void {
     if (this.unchanged) return;

@@ -29,6 +29,8 @@ export interface MessageRecord {
   /** The sender has taken the outcome (acked it); the record is only a tombstone now. */
   outcome_taken?: boolean;
   done_at?: number;
+  /** Set once final: the size the send was counted at (a tombstone no longer holds the prompt). */
+  bytes?: number;
 }
 
 export interface HubStore {
