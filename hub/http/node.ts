@@ -45,6 +45,7 @@ export function rawHeader(req: IncomingMessage, name: string): string | undefine
 }
 
 const hubRouter = servedRouter(comsRouter);
+const NODE_SSE_HEADERS = { ...SSE_HEADERS, connection: "close" };
 const PING_MS = comsRouter._def._config.sse?.ping?.intervalMs ?? 15_000;
 
 function answer(res: ServerResponse, { status, headers, body }: RouteAnswer): void {
@@ -73,14 +74,24 @@ export function serveNode(opts: ServeOptions): Promise<ServedHub> {
       res.writeHead(result.status, result.allow ? { allow: result.allow } : {});
       res.end();
     } else {
-      res.writeHead(200, SSE_HEADERS);
+      // Event frames go straight to the socket, one write each, in a body that ends when the connection
+      // does: through `res.write` every frame would be three chunked-encoding pieces, corked and flushed
+      // a tick later as one writev. A stream is the last thing its connection carries either way.
+      res.useChunkedEncodingByDefault = false;
+      res.writeHead(200, NODE_SSE_HEADERS);
+      res.flushHeaders();
+      const socket = res.socket;
+      if (!socket) {
+        result.abort.abort();
+        return;
+      }
       const stop = streams.start(
         {
-          write: (chunk) => void res.write(chunk),
-          buffered: () => res.writableLength,
+          write: (chunk) => void socket.write(chunk),
+          buffered: () => socket.writableLength,
           end: () => res.end(),
           cut: () => res.destroy(),
-          onDrain: (fn) => res.once("drain", fn),
+          onDrain: (fn) => socket.once("drain", fn),
         },
         result,
       );
