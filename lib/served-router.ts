@@ -63,74 +63,133 @@ async function callChain(index: number, def: ProcedureDef, opts: Options): Promi
   }
 }
 
-/** A compiled link of a procedure's chain: what the rest of the chain answers for these options. */
-type Step = (opts: Options) => Promise<MiddlewareResult>;
+/**
+ * A compiled link of a procedure's chain: what the rest of the chain answers
+ * for these options. Links run synchronously until something is really
+ * asynchronous (a resolver waiting for the store), then chain on that one
+ * promise, instead of a promise and a microtask per link; a link may throw,
+ * and whoever called it turns the throw into a failed result, as tRPC does.
+ */
+type Step = (opts: Options) => MaybePromise<MiddlewareResult>;
+type MaybePromise<T> = T | PromiseLike<T>;
 
 function failure(cause: unknown): MiddlewareResult {
   return { ok: false, error: getTRPCErrorFromUnknown(cause), marker: MIDDLEWARE_MARKER } as MiddlewareResult;
+}
+
+function isThenable<T>(value: MaybePromise<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown } | null)?.then === "function";
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return !!value && !Array.isArray(value) && typeof value === "object";
 }
 
-/** A middleware of the app's own (`t.procedure.use`): called as tRPC calls it, its `next` never throws. */
-function useStep(middleware: Middleware, meta: unknown, rest: Step): Step {
-  return async (opts) => {
-    try {
-      return await middleware({
-        ...opts,
-        meta,
-        next(nextOpts?: { ctx?: object; input?: unknown; getRawInput?: unknown }) {
-          return rest({
-            ...opts,
-            ctx: nextOpts?.ctx ? { ...(opts.ctx as object), ...nextOpts.ctx } : opts.ctx,
-            input: nextOpts && "input" in nextOpts ? nextOpts.input : opts.input,
-            getRawInput: nextOpts?.getRawInput ?? opts.getRawInput,
-          }).catch(failure);
-        },
-      });
-    } catch (cause) {
-      return failure(cause);
-    }
-  };
+/** The rest of the chain as tRPC's `next()` answers it: a promise that never rejects. */
+function nextOf(rest: Step, opts: Options): Promise<MiddlewareResult> {
+  let result: MaybePromise<MiddlewareResult>;
+  try {
+    result = rest(opts);
+  } catch (cause) {
+    return Promise.resolve(failure(cause));
+  }
+  return isThenable(result) ? Promise.resolve(result).then(undefined, failure) : Promise.resolve(result);
 }
 
-/** tRPC's input middleware, inline: parse the raw input, merge it into what earlier parsers gave. */
+/** A middleware of the app's own (`t.procedure.use`): called as tRPC calls it, its `next` never throws. */
+function useStep(middleware: Middleware, meta: unknown, rest: Step): Step {
+  return (opts) =>
+    middleware({
+      ...opts,
+      meta,
+      next(nextOpts?: { ctx?: object; input?: unknown; getRawInput?: unknown }) {
+        return nextOf(rest, {
+          ...opts,
+          ctx: nextOpts?.ctx ? { ...(opts.ctx as object), ...nextOpts.ctx } : opts.ctx,
+          input: nextOpts && "input" in nextOpts ? nextOpts.input : opts.input,
+          getRawInput: nextOpts?.getRawInput ?? opts.getRawInput,
+        });
+      },
+    });
+}
+
+/**
+ * tRPC's input middleware, inline: parse the raw input, merge it into what
+ * earlier parsers gave. `opts` is always an object this chain made for this
+ * call (never one a middleware holds), so the input is set on it in place.
+ * A transport that already holds the input may pass a `getRawInput` that
+ * answers without a promise.
+ */
 function inputStep(parse: ParseFn, rest: Step): Step {
-  return async (opts) => {
-    const raw = await (opts.getRawInput as () => Promise<unknown>)();
+  const withInput = (opts: Options, raw: unknown): MaybePromise<MiddlewareResult> => {
     let parsed: unknown;
     try {
       parsed = parse(raw);
-      if (parsed instanceof Promise) parsed = await parsed;
     } catch (cause) {
       throw new TRPCError({ code: "BAD_REQUEST", cause });
     }
-    const input = isObject(opts.input) && isObject(parsed) ? { ...opts.input, ...parsed } : parsed;
-    return rest({ ...opts, input });
+    if (parsed instanceof Promise) {
+      return parsed.then(
+        (value) => rest(merged(opts, value)),
+        (cause) => {
+          throw new TRPCError({ code: "BAD_REQUEST", cause });
+        },
+      );
+    }
+    return rest(merged(opts, parsed));
   };
+  return (opts) => {
+    const raw = (opts.getRawInput as () => unknown)();
+    return isThenable(raw) ? raw.then((value) => withInput(opts, value)) : withInput(opts, raw);
+  };
+}
+
+function merged(opts: Options, parsed: unknown): Options {
+  opts.input = isObject(opts.input) && isObject(parsed) ? { ...opts.input, ...parsed } : parsed;
+  return opts;
+}
+
+/** tRPC's output check on a successful result (same error as its output middleware). */
+function checkedOutput(parse: ParseFn, result: MiddlewareResult): MaybePromise<MiddlewareResult> {
+  if (!result?.ok) return result;
+  const invalid = (cause: unknown) =>
+    new TRPCError({ message: "Output validation failed", code: "INTERNAL_SERVER_ERROR", cause });
+  let data: unknown;
+  try {
+    data = parse(result.data);
+  } catch (cause) {
+    throw invalid(cause);
+  }
+  if (data instanceof Promise) {
+    return data.then(
+      (value) => ({ ...result, data: value }),
+      (cause) => {
+        throw invalid(cause);
+      },
+    );
+  }
+  return { ...result, data };
 }
 
 /** tRPC's output middleware, inline. */
 function outputStep(parse: ParseFn, rest: Step): Step {
-  return async (opts) => {
-    const result = await rest(opts);
-    if (!result?.ok) return result;
-    try {
-      let data = parse(result.data);
-      if (data instanceof Promise) data = await data;
-      return { ...result, data };
-    } catch (cause) {
-      throw new TRPCError({ message: "Output validation failed", code: "INTERNAL_SERVER_ERROR", cause });
-    }
+  return (opts) => {
+    const result = rest(opts);
+    return isThenable(result)
+      ? result.then((value) => checkedOutput(parse, value))
+      : checkedOutput(parse, result);
   };
 }
 
-function resolveStep(resolver: (opts: Options) => unknown): Step {
-  return async (opts) => {
-    const data = await resolver(opts);
-    return { marker: MIDDLEWARE_MARKER, ok: true, data, ctx: opts.ctx } as MiddlewareResult;
+/** The resolver's answer as a middleware result, output-checked when `parse` is given (the output step fused in). */
+function resolveStep(resolver: (opts: Options) => unknown, parse?: ParseFn): Step {
+  const resultOf = (data: unknown, ctx: unknown): MaybePromise<MiddlewareResult> => {
+    const result = { marker: MIDDLEWARE_MARKER, ok: true, data, ctx } as MiddlewareResult;
+    return parse ? checkedOutput(parse, result) : result;
+  };
+  return (opts) => {
+    const data = resolver(opts);
+    return isThenable(data) ? data.then((value) => resultOf(value, opts.ctx)) : resultOf(data, opts.ctx);
   };
 }
 
@@ -145,6 +204,7 @@ function compileChain(def: ProcedureDef): Step | undefined {
   let inputs = 0;
   for (let i = 0; i < middlewares.length; i++) {
     const middleware = middlewares[i] as Middleware & { _type?: string };
+    const last = i === middlewares.length - 1;
     if (middleware._type === "input") {
       const parser = def.inputs?.[inputs++];
       if (parser === undefined) return undefined;
@@ -153,8 +213,14 @@ function compileChain(def: ProcedureDef): Step | undefined {
     } else if (middleware._type === "output") {
       if (def.output === undefined) return undefined;
       const parse = getParseFn(def.output);
-      wraps.push((rest) => outputStep(parse, rest));
-    } else if (i === middlewares.length - 1 && middleware.name === "resolveMiddleware" && def.resolver) {
+      const resolver = def.resolver;
+      const next = middlewares[i + 1];
+      if (resolver && i + 1 === middlewares.length - 1 && next?.name === "resolveMiddleware") {
+        // Output check right before the resolver: one step, one continuation.
+        wraps.push(() => resolveStep(resolver, parse));
+        i++;
+      } else wraps.push((rest) => outputStep(parse, rest));
+    } else if (last && middleware.name === "resolveMiddleware" && def.resolver) {
       const resolver = def.resolver;
       wraps.push(() => resolveStep(resolver));
     } else if (middleware._type === undefined) {
@@ -162,9 +228,21 @@ function compileChain(def: ProcedureDef): Step | undefined {
     } else return undefined;
   }
   if (inputs !== (def.inputs?.length ?? 0)) return undefined;
-  let chain: Step = async () => undefined;
+  let chain: Step = () => undefined;
   for (let i = wraps.length - 1; i >= 0; i--) chain = (wraps[i] as (rest: Step) => Step)(chain);
   return chain;
+}
+
+/** A finished chain's result as the procedure answers it: its data, or the error it failed with. */
+function dataOf(result: MiddlewareResult): unknown {
+  if (!result) {
+    throw new TRPCError({
+      code: "INTERNAL_SERVER_ERROR",
+      message: "No result from middlewares - did you forget to `return next()`?",
+    });
+  }
+  if (!result.ok) throw result.error;
+  return result.data;
 }
 
 function withNativeSpreads(procedure: ServedProcedure): ServedProcedure {
@@ -173,18 +251,26 @@ function withNativeSpreads(procedure: ServedProcedure): ServedProcedure {
     return procedure;
   }
   const compiled = compileChain(def);
-  const chain: Step = compiled ? (opts) => compiled(opts).catch(failure) : (opts) => callChain(0, def, opts);
-  const fast = (async (opts: Options) => {
-    const result = await chain({ ...opts, input: undefined });
-    if (!result) {
-      throw new TRPCError({
-        code: "INTERNAL_SERVER_ERROR",
-        message: "No result from middlewares - did you forget to `return next()`?",
-      });
-    }
-    if (!result.ok) throw result.error;
-    return result.data;
-  }) as ServedProcedure;
+  let fast: ServedProcedure;
+  if (compiled) {
+    fast = ((opts: Options) => {
+      let result: MaybePromise<MiddlewareResult>;
+      try {
+        result = compiled({ ...opts, input: undefined });
+      } catch (cause) {
+        result = failure(cause);
+      }
+      if (isThenable(result)) return Promise.resolve(result).then(dataOf, (cause) => dataOf(failure(cause)));
+      try {
+        return Promise.resolve(dataOf(result));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }) as ServedProcedure;
+  } else {
+    fast = (async (opts: Options) =>
+      dataOf(await callChain(0, def, { ...opts, input: undefined }))) as ServedProcedure;
+  }
   fast._def = def;
   fast.procedure = true;
   fast.meta = procedure.meta;

@@ -6,10 +6,10 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { McpRoute } from "./mcp-route.ts";
 
-/** The body as text, or null once it grows past `limit`. */
+/** The body as text (decoded whole, so a character split between chunks stays whole), or null once it grows past `limit`. */
 export function readBody(req: IncomingMessage, limit: number): Promise<string | null> {
   return new Promise((resolve, reject) => {
-    let body = "";
+    const chunks: Buffer[] = [];
     let bytes = 0;
     req.on("data", (chunk: Buffer) => {
       bytes += chunk.length;
@@ -19,9 +19,9 @@ export function readBody(req: IncomingMessage, limit: number): Promise<string | 
         resolve(null);
         return;
       }
-      body += chunk.toString("utf8");
+      chunks.push(chunk);
     });
-    req.once("end", () => resolve(body));
+    req.once("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
     req.once("error", reject);
   });
 }

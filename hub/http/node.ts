@@ -4,25 +4,48 @@
  * through tRPC's standalone adapter, which turns every request into a fetch
  * Request and every answer into web streams.
  */
-import { createServer, type RequestListener, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
-import { comsRouter } from "../../contract/router.ts";
+import { type ComsContext, comsRouter } from "../../contract/router.ts";
 import { servedRouter } from "../../lib/served-router.ts";
 import { wireJson } from "../../lib/wire-transformer.ts";
 import { serveDashboardNode } from "./dashboard-mount.ts";
-import { enter, splitTarget, tooLarge } from "./front-door.ts";
-import { readBody, serveMcpNode } from "./mcp-node.ts";
+import { enter, tooLarge } from "./front-door.ts";
+import { serveMcpNode } from "./mcp-node.ts";
 import {
   DEFAULT_MAX_STREAM_BUFFER_BYTES,
   type RouteAnswer,
+  type RouteRequest,
   type ServedHub,
   type ServeOptions,
 } from "./routes.ts";
 import { SSE_HEADERS, SseStreams } from "./sse-writer.ts";
-import { dispatch, type TrpcAnswer } from "./trpc-dispatch.ts";
+import { dispatch, type TrpcAnswer, type TrpcRequest } from "./trpc-dispatch.ts";
+
+/**
+ * A header's value (`name` in lower case) read from node's raw list (name,
+ * value, name, value…) instead of `req.headers`, which builds an object of
+ * every header on first use. A header sent more than once is left to
+ * `req.headers`, so repeated headers are joined or dropped exactly as node does.
+ */
+export function rawHeader(req: IncomingMessage, name: string): string | undefined {
+  const raw = req.rawHeaders;
+  let value: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const key = raw[i] as string;
+    if (key.length !== name.length || key.toLowerCase() !== name) continue;
+    if (value !== undefined) {
+      const joined = req.headers[name];
+      return Array.isArray(joined) ? joined[0] : joined;
+    }
+    value = raw[i + 1];
+  }
+  return value;
+}
 
 const hubRouter = servedRouter(comsRouter);
+const NODE_SSE_HEADERS = { ...SSE_HEADERS, connection: "close" };
 const PING_MS = comsRouter._def._config.sse?.ping?.intervalMs ?? 15_000;
 
 function answer(res: ServerResponse, { status, headers, body }: RouteAnswer): void {
@@ -51,14 +74,24 @@ export function serveNode(opts: ServeOptions): Promise<ServedHub> {
       res.writeHead(result.status, result.allow ? { allow: result.allow } : {});
       res.end();
     } else {
-      res.writeHead(200, SSE_HEADERS);
+      // Event frames go straight to the socket, one write each, in a body that ends when the connection
+      // does: through `res.write` every frame would be three chunked-encoding pieces, corked and flushed
+      // a tick later as one writev. A stream is the last thing its connection carries either way.
+      res.useChunkedEncodingByDefault = false;
+      res.writeHead(200, NODE_SSE_HEADERS);
+      res.flushHeaders();
+      const socket = res.socket;
+      if (!socket) {
+        result.abort.abort();
+        return;
+      }
       const stop = streams.start(
         {
-          write: (chunk) => void res.write(chunk),
-          buffered: () => res.writableLength,
+          write: (chunk) => void socket.write(chunk),
+          buffered: () => socket.writableLength,
           end: () => res.end(),
           cut: () => res.destroy(),
-          onDrain: (fn) => res.once("drain", fn),
+          onDrain: (fn) => socket.once("drain", fn),
         },
         result,
       );
@@ -67,8 +100,8 @@ export function serveNode(opts: ServeOptions): Promise<ServedHub> {
   };
 
   const handle: RequestListener = (req, res) => {
-    const method = req.method ?? "GET";
-    const { path, query } = splitTarget(req.url ?? "/");
+    const call = new NodeCall(req, res);
+    const { method, path } = call;
     if (opts.dashboard?.owns(path)) {
       void serveDashboardNode(opts.dashboard, req, res, path);
       return;
@@ -77,12 +110,7 @@ export function serveNode(opts: ServeOptions): Promise<ServedHub> {
       void serveMcpNode(opts.mcp, req, res, opts.maxBodyBytes);
       return;
     }
-    const header = (name: string) => {
-      const value = req.headers[name];
-      return Array.isArray(value) ? value[0] : value;
-    };
-    const request = { method, path, query, header };
-    const entry = enter(request, opts, req.socket.remoteAddress, Number(req.headers["content-length"] ?? 0));
+    const entry = enter(call, opts, req.socket.remoteAddress, Number(call.header("content-length") ?? 0));
     if (entry.kind === "answer") {
       req.resume();
       void Promise.resolve(entry.answer).then(
@@ -91,30 +119,112 @@ export function serveNode(opts: ServeOptions): Promise<ServedHub> {
       );
       return;
     }
-    const ctx = { backend: opts.backend, caller: entry.caller, admin: opts.admin };
-    const serve = (body: string) =>
-      dispatch(hubRouter, { method, path: entry.procedurePath, query, header, body, ctx }).then(
-        (result) => write(res, result),
-        (error: Error) =>
-          answer(res, { status: 500, headers: {}, body: JSON.stringify({ error: error.message }) }),
-      );
+    call.ctx = { backend: opts.backend, caller: entry.caller, admin: opts.admin };
+    call.procedurePath = entry.procedurePath;
     if (method === "GET" || method === "HEAD") {
       req.resume();
-      void serve("");
+      serve(call);
       return;
     }
-    void readBody(req, opts.maxBodyBytes).then(
-      (body) => {
-        if (body === null) {
-          const refused = tooLarge(request, opts);
-          if (refused.kind === "answer") void Promise.resolve(refused.answer).then((a) => answer(res, a));
-          return;
-        }
-        return serve(body);
-      },
-      () => res.destroy(),
-    );
+    call.readBody(opts.maxBodyBytes);
   };
+
+  const failed = (res: ServerResponse, error: Error) =>
+    answer(res, { status: 500, headers: {}, body: JSON.stringify({ error: error.message }) });
+
+  const serve = (call: NodeCall) => {
+    const { res } = call;
+    let result: TrpcAnswer | Promise<TrpcAnswer>;
+    try {
+      result = dispatch(hubRouter, call.trpcRequest());
+    } catch (error) {
+      failed(res, error as Error);
+      return;
+    }
+    if (result instanceof Promise)
+      result.then(
+        (done) => write(res, done),
+        (error: Error) => failed(res, error),
+      );
+    else write(res, result);
+  };
+
+  /**
+   * One request to the hub on node:http: its method, target and headers as
+   * the front door and dispatch read them, and its body as it arrives. One
+   * object per request instead of a closure per field and a promise for the
+   * body; headers are looked up in the raw list rather than through
+   * `req.headers`, which builds an object of every header on first use.
+   */
+  class NodeCall implements RouteRequest {
+    readonly method: string;
+    readonly path: string;
+    readonly query: URLSearchParams | null;
+    ctx: ComsContext | undefined;
+    procedurePath = "";
+    private body = "";
+    /** The body's chunks while it arrives: decoded once, whole, so a character split between chunks stays whole. */
+    private chunks: Buffer[] = [];
+    private bytes = 0;
+    private limit = 0;
+
+    readonly req: IncomingMessage;
+    readonly res: ServerResponse;
+
+    constructor(req: IncomingMessage, res: ServerResponse) {
+      this.req = req;
+      this.res = res;
+      this.method = req.method ?? "GET";
+      const target = req.url ?? "/";
+      const q = target.indexOf("?");
+      this.path = q === -1 ? target : target.slice(0, q);
+      this.query = q === -1 ? null : new URLSearchParams(target.slice(q + 1));
+    }
+
+    /** Handed around unbound (auth, dispatch), hence a property. */
+    readonly header = (name: string): string | undefined => rawHeader(this.req, name);
+
+    trpcRequest(): TrpcRequest {
+      return {
+        method: this.method,
+        path: this.procedurePath,
+        query: this.query,
+        header: this.header,
+        body: this.body,
+        ctx: this.ctx as ComsContext,
+      };
+    }
+
+    readBody(limit: number): void {
+      this.limit = limit;
+      const { req } = this;
+      req.on("data", (chunk: Buffer) => this.onData(chunk));
+      req.once("end", () => this.onEnd());
+      req.once("error", () => this.res.destroy());
+    }
+
+    private onData(chunk: Buffer): void {
+      if (this.bytes > this.limit) return;
+      this.bytes += chunk.length;
+      if (this.bytes <= this.limit) {
+        this.chunks.push(chunk);
+        return;
+      }
+      // Past the limit: a 413 at once; the rest is read and dropped.
+      this.chunks = [];
+      const refused = tooLarge(this, opts);
+      if (refused.kind === "answer") void Promise.resolve(refused.answer).then((a) => answer(this.res, a));
+    }
+
+    private onEnd(): void {
+      if (this.bytes > this.limit) return;
+      const { chunks } = this;
+      this.body =
+        chunks.length === 1 ? (chunks[0] as Buffer).toString("utf8") : Buffer.concat(chunks).toString("utf8");
+      this.chunks = [];
+      serve(this);
+    }
+  }
 
   return listenNode(opts, handle, () => streams.closeAll());
 }

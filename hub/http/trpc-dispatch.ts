@@ -70,7 +70,11 @@ function parseFailure(cause: unknown): TRPCError {
   });
 }
 
-export async function dispatch(router: AnyTRPCRouter, req: TrpcRequest): Promise<TrpcAnswer> {
+/**
+ * The answer to one request; synchronous when no procedure ran (a refusal,
+ * OPTIONS, HEAD), otherwise the one promise of its procedures.
+ */
+export function dispatch(router: AnyTRPCRouter, req: TrpcRequest): TrpcAnswer | Promise<TrpcAnswer> {
   if (req.method === "HEAD") return { kind: "empty", status: 204 };
   const transformer = router._def._config.transformer;
   const procedures = router._def.procedures as Record<string, ServedProcedure>;
@@ -169,13 +173,36 @@ export async function dispatch(router: AnyTRPCRouter, req: TrpcRequest): Promise
 
   if (!batch && type === "subscription") return subscribe(router, req, calls[0] as Call, readInputs, inputOf);
 
-  let results: CallResult[];
   if (!batch) {
-    // One call, the common case: answered without the batch bookkeeping when it succeeds.
-    const result = await run(req, calls[0] as Call, false, readInputs);
-    if (result.ok) return { kind: "json", status: 200, body: `{"result":{"data":${wireJson(result.data)}}}` };
-    results = [result];
-  } else results = await Promise.all(calls.map((call) => run(req, call, batch, readInputs)));
+    // One call, the common case: answered straight from its procedure's promise when it succeeds.
+    const call = calls[0] as Call;
+    const started = run(req, call, false, readInputs);
+    if (!(started instanceof Promise)) return answerOf(router, req, calls, [started], false, inputOf);
+    return started.then(
+      (data) => ({ kind: "json", status: 200, body: `{"result":{"data":${wireJson(data)}}}` }) as TrpcAnswer,
+      (cause) => answerOf(router, req, calls, [refused(cause)], false, inputOf),
+    );
+  }
+  return Promise.all(
+    calls.map((call) => {
+      const started = run(req, call, batch, readInputs);
+      return started instanceof Promise ? started.then(succeeded, refused) : started;
+    }),
+  ).then((results) => answerOf(router, req, calls, results, batch, inputOf));
+}
+
+const succeeded = (data: unknown): CallResult => ({ ok: true, data });
+const refused = (cause: unknown): CallResult => ({ ok: false, error: getTRPCErrorFromUnknown(cause) });
+
+/** The body and status for the calls' results, in tRPC's shapes (errors formatted by the router). */
+function answerOf(
+  router: AnyTRPCRouter,
+  req: TrpcRequest,
+  calls: Call[],
+  results: CallResult[],
+  batch: boolean,
+  inputOf: (index: number) => unknown,
+): TrpcAnswer {
   let allowHeader: string | undefined;
   const items: Array<{ json: string; shape: unknown } | undefined> = [];
   const errors: Array<TRPCError | undefined> = [];
@@ -219,12 +246,13 @@ export async function dispatch(router: AnyTRPCRouter, req: TrpcRequest): Promise
 
 type CallResult = { ok: true; data: unknown } | { ok: false; error: TRPCError; allow?: string };
 
-async function run(
+/** A call's procedure started (its promise), or why it was refused before it ran. */
+function run(
   req: TrpcRequest,
   call: Call,
   batch: boolean,
   readInputs: () => Record<number, unknown>,
-): Promise<CallResult> {
+): CallResult | Promise<unknown> {
   const procedure = call.procedure;
   if (!procedure) {
     return {
@@ -249,19 +277,15 @@ async function run(
       error: new TRPCError({ code: "BAD_REQUEST", message: "Cannot batch subscription calls" }),
     };
   }
-  try {
-    const data = await procedure({
-      path: call.path,
-      getRawInput: async () => readInputs()[call.index],
-      ctx: req.ctx,
-      type,
-      signal: undefined,
-      batchIndex: call.index,
-    });
-    return { ok: true, data };
-  } catch (cause) {
-    return { ok: false, error: getTRPCErrorFromUnknown(cause) };
-  }
+  // The served router's procedures never throw; the input is read without a promise (it is already here).
+  return procedure({
+    path: call.path,
+    getRawInput: () => readInputs()[call.index],
+    ctx: req.ctx,
+    type,
+    signal: undefined,
+    batchIndex: call.index,
+  });
 }
 
 async function subscribe(

@@ -5,7 +5,7 @@
  * test can put a cut on any boundary of an event: inside `data:`, right after
  * the `id:` line, between events. Everything else is relayed untouched.
  *
- * Two ways to cut: "end" finishes the chunked body right at the cut point
+ * Two ways to cut: "end" finishes the body right at the cut point
  * (the client reads every byte before the cut, then the end: deterministic),
  * "reset" relays the bytes before the cut and then destroys both sockets, as a
  * flaky network would (the client may or may not read those bytes first).
@@ -80,7 +80,7 @@ const CRLF2 = Buffer.from("\r\n\r\n");
 
 type ReaderState = "head" | "length" | "chunk-size" | "chunk-data" | "chunk-end" | "trailer" | "raw" | "dead";
 
-/** One connection's response side: heads and bodies relayed as they are, SSE bodies re-chunked and cut. */
+/** One connection's response side: heads and bodies relayed as they are, SSE bodies watched and cut. */
 class ResponseReader {
   private readonly client: Socket;
   private readonly upstream: Socket;
@@ -88,8 +88,12 @@ class ResponseReader {
   private pending: Buffer = Buffer.alloc(0);
   private state: ReaderState = "head";
   private remaining = 0;
-  /** The current response is SSE: its body is de-chunked, watched and re-chunked. */
-  private sse: { stream: number; events: Buffer } | undefined;
+  /**
+   * The current response is SSE: its body is watched (de-chunked first when
+   * chunked) and relayed in the same framing; `chunked` false is a body that
+   * ends with the connection.
+   */
+  private sse: { stream: number; events: Buffer; chunked: boolean } | undefined;
   /** Set once this connection was cut: nothing more is relayed. */
   endedByCut = false;
 
@@ -123,7 +127,7 @@ class ResponseReader {
         if (/^text\/event-stream/i.test(header("content-type"))) {
           // A cut stream must not leave a keep-alive socket behind that the client would reuse.
           head = head.replace(/^connection:.*\r$/im, "connection: close\r");
-          this.sse = { stream: this.proxy.openStream(), events: Buffer.alloc(0) };
+          this.sse = { stream: this.proxy.openStream(), events: Buffer.alloc(0), chunked };
         } else this.sse = undefined;
         this.client.write(Buffer.from(head, "latin1"));
         if (status === 204 || status === 304 || (status >= 100 && status < 200)) this.state = "head";
@@ -143,7 +147,8 @@ class ResponseReader {
         return true;
       }
       case "raw":
-        this.client.write(buf);
+        if (this.sse) this.relayEvents(buf);
+        else this.client.write(buf);
         this.pending = Buffer.alloc(0);
         return true;
       case "chunk-size": {
@@ -193,16 +198,18 @@ class ResponseReader {
   }
 
   private relayEvents(data: Buffer): void {
-    const sse = this.sse as { stream: number; events: Buffer };
+    const sse = this.sse as { stream: number; events: Buffer; chunked: boolean };
     const before = sse.events.length;
     sse.events = Buffer.concat([sse.events, data]);
     const at = this.proxy.rule(sse.events, sse.stream);
     const upTo = at >= 0 ? Math.max(at, before) : sse.events.length;
     const piece = sse.events.subarray(before, upTo);
     if (piece.length > 0) {
-      this.client.write(`${piece.length.toString(16)}\r\n`);
-      this.client.write(piece);
-      this.client.write("\r\n");
+      if (sse.chunked) {
+        this.client.write(`${piece.length.toString(16)}\r\n`);
+        this.client.write(piece);
+        this.client.write("\r\n");
+      } else this.client.write(piece);
       this.proxy.record(sse.stream, piece);
     }
     if (at >= 0) this.cut();
@@ -213,7 +220,8 @@ class ResponseReader {
     this.state = "dead";
     this.endedByCut = true;
     this.upstream.destroy();
-    if (this.proxy.modeNow() === "end") this.client.end("0\r\n\r\n");
+    // "end": the body's end as its framing says it (the last chunk, or the connection closing).
+    if (this.proxy.modeNow() === "end") this.client.end(this.sse?.chunked === false ? "" : "0\r\n\r\n");
     // Let the bytes before the cut leave first, then drop the connection as a network failure would.
     else setTimeout(() => this.client.destroy(), 5).unref();
   }
