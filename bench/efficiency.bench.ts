@@ -8,6 +8,7 @@
  *
  *   node bench/efficiency.bench.ts          (or: npm run bench -- efficiency)
  *   BENCH_AGENTS=100,1000 BENCH_REPS=3 BENCH_EXCHANGES=3000 BENCH_WARMUP=2000 BENCH_IDLE=5000 BENCH_BUN=1
+ *   BENCH_IDLE_SETTLE_MS=20000 (wait after the idle agents connect, before measuring)
  *   BENCH_BASELINE=<another checkout>   adds a Node hub started from that tree ("base"), for before/after
  *
  * Columns: p50 of send→delivered (one at a time), answered prompts per
@@ -375,8 +376,10 @@ async function idleHub(agents: number): Promise<{
       await openInbox(hub, headers, () => {}, sources);
     });
     const pid = hub.child.pid as number;
-    // Let the registrations' presence broadcasts and GC die down.
-    await sleep(3_000);
+    // Let the registrations' aftermath pass: their presence broadcasts, and the full collections V8's
+    // memory reducer runs once a process that allocated a lot goes quiet (about 8–15 s after the burst
+    // here, a few hundred ms of marking each). They happen once after a burst, not while a hub idles.
+    await sleep(Number(process.env.BENCH_IDLE_SETTLE_MS ?? 20_000));
     const window = Number(process.env.BENCH_IDLE_WINDOW_MS ?? 10_000);
     const streamPct = await cpuPercent(pid, window);
     const heartbeatMs = Number(process.env.PI_COMS_NET_HEARTBEAT_MS ?? 10_000);
