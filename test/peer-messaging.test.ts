@@ -393,7 +393,11 @@ describe("p2p link", () => {
         client.agents.card.query(),
         (error: unknown) => toComsError(error).code === "TIMEOUT",
       );
-      const hanging = client.agents.list.query({ include_explicit: false });
+      // Its handler is attached now: it may fail (timeout or hang-up) while the rest is set up.
+      const hanging = assert.rejects(
+        client.agents.list.query({ include_explicit: false }),
+        (error: unknown) => ["PEER_GONE", "TIMEOUT"].includes(toComsError(error).code),
+      );
       await until(() => sockets.length > 0, 5000, "a connection");
       const slow = new IpcChannel({ socketPath: path, callTimeoutMs: 60_000 });
       const slowClient = createTRPCClient<ComsRouter>({ links: [ipcLink(slow)] });
@@ -401,9 +405,7 @@ describe("p2p link", () => {
       await until(() => sockets.length > 1, 5000, "a second connection");
       for (const socket of sockets) socket.destroy();
       await assert.rejects(inFlight, (error: unknown) => toComsError(error).code === "PEER_GONE");
-      await assert.rejects(hanging, (error: unknown) =>
-        ["PEER_GONE", "TIMEOUT"].includes(toComsError(error).code),
-      );
+      await hanging;
       slow.close();
     } finally {
       channel.close();
