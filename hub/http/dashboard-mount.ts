@@ -10,6 +10,7 @@ import {
   type PlainRequest,
   type PlainResponse,
 } from "./dashboard-routes.ts";
+import { readBody } from "./node-body.ts";
 
 /** Answer an operator route (`routes.owns(path)`) on node:http. */
 export async function serveDashboardNode(
@@ -26,7 +27,8 @@ export async function serveDashboardNode(
       return Array.isArray(value) ? value[0] : value;
     },
     remote: req.socket.remoteAddress,
-    body: (limit) => readNodeBody(req, limit),
+    body: (limit) =>
+      readBody(req, limit).then((body) => body ?? Promise.reject(new Error(`body over ${limit} bytes`))),
   };
   let answer: PlainResponse;
   try {
@@ -81,23 +83,4 @@ export function isDashboardFeed(
   return (
     routes !== undefined && path === ADMIN_WATCH_PATH && !header("authorization") && routes.signedIn(header)
   );
-}
-
-function readNodeBody(req: IncomingMessage, limit: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        req.removeAllListeners("data");
-        req.resume();
-        reject(new Error(`body over ${limit} bytes`));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.once("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    req.once("error", reject);
-  });
 }

@@ -5,26 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { McpRoute } from "./mcp-route.ts";
-
-/** The body as text (decoded whole, so a character split between chunks stays whole), or null once it grows past `limit`. */
-export function readBody(req: IncomingMessage, limit: number): Promise<string | null> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let bytes = 0;
-    req.on("data", (chunk: Buffer) => {
-      bytes += chunk.length;
-      if (bytes > limit) {
-        req.removeAllListeners("data");
-        req.resume();
-        resolve(null);
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.once("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    req.once("error", reject);
-  });
-}
+import { readBody } from "./node-body.ts";
 
 export async function serveMcpNode(
   route: McpRoute,

@@ -11,8 +11,9 @@ import { type ComsContext, comsRouter } from "../../contract/router.ts";
 import { servedRouter } from "../../lib/served-router.ts";
 import { wireJson } from "../../lib/wire-transformer.ts";
 import { serveDashboardNode } from "./dashboard-mount.ts";
-import { enter, tooLarge } from "./front-door.ts";
+import { type Entry, enter, splitTarget, tooLarge } from "./front-door.ts";
 import { serveMcpNode } from "./mcp-node.ts";
+import { collectBody } from "./node-body.ts";
 import {
   DEFAULT_MAX_STREAM_BUFFER_BYTES,
   type RouteAnswer,
@@ -29,7 +30,7 @@ import { dispatch, type TrpcAnswer, type TrpcRequest } from "./trpc-dispatch.ts"
  * every header on first use. A header sent more than once is left to
  * `req.headers`, so repeated headers are joined or dropped exactly as node does.
  */
-export function rawHeader(req: IncomingMessage, name: string): string | undefined {
+function rawHeader(req: IncomingMessage, name: string): string | undefined {
   const raw = req.rawHeaders;
   let value: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
@@ -51,6 +52,15 @@ const PING_MS = comsRouter._def._config.sse?.ping?.intervalMs ?? 15_000;
 function answer(res: ServerResponse, { status, headers, body }: RouteAnswer): void {
   res.writeHead(status, { ...headers, "content-length": Buffer.byteLength(body) });
   res.end(body);
+}
+
+/** Write the front door's own answer (a route, a refusal), which may still be on its way. */
+function answerEntry(res: ServerResponse, entry: Entry): void {
+  if (entry.kind !== "answer") return;
+  void Promise.resolve(entry.answer).then(
+    (a) => answer(res, a),
+    () => answer(res, { status: 500, headers: {}, body: "" }),
+  );
 }
 
 export function serveNode(opts: ServeOptions): Promise<ServedHub> {
@@ -113,10 +123,7 @@ export function serveNode(opts: ServeOptions): Promise<ServedHub> {
     const entry = enter(call, opts, req.socket.remoteAddress, Number(call.header("content-length") ?? 0));
     if (entry.kind === "answer") {
       req.resume();
-      void Promise.resolve(entry.answer).then(
-        (a) => answer(res, a),
-        () => answer(res, { status: 500, headers: {}, body: "" }),
-      );
+      answerEntry(res, entry);
       return;
     }
     call.ctx = { backend: opts.backend, caller: entry.caller, admin: opts.admin };
@@ -163,10 +170,6 @@ export function serveNode(opts: ServeOptions): Promise<ServedHub> {
     ctx: ComsContext | undefined;
     procedurePath = "";
     private body = "";
-    /** The body's chunks while it arrives: decoded once, whole, so a character split between chunks stays whole. */
-    private chunks: Buffer[] = [];
-    private bytes = 0;
-    private limit = 0;
 
     readonly req: IncomingMessage;
     readonly res: ServerResponse;
@@ -175,10 +178,9 @@ export function serveNode(opts: ServeOptions): Promise<ServedHub> {
       this.req = req;
       this.res = res;
       this.method = req.method ?? "GET";
-      const target = req.url ?? "/";
-      const q = target.indexOf("?");
-      this.path = q === -1 ? target : target.slice(0, q);
-      this.query = q === -1 ? null : new URLSearchParams(target.slice(q + 1));
+      const { path, query } = splitTarget(req.url ?? "/");
+      this.path = path;
+      this.query = query;
     }
 
     /** Handed around unbound (auth, dispatch), hence a property. */
@@ -196,33 +198,18 @@ export function serveNode(opts: ServeOptions): Promise<ServedHub> {
     }
 
     readBody(limit: number): void {
-      this.limit = limit;
-      const { req } = this;
-      req.on("data", (chunk: Buffer) => this.onData(chunk));
-      req.once("end", () => this.onEnd());
-      req.once("error", () => this.res.destroy());
-    }
-
-    private onData(chunk: Buffer): void {
-      if (this.bytes > this.limit) return;
-      this.bytes += chunk.length;
-      if (this.bytes <= this.limit) {
-        this.chunks.push(chunk);
-        return;
-      }
-      // Past the limit: a 413 at once; the rest is read and dropped.
-      this.chunks = [];
-      const refused = tooLarge(this, opts);
-      if (refused.kind === "answer") void Promise.resolve(refused.answer).then((a) => answer(this.res, a));
-    }
-
-    private onEnd(): void {
-      if (this.bytes > this.limit) return;
-      const { chunks } = this;
-      this.body =
-        chunks.length === 1 ? (chunks[0] as Buffer).toString("utf8") : Buffer.concat(chunks).toString("utf8");
-      this.chunks = [];
-      serve(this);
+      collectBody(
+        this.req,
+        limit,
+        (body) => {
+          if (body === null) answerEntry(this.res, tooLarge(this, opts));
+          else {
+            this.body = body;
+            serve(this);
+          }
+        },
+        () => this.res.destroy(),
+      );
     }
   }
 
