@@ -55,11 +55,7 @@ async function callChain(index: number, def: ProcedureDef, opts: Options): Promi
       },
     });
   } catch (cause) {
-    return {
-      ok: false,
-      error: getTRPCErrorFromUnknown(cause),
-      marker: MIDDLEWARE_MARKER,
-    } as MiddlewareResult;
+    return failure(cause);
   }
 }
 
@@ -150,10 +146,12 @@ function merged(opts: Options, parsed: unknown): Options {
 }
 
 /** tRPC's output check on a successful result (same error as its output middleware). */
+function invalid(cause: unknown): TRPCError {
+  return new TRPCError({ message: "Output validation failed", code: "INTERNAL_SERVER_ERROR", cause });
+}
+
 function checkedOutput(parse: ParseFn, result: MiddlewareResult): MaybePromise<MiddlewareResult> {
   if (!result?.ok) return result;
-  const invalid = (cause: unknown) =>
-    new TRPCError({ message: "Output validation failed", code: "INTERNAL_SERVER_ERROR", cause });
   let data: unknown;
   try {
     data = parse(result.data);
@@ -245,7 +243,7 @@ function dataOf(result: MiddlewareResult): unknown {
   return result.data;
 }
 
-function withNativeSpreads(procedure: ServedProcedure): ServedProcedure {
+function servedProcedure(procedure: ServedProcedure): ServedProcedure {
   const def = procedure._def;
   if (!Array.isArray(def?.middlewares) || !def.middlewares.every((m) => typeof m === "function")) {
     return procedure;
@@ -280,7 +278,7 @@ function withNativeSpreads(procedure: ServedProcedure): ServedProcedure {
 export function servedRouter<R extends AnyTRPCRouter>(router: R): R {
   const procedures: Record<string, ServedProcedure> = Object.create(null);
   for (const [path, procedure] of Object.entries(router._def.procedures as Record<string, ServedProcedure>)) {
-    procedures[path] = withNativeSpreads(procedure);
+    procedures[path] = servedProcedure(procedure);
   }
   const transformer = { input: wireTransformer, output: wireTransformer };
   return {

@@ -13,7 +13,8 @@ export interface CallOptions {
   path: string;
   type: RequestFrame["type"];
   ctx: ComsContext;
-  getRawInput: () => Promise<unknown>;
+  /** The decoded input; the served router takes it as is, without a promise. */
+  getRawInput: () => unknown;
   signal?: AbortSignal;
 }
 
@@ -24,5 +25,6 @@ export function callProcedure(opts: CallOptions): Promise<unknown> {
   if (typeof procedure !== "function" || procedure._def?.type !== opts.type) {
     throw new TRPCError({ code: "NOT_FOUND", message: `No "${opts.type}"-procedure on path "${opts.path}"` });
   }
-  return procedure({ ...opts });
+  // The served procedure makes its own copy of the options.
+  return procedure(opts as CallOptions & Record<string, unknown>);
 }

@@ -184,7 +184,7 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
       input = decodeInput(frame.input);
       const decoded = input;
       // Only the options a procedure uses: every middleware level copies them.
-      const result = await callProcedure({ path, type, ctx: conn.ctx, getRawInput: async () => decoded });
+      const result = await callProcedure({ path, type, ctx: conn.ctx, getRawInput: () => decoded });
       send(socket, { k: "data", id, data: serializeWire(result) });
     } catch (cause) {
       send(socket, errorFrame(id, getTRPCErrorFromUnknown(cause), type, path, conn.ctx, input));
@@ -224,7 +224,7 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
         path,
         type,
         ctx: conn.ctx,
-        getRawInput: async () => decoded,
+        getRawInput: () => decoded,
         signal: controller.signal,
       });
       if (!isAsyncIterable(result))
