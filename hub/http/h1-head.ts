@@ -29,32 +29,74 @@ export const OTHER = Symbol("other");
 export const MAX_HEAD_BYTES = 16 * 1024;
 
 const END = Buffer.from("\r\n\r\n");
-const REQUEST_LINE = /^(GET|POST|HEAD|OPTIONS|PUT|DELETE|PATCH) (\/[\x21-\x7e]*) HTTP\/1\.1$/;
-// A token name, then a value of visible characters, spaces, tabs and bytes past ASCII (as node takes them).
-const HEADER_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[\t ]*([\t\x20-\x7e\x80-\xff]*?)[\t ]*$/;
 const DIGITS = /^[0-9]{1,15}$/;
+
+/** Characters of a header name (RFC 9110 token), by code. */
+const TOKEN = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+  TOKEN[c.charCodeAt(0)] = 1;
+
+const isSpace = (code: number) => code === 0x20 || code === 0x09;
+/** A value's characters: visible ASCII, space, tab, and bytes past ASCII (as node takes them). */
+const isValueChar = (code: number) => (code >= 0x20 && code !== 0x7f) || code === 0x09;
+
+function methodOf(name: string): string | undefined {
+  switch (name) {
+    case "GET":
+    case "POST":
+    case "HEAD":
+    case "OPTIONS":
+    case "PUT":
+    case "DELETE":
+    case "PATCH":
+      return name;
+  }
+  return undefined;
+}
 
 /**
  * The head starting at `start` in `buf`: null while it is incomplete, OTHER
  * when it is not for this reader. `from` is where to start looking for its
- * end (bytes before it were searched already).
+ * end (bytes before it were searched already). Read with character loops
+ * rather than regular expressions: it runs for every request.
  */
 export function readHead(buf: Buffer, start: number, from = start): RequestHead | null | typeof OTHER {
   const end = buf.indexOf(END, Math.max(start, from - 3));
   if (end === -1) return buf.length - start > MAX_HEAD_BYTES ? OTHER : null;
   if (end - start > MAX_HEAD_BYTES) return OTHER;
-  const lines = buf.toString("latin1", start, end).split("\r\n");
-  const request = REQUEST_LINE.exec(lines[0] as string);
-  if (!request) return OTHER;
+  const text = buf.toString("latin1", start, end);
+  // The request line: METHOD SP /target SP HTTP/1.1
+  let eol = text.indexOf("\r\n");
+  if (eol === -1) eol = text.length;
+  const sp = text.indexOf(" ");
+  const method = sp > 0 ? methodOf(text.slice(0, sp)) : undefined;
+  if (!method || text.charCodeAt(sp + 1) !== 0x2f) return OTHER;
+  const targetEnd = eol - 9;
+  if (targetEnd <= sp + 1 || text.slice(targetEnd, eol) !== " HTTP/1.1") return OTHER;
+  for (let i = sp + 1; i < targetEnd; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x21 || code > 0x7e) return OTHER;
+  }
   const headers: string[] = [];
   let contentLength = 0;
   let close = false;
   let host = false;
-  for (let i = 1; i < lines.length; i++) {
-    const line = HEADER_LINE.exec(lines[i] as string);
-    if (!line) return OTHER;
-    const name = (line[1] as string).toLowerCase();
-    const value = line[2] as string;
+  for (let pos = eol + 2; pos < text.length; pos = eol + 2) {
+    eol = text.indexOf("\r\n", pos);
+    if (eol === -1) eol = text.length;
+    const colon = text.indexOf(":", pos);
+    if (colon <= pos || colon > eol) return OTHER;
+    for (let i = pos; i < colon; i++) {
+      const code = text.charCodeAt(i);
+      if (code > 0x7f || TOKEN[code] !== 1) return OTHER;
+    }
+    let from = colon + 1;
+    let to = eol;
+    while (from < to && isSpace(text.charCodeAt(from))) from++;
+    while (to > from && isSpace(text.charCodeAt(to - 1))) to--;
+    for (let i = from; i < to; i++) if (!isValueChar(text.charCodeAt(i))) return OTHER;
+    const name = text.slice(pos, colon).toLowerCase();
+    const value = text.slice(from, to);
     for (let k = 0; k < headers.length; k += 2) if (headers[k] === name) return OTHER;
     switch (name) {
       case "content-length":
@@ -79,8 +121,8 @@ export function readHead(buf: Buffer, start: number, from = start): RequestHead 
   }
   if (!host) return OTHER;
   return {
-    method: request[1] as string,
-    target: request[2] as string,
+    method,
+    target: text.slice(sp + 1, targetEnd),
     headers,
     contentLength,
     close,
