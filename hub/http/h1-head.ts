@@ -13,8 +13,10 @@ export interface RequestHead {
   method: string;
   /** The request target as sent ("/trpc/x?batch=1"). */
   target: string;
-  /** Header names in lower case and their values: name, value, name, value… */
-  headers: string[];
+  /** The head's text (request line and header lines, without the blank line). */
+  text: string;
+  /** The same with header names in lower case (the same string when they are already). */
+  lower: string;
   contentLength: number;
   /** The client asked to close the connection after this answer. */
   close: boolean;
@@ -77,11 +79,12 @@ export function readHead(buf: Buffer, start: number, from = start): RequestHead 
     const code = text.charCodeAt(i);
     if (code < 0x21 || code > 0x7e) return OTHER;
   }
-  const headers: string[] = [];
   let contentLength = 0;
   let close = false;
   let host = false;
-  for (let pos = eol + 2; pos < text.length; pos = eol + 2) {
+  let upper = false;
+  const first = eol + 2;
+  for (let pos = first; pos < text.length; pos = eol + 2) {
     eol = text.indexOf("\r\n", pos);
     if (eol === -1) eol = text.length;
     const colon = text.indexOf(":", pos);
@@ -89,49 +92,95 @@ export function readHead(buf: Buffer, start: number, from = start): RequestHead 
     for (let i = pos; i < colon; i++) {
       const code = text.charCodeAt(i);
       if (code > 0x7f || TOKEN[code] !== 1) return OTHER;
+      if (code >= 0x41 && code <= 0x5a) upper = true;
     }
     let from = colon + 1;
     let to = eol;
     while (from < to && isSpace(text.charCodeAt(from))) from++;
     while (to > from && isSpace(text.charCodeAt(to - 1))) to--;
     for (let i = from; i < to; i++) if (!isValueChar(text.charCodeAt(i))) return OTHER;
-    const name = text.slice(pos, colon).toLowerCase();
-    const value = text.slice(from, to);
-    for (let k = 0; k < headers.length; k += 2) if (headers[k] === name) return OTHER;
-    switch (name) {
-      case "content-length":
-        if (!DIGITS.test(value)) return OTHER;
-        contentLength = Number(value);
+    if (repeated(text, first, pos, colon)) return OTHER;
+    // Only the names that decide the framing are read now; other values are sliced when asked for.
+    switch (colon - pos) {
+      case 4:
+        if (sameName(text, pos, "host")) host = true;
         break;
-      case "connection": {
-        const token = value.toLowerCase();
-        if (token === "close") close = true;
-        else if (token !== "keep-alive") return OTHER;
+      case 6:
+        if (sameName(text, pos, "expect")) return OTHER;
         break;
-      }
-      case "host":
-        host = true;
+      case 7:
+        if (sameName(text, pos, "upgrade")) return OTHER;
         break;
-      case "transfer-encoding":
-      case "expect":
-      case "upgrade":
-        return OTHER;
+      case 10:
+        if (sameName(text, pos, "connection")) {
+          const token = text.slice(from, to).toLowerCase();
+          if (token === "close") close = true;
+          else if (token !== "keep-alive") return OTHER;
+        }
+        break;
+      case 14:
+        if (sameName(text, pos, "content-length")) {
+          const value = text.slice(from, to);
+          if (!DIGITS.test(value)) return OTHER;
+          contentLength = Number(value);
+        }
+        break;
+      case 17:
+        if (sameName(text, pos, "transfer-encoding")) return OTHER;
+        break;
     }
-    headers.push(name, value);
   }
   if (!host) return OTHER;
   return {
     method,
     target: text.slice(sp + 1, targetEnd),
-    headers,
+    text,
+    lower: upper ? text.toLowerCase() : text,
     contentLength,
     close,
     size: end + END.length - start,
   };
 }
 
-/** A header's value from a head's list (`name` in lower case). */
-export function headerOf(headers: readonly string[], name: string): string | undefined {
-  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) return headers[i + 1];
-  return undefined;
+/** Whether the header name at [pos, colon) of `text` is `name` (lower case), in any case. */
+function sameName(text: string, pos: number, name: string): boolean {
+  for (let i = 0; i < name.length; i++)
+    if ((text.charCodeAt(pos + i) | 0x20) !== name.charCodeAt(i)) return false;
+  return true;
+}
+
+/** Whether a header line before `pos` (from `first`) has the name at [pos, colon), in any case. */
+function repeated(text: string, first: number, pos: number, colon: number): boolean {
+  const length = colon - pos;
+  for (let line = first; line < pos; line = text.indexOf("\r\n", line) + 2) {
+    if (text.charCodeAt(line + length) !== 0x3a) continue;
+    let i = 0;
+    while (i < length && (text.charCodeAt(line + i) | 0x20) === (text.charCodeAt(pos + i) | 0x20)) i++;
+    if (i === length) return true;
+  }
+  return false;
+}
+
+const keys = new Map<string, string>();
+
+/**
+ * A header's value (`name` in lower case) from a head: found by its line in
+ * the text, so only the values asked for become strings. Each name occurs
+ * at most once (readHead leaves repeated names to node:http).
+ */
+export function headerOf(head: RequestHead, name: string): string | undefined {
+  let key = keys.get(name);
+  if (key === undefined) {
+    key = `\r\n${name}:`;
+    if (keys.size < 64) keys.set(name, key);
+  }
+  const at = head.lower.indexOf(key);
+  if (at === -1) return undefined;
+  const { text } = head;
+  let from = at + key.length;
+  let to = text.indexOf("\r\n", from);
+  if (to === -1) to = text.length;
+  while (from < to && isSpace(text.charCodeAt(from))) from++;
+  while (to > from && isSpace(text.charCodeAt(to - 1))) to--;
+  return text.slice(from, to);
 }

@@ -190,7 +190,7 @@ export class H1Call extends HubCall {
     this.query = target.query;
   }
 
-  readonly header = (name: string): string | undefined => headerOf(this.head.headers, name);
+  readonly header = (name: string): string | undefined => headerOf(this.head, name);
 
   get remote(): string | undefined {
     return this.conn.socket.remoteAddress;
