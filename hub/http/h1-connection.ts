@@ -32,7 +32,13 @@ const STREAM = 1;
 const GONE = 2;
 const TIMED_OUT = "HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
 
-const uncork = (socket: Socket) => socket.uncork();
+/** Sockets corked until the end of this tick, uncorked by one nextTick for all of them. */
+let corked: Socket[] = [];
+function uncorkAll(): void {
+  const sockets = corked;
+  corked = [];
+  for (const socket of sockets) socket.uncork();
+}
 
 let dateText = "";
 let dateAt = 0;
@@ -59,7 +65,6 @@ export class H1Connection {
   private headOnly = false;
   private closeAfter = false;
   private pumping = false;
-  private handingOff = false;
   /** A request is being answered; the next is not read until it is. */
   busy = false;
   mode = LIVE;
@@ -88,7 +93,7 @@ export class H1Connection {
     // Sent at the end of the tick, as node:http sends its answers: the events this request caused
     // (written to other agents' streams in the same tick) go out first.
     this.socket.cork();
-    process.nextTick(uncork, this.socket);
+    if (corked.push(this.socket) === 1) process.nextTick(uncorkAll);
     this.socket.write(
       `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\n${headers}${length}date: ${httpDate(Date.now())}\r\n` +
         (this.closeAfter
@@ -135,13 +140,13 @@ export class H1Connection {
       this.parts.push(chunk);
       this.partBytes += chunk.length;
     }
-    if (!this.busy && !this.handingOff) this.pump();
+    if (!this.busy) this.pump();
   };
 
   private readonly onEnd = (): void => {
     // The client is done sending: finish the answer under way, if any, then close.
     if (this.mode !== LIVE) return;
-    if (this.busy || this.handingOff) this.closeAfter = true;
+    if (this.busy) this.closeAfter = true;
     else this.socket.end();
   };
 
@@ -169,7 +174,7 @@ export class H1Connection {
   private pump(): void {
     this.pumping = true;
     try {
-      while (!this.busy && this.mode === LIVE && !this.handingOff) {
+      while (!this.busy && this.mode === LIVE) {
         if (this.skip > 0) {
           this.join();
           const n = Math.min(this.skip, this.buf.length);
@@ -231,14 +236,14 @@ export class H1Connection {
     if (this.closeAfter) {
       this.mode = GONE;
       this.socket.end();
-    } else if (this.handingOff) this.handOff();
-    else if (!this.pumping && this.available() > 0) this.pump();
+    } else if (!this.pumping && this.available() > 0) this.pump();
   }
 
-  /** node:http takes the connection from the current request on, once nothing before it is unanswered. */
+  /**
+   * node:http takes the connection from the current request on. Nothing before it is unanswered: a
+   * request is read only once the one before it is answered.
+   */
   private handOff(): void {
-    this.handingOff = true;
-    if (this.busy) return;
     this.join();
     const read = this.buf;
     this.buf = EMPTY;
