@@ -10,12 +10,14 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { Runtime } from "./support/hub-harness.ts";
 import {
+  answersUntilClosed,
   assertCard,
   assertKeptOrClosedAsAnnounced,
   assertRefusedAndClosed,
   assertStillServing,
   authHeaders,
   cardRequest,
+  is4xx,
   JSON_TYPE,
   pipelined,
   startWireHub,
@@ -23,26 +25,10 @@ import {
 } from "./support/hub-wire.ts";
 import {
   chunked,
-  type RawConnection,
   type RawResponse,
   type RequestSpec,
   requestBytes,
 } from "./support/raw-http.ts";
-
-/** Every response the server sends until it closes the connection. */
-async function answersUntilClosed(c: RawConnection): Promise<RawResponse[]> {
-  const answers: RawResponse[] = [];
-  for (;;) {
-    try {
-      answers.push(await c.response());
-    } catch {
-      assert.equal(await c.serverClosed(), "", "nothing but whole responses");
-      return answers;
-    }
-  }
-}
-
-const is4xx = (response: RawResponse) => response.status >= 400 && response.status < 500;
 
 for (const runtime of ["node", "bun"] as Runtime[]) {
   describe(`the ${runtime} hub refusing on the wire`, { timeout: 60_000 }, () => {

@@ -10,10 +10,12 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { Runtime } from "./support/hub-harness.ts";
 import {
+  answersUntilClosed,
   assertCard,
   assertKeptOrClosedAsAnnounced,
   authHeaders,
   cardRequest,
+  is4xx,
   JSON_TYPE,
   pipelined,
   registerRequest,
@@ -204,10 +206,13 @@ for (const runtime of ["node", "bun"] as Runtime[]) {
       );
       // Bun answers the first and drops the second, as RFC 9112 asks; node:http's parser refuses the
       // data after "close" with a 400 before the first answer is written, so that one is lost too.
-      const only = await c.response();
-      if (only.status === 200) assertCard(only, "alice");
-      else assert.ok(only.status >= 400 && only.status < 500, `${only.status} ${only.text}`);
-      assert.equal(await c.serverClosed(), "", "one answer, then closed");
+      const answers = await answersUntilClosed(c);
+      const statuses = answers.map((a) => a.status).join(", ");
+      assert.ok(answers.length >= 1, "answered or refused, not just dropped");
+      answers.forEach((answer, i) => {
+        if (i === 0 && answer.status === 200) assertCard(answer, "alice");
+        else assert.ok(is4xx(answer), statuses);
+      });
     });
 
     it("HTTP/1.0 is answered, and the connection closed unless keep-alive was asked and granted", async () => {

@@ -95,6 +95,21 @@ export function assertCard(response: RawResponse, name: string): void {
   assert.equal(data.card?.name ?? data.name, name, response.text);
 }
 
+export const is4xx = (response: RawResponse) => response.status >= 400 && response.status < 500;
+
+/** Every response the server sends until it closes the connection (and nothing but whole responses). */
+export async function answersUntilClosed(connection: RawConnection): Promise<RawResponse[]> {
+  const answers: RawResponse[] = [];
+  for (;;) {
+    try {
+      answers.push(await connection.response());
+    } catch {
+      assert.equal(await connection.serverClosed(), "", "nothing but whole responses");
+      return answers;
+    }
+  }
+}
+
 /** A refusal of the request as a whole: a 4xx, then the server closes the connection with nothing more. */
 export async function assertRefusedAndClosed(connection: RawConnection, what: string): Promise<void> {
   const response = await connection.response();
