@@ -23,12 +23,7 @@ import {
   startWireHub,
   type WireHub,
 } from "./support/hub-wire.ts";
-import {
-  chunked,
-  type RawResponse,
-  type RequestSpec,
-  requestBytes,
-} from "./support/raw-http.ts";
+import { chunked, type RawResponse, type RequestSpec, requestBytes } from "./support/raw-http.ts";
 
 for (const runtime of ["node", "bun"] as Runtime[]) {
   describe(`the ${runtime} hub refusing on the wire`, { timeout: 60_000 }, () => {
