@@ -134,6 +134,12 @@ for (const runtime of ["node", "bun"] as Runtime[]) {
         assert.match(registered.text, /café's ☕ menu/);
       }
       assertCard(await c.response(), "alice");
+      // A send is answered after the store's flush; the health check behind it, at once: in order all the same.
+      await c.write(pipelined(sendRequest(w, w.alice, "bob", "in order"), { path: "/healthz" }));
+      const sent = await c.response();
+      assert.equal(sent.status, 200, sent.text);
+      assert.match(sent.text, /"msg_id"/);
+      assert.equal((await c.response()).text, '{"ok":true}');
     });
 
     it("a request written one byte at a time, head and body, is answered whole", async () => {
