@@ -75,7 +75,7 @@ async function checkMixed(next: () => Promise<RawResponse>): Promise<void> {
   assertCard(await next(), "bob");
 }
 
-const BUN_PIPELINE = "Bun drops a connection that pipelines a request after one with a body";
+const BUN_PIPELINE = "Bun closes a connection whose pipelined request meets a pending async answer";
 
 for (const runtime of ["node", "bun"] as Runtime[]) {
   describe(`the ${runtime} hub on the wire`, { timeout: 60_000 }, () => {
@@ -107,8 +107,9 @@ for (const runtime of ["node", "bun"] as Runtime[]) {
       assert.equal((await c.response()).text, '{"ok":true}');
     });
 
-    // Bun 1.4.5 drops the connection unanswered when a request whose body is read is followed by
-    // another in the same read (and answers only the first when the body is left unread).
+    // Bun 1.4.5's server (uWS) closes the connection, the pending answer unsent, when a pipelined
+    // request arrives while an async answer is still pending (oven-sh/bun#38128); a request whose body
+    // the hub reads is always answered asynchronously, so only bodiless requests pipeline under Bun.
     it("pipelining: requests after a body (Content-Length, chunked) in the same write", {
       skip: bun && BUN_PIPELINE,
     }, async () => {
