@@ -243,6 +243,20 @@ describe("H1Connections", { timeout: 30_000 }, () => {
     assert.deepEqual(node, ["GET /node/2", "POST /c", "GET /4"]);
   });
 
+  it("sends the answers before a malformed request before node:http refuses it and closes", async () => {
+    const { port } = await serve();
+    const { answers, closed } = await exchange(port, [get("/a") + get("/slow/b") + "GARBAGE\r\n\r\n"], 4);
+    assert.deepEqual(
+      answers.map((a) => [a.status, a.body]),
+      [
+        [200, "plain /a "],
+        [200, "plain /slow/b "],
+        [400, ""],
+      ],
+    );
+    assert.equal(closed, true);
+  });
+
   it("hands over a request whose head arrives in pieces", async () => {
     const { port, node } = await serve();
     const text = get("/x", "X-A: 1\r\nX-A: 2\r\n");

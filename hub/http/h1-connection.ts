@@ -254,6 +254,8 @@ export class H1Connection {
     socket.off("error", this.onError);
     socket.off("close", this.onClose);
     this.forget(this);
+    // The answers before it go out now: node:http may answer the next request by closing the socket.
+    while (socket.writableCorked > 0) socket.uncork();
     this.opts.handoff(socket, read);
   }
 }
