@@ -1,9 +1,9 @@
 /**
  * The head of an HTTP/1.1 request, read only when it is of the plain kind
  * the hub's agents send: a known method, an origin-form target, HTTP/1.1,
- * a Host, at most one Content-Length, each header once, lines ended by CRLF.
- * Anything else (chunked or Expect bodies, upgrades, HTTP/1.0, folded or
- * repeated headers, stray bytes, an oversized head) is `OTHER`: the
+ * one Host, at most one Content-Length and Connection, lines ended by CRLF.
+ * Anything else (chunked or Expect bodies, upgrades, HTTP/1.0, folded
+ * lines, stray bytes, an oversized head) is `OTHER`: the
  * connection then goes to node:http, which answers it as it always has.
  * So this reader never has to decide a question node's parser decides
  * differently, and never accepts what node would refuse.
@@ -13,9 +13,9 @@ export interface RequestHead {
   method: string;
   /** The request target as sent ("/trpc/x?batch=1"). */
   target: string;
-  /** The head's text (request line and header lines, without the blank line). */
+  /** The head's text without its blank line: the request line, then each header line behind its CRLF. */
   text: string;
-  /** The same with header names in lower case (the same string when they are already). */
+  /** The same with header names in lower case (the same string when they came so). */
   lower: string;
   contentLength: number;
   /** The client asked to close the connection after this answer. */
@@ -33,140 +33,112 @@ export const MAX_HEAD_BYTES = 16 * 1024;
 const END = Buffer.from("\r\n\r\n");
 const DIGITS = /^[0-9]{1,15}$/;
 
-/** Characters of a header name (RFC 9110 token), by code. */
-const TOKEN = new Uint8Array(128);
-for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-  TOKEN[c.charCodeAt(0)] = 1;
-
-const isSpace = (code: number) => code === 0x20 || code === 0x09;
-/** A value's characters: visible ASCII, space, tab, and bytes past ASCII (as node takes them). */
-const isValueChar = (code: number) => (code >= 0x20 && code !== 0x7f) || code === 0x09;
-
-function methodOf(name: string): string | undefined {
-  switch (name) {
-    case "GET":
-    case "POST":
-    case "HEAD":
-    case "OPTIONS":
-    case "PUT":
-    case "DELETE":
-    case "PATCH":
-      return name;
-  }
-  return undefined;
-}
+/**
+ * The whole head in one pass of the regular expression engine: the request
+ * line, then header lines of a token name, a colon and a value of visible
+ * characters, spaces, tabs and bytes past ASCII (as node takes them). The
+ * first form takes names in lower case only (as fetch sends them), so that
+ * the text needs no lower-case copy for finding names.
+ */
+const LOWER_HEAD =
+  /^(GET|POST|HEAD|OPTIONS|PUT|DELETE|PATCH) (\/[\x21-\x7e]*) HTTP\/1\.1(?:\r\n[!#$%&'*+\-.^_`|~0-9a-z]+:[\t\x20-\x7e\x80-\xff]*)*$/;
+const ANY_HEAD =
+  /^(GET|POST|HEAD|OPTIONS|PUT|DELETE|PATCH) (\/[\x21-\x7e]*) HTTP\/1\.1(?:\r\n[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*)*$/;
+/** The header lines that decide how the request is framed (in the lower-case text). */
+const FRAMING = /\r\n(host|content-length|connection|transfer-encoding|expect|upgrade):/g;
+const HOST = 1;
+const LENGTH = 2;
+const CONNECTION = 4;
 
 /**
  * The head starting at `start` in `buf`: null while it is incomplete, OTHER
  * when it is not for this reader. `from` is where to start looking for its
- * end (bytes before it were searched already). Read with character loops
- * rather than regular expressions: it runs for every request.
+ * end (bytes before it were searched already).
  */
 export function readHead(buf: Buffer, start: number, from = start): RequestHead | null | typeof OTHER {
   const end = buf.indexOf(END, Math.max(start, from - 3));
   if (end === -1) return buf.length - start > MAX_HEAD_BYTES ? OTHER : null;
   if (end - start > MAX_HEAD_BYTES) return OTHER;
   const text = buf.toString("latin1", start, end);
-  // The request line: METHOD SP /target SP HTTP/1.1
-  let eol = text.indexOf("\r\n");
-  if (eol === -1) eol = text.length;
-  const sp = text.indexOf(" ");
-  const method = sp > 0 ? methodOf(text.slice(0, sp)) : undefined;
-  if (!method || text.charCodeAt(sp + 1) !== 0x2f) return OTHER;
-  const targetEnd = eol - 9;
-  if (targetEnd <= sp + 1 || text.slice(targetEnd, eol) !== " HTTP/1.1") return OTHER;
-  for (let i = sp + 1; i < targetEnd; i++) {
-    const code = text.charCodeAt(i);
-    if (code < 0x21 || code > 0x7e) return OTHER;
+  let lower = text;
+  let line = LOWER_HEAD.exec(text);
+  if (!line) {
+    line = ANY_HEAD.exec(text);
+    if (!line) return OTHER;
+    lower = text.toLowerCase();
   }
   let contentLength = 0;
   let close = false;
-  let host = false;
-  let upper = false;
-  const first = eol + 2;
-  for (let pos = first; pos < text.length; pos = eol + 2) {
-    eol = text.indexOf("\r\n", pos);
-    if (eol === -1) eol = text.length;
-    const colon = text.indexOf(":", pos);
-    if (colon <= pos || colon > eol) return OTHER;
-    for (let i = pos; i < colon; i++) {
-      const code = text.charCodeAt(i);
-      if (code > 0x7f || TOKEN[code] !== 1) return OTHER;
-      if (code >= 0x41 && code <= 0x5a) upper = true;
-    }
-    let from = colon + 1;
-    let to = eol;
-    while (from < to && isSpace(text.charCodeAt(from))) from++;
-    while (to > from && isSpace(text.charCodeAt(to - 1))) to--;
-    for (let i = from; i < to; i++) if (!isValueChar(text.charCodeAt(i))) return OTHER;
-    if (repeated(text, first, pos, colon)) return OTHER;
-    // Only the names that decide the framing are read now; other values are sliced when asked for.
-    switch (colon - pos) {
-      case 4:
-        if (sameName(text, pos, "host")) host = true;
-        break;
-      case 6:
-        if (sameName(text, pos, "expect")) return OTHER;
-        break;
-      case 7:
-        if (sameName(text, pos, "upgrade")) return OTHER;
-        break;
-      case 10:
-        if (sameName(text, pos, "connection")) {
-          const token = text.slice(from, to).toLowerCase();
-          if (token === "close") close = true;
-          else if (token !== "keep-alive") return OTHER;
-        }
-        break;
-      case 14:
-        if (sameName(text, pos, "content-length")) {
-          const value = text.slice(from, to);
-          if (!DIGITS.test(value)) return OTHER;
-          contentLength = Number(value);
-        }
-        break;
-      case 17:
-        if (sameName(text, pos, "transfer-encoding")) return OTHER;
-        break;
+  let seen = 0;
+  FRAMING.lastIndex = 0;
+  for (let m = FRAMING.exec(lower); m; m = FRAMING.exec(lower)) {
+    const name = m[1] as string;
+    const bit =
+      name === "host" ? HOST : name === "content-length" ? LENGTH : name === "connection" ? CONNECTION : 0;
+    // Host, Content-Length and Connection at most once; any other framing (chunked, an upgrade,
+    // 100-continue) is for node:http.
+    if (bit === 0 || seen & bit) return OTHER;
+    seen |= bit;
+    if (bit === LENGTH) {
+      const value = valueAt(text, FRAMING.lastIndex);
+      if (!DIGITS.test(value)) return OTHER;
+      contentLength = Number(value);
+    } else if (bit === CONNECTION) {
+      const token = valueAt(lower, FRAMING.lastIndex);
+      if (token === "close") close = true;
+      else if (token !== "keep-alive") return OTHER;
     }
   }
-  if (!host) return OTHER;
+  if (!(seen & HOST)) return OTHER;
   return {
-    method,
-    target: text.slice(sp + 1, targetEnd),
+    method: line[1] as string,
+    target: line[2] as string,
     text,
-    lower: upper ? text.toLowerCase() : text,
+    lower,
     contentLength,
     close,
     size: end + END.length - start,
   };
 }
 
-/** Whether the header name at [pos, colon) of `text` is `name` (lower case), in any case. */
-function sameName(text: string, pos: number, name: string): boolean {
-  for (let i = 0; i < name.length; i++)
-    if ((text.charCodeAt(pos + i) | 0x20) !== name.charCodeAt(i)) return false;
-  return true;
-}
-
-/** Whether a header line before `pos` (from `first`) has the name at [pos, colon), in any case. */
-function repeated(text: string, first: number, pos: number, colon: number): boolean {
-  const length = colon - pos;
-  for (let line = first; line < pos; line = text.indexOf("\r\n", line) + 2) {
-    if (text.charCodeAt(line + length) !== 0x3a) continue;
-    let i = 0;
-    while (i < length && (text.charCodeAt(line + i) | 0x20) === (text.charCodeAt(pos + i) | 0x20)) i++;
-    if (i === length) return true;
-  }
-  return false;
-}
-
 const keys = new Map<string, string>();
+
+/** Headers node:http keeps the first of when one is sent more than once (it joins the rest with ", "). */
+const FIRST_ONLY = new Set([
+  "age",
+  "authorization",
+  "content-length",
+  "content-type",
+  "etag",
+  "expires",
+  "from",
+  "host",
+  "if-modified-since",
+  "if-unmodified-since",
+  "last-modified",
+  "location",
+  "max-forwards",
+  "proxy-authorization",
+  "referer",
+  "retry-after",
+  "server",
+  "user-agent",
+]);
+
+/** The value of the header line whose name ends at `at` + `key`.length, without surrounding spaces. */
+function valueAt(text: string, from: number): string {
+  let to = text.indexOf("\r\n", from);
+  if (to === -1) to = text.length;
+  while (from < to && (text.charCodeAt(from) === 0x20 || text.charCodeAt(from) === 0x09)) from++;
+  while (to > from && (text.charCodeAt(to - 1) === 0x20 || text.charCodeAt(to - 1) === 0x09)) to--;
+  return text.slice(from, to);
+}
 
 /**
  * A header's value (`name` in lower case) from a head: found by its line in
- * the text, so only the values asked for become strings. Each name occurs
- * at most once (readHead leaves repeated names to node:http).
+ * the text, so only the values asked for become strings. A name sent more
+ * than once gives what node:http's `req.headers` gives: the first value, or
+ * all of them joined with ", " (cookies with "; ").
  */
 export function headerOf(head: RequestHead, name: string): string | undefined {
   let key = keys.get(name);
@@ -174,13 +146,14 @@ export function headerOf(head: RequestHead, name: string): string | undefined {
     key = `\r\n${name}:`;
     if (keys.size < 64) keys.set(name, key);
   }
-  const at = head.lower.indexOf(key);
+  const { text, lower } = head;
+  let at = lower.indexOf(key);
   if (at === -1) return undefined;
-  const { text } = head;
-  let from = at + key.length;
-  let to = text.indexOf("\r\n", from);
-  if (to === -1) to = text.length;
-  while (from < to && isSpace(text.charCodeAt(from))) from++;
-  while (to > from && isSpace(text.charCodeAt(to - 1))) to--;
-  return text.slice(from, to);
+  let value = valueAt(text, at + key.length);
+  if (FIRST_ONLY.has(name)) return value;
+  const glue = name === "cookie" ? "; " : ", ";
+  for (at = lower.indexOf(key, at + key.length); at !== -1; at = lower.indexOf(key, at + key.length)) {
+    value += glue + valueAt(text, at + key.length);
+  }
+  return value;
 }
