@@ -66,19 +66,22 @@ export class H1Connection {
   private closeAfter = false;
   private pumping = false;
   /** A request is being answered; the next is not read until it is. */
-  busy = false;
-  mode = LIVE;
+  private busy = false;
+  private mode = LIVE;
   /** When the request being read began (0: between requests), and when the last answer went out. */
-  since = 0;
-  idleSince: number;
+  private since = 0;
+  private idleSince: number;
   readonly socket: Socket;
   private readonly opts: H1Options;
   private readonly forget: (conn: H1Connection) => void;
+  /** The Connection header lines of a kept-alive answer (with the keep-alive timeout, for clients to pace reuse). */
+  private readonly keepAlive: string;
 
-  constructor(socket: Socket, opts: H1Options, forget: (conn: H1Connection) => void) {
+  constructor(socket: Socket, opts: H1Options, forget: (conn: H1Connection) => void, keepAlive: string) {
     this.socket = socket;
     this.opts = opts;
     this.forget = forget;
+    this.keepAlive = keepAlive;
     this.idleSince = Date.now();
     socket.on("data", this.onData);
     socket.on("end", this.onEnd);
@@ -96,9 +99,7 @@ export class H1Connection {
     if (corked.push(this.socket) === 1) process.nextTick(uncorkAll);
     this.socket.write(
       `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\n${headers}${length}date: ${httpDate(Date.now())}\r\n` +
-        (this.closeAfter
-          ? "connection: close\r\n\r\n"
-          : "connection: keep-alive\r\nkeep-alive: timeout=30\r\n\r\n") +
+        (this.closeAfter ? "connection: close\r\n\r\n" : this.keepAlive) +
         (this.headOnly || status === 204 ? "" : body),
     );
     this.answered();
@@ -265,13 +266,15 @@ export class H1Connections {
   private readonly open = new Set<H1Connection>();
   private timer: NodeJS.Timeout | undefined;
   private readonly opts: H1Options;
+  private readonly keepAlive: string;
 
   constructor(opts: H1Options) {
     this.opts = opts;
+    this.keepAlive = `connection: keep-alive\r\nkeep-alive: timeout=${Math.floor(opts.keepAliveTimeout / 1000)}\r\n\r\n`;
   }
 
   readonly accept = (socket: Socket): void => {
-    this.open.add(new H1Connection(socket, this.opts, this.forget));
+    this.open.add(new H1Connection(socket, this.opts, this.forget, this.keepAlive));
     // Deadlines are checked every second, as node:http checks its own (less often, by default).
     this.timer ??= setInterval(() => this.expire(), 1000).unref();
   };
