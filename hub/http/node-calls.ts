@@ -8,6 +8,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { ComsContext } from "../../contract/router.ts";
+import { splitTarget } from "./front-door.ts";
 import type { H1Connection } from "./h1-connection.ts";
 import { headerOf, type RequestHead } from "./h1-head.ts";
 import type { RouteAnswer, RouteRequest } from "./routes.ts";
@@ -65,12 +66,21 @@ function streamInto(
 }
 
 export abstract class HubCall implements RouteRequest {
-  abstract readonly method: string;
-  abstract readonly path: string;
-  abstract readonly query: URLSearchParams | null;
+  readonly method: string;
+  readonly path: string;
+  readonly query: URLSearchParams | null;
   ctx: ComsContext | undefined;
   procedurePath = "";
   body = "";
+  protected readonly streams: SseStreams;
+
+  constructor(method: string, target: string, streams: SseStreams) {
+    this.method = method;
+    const { path, query } = splitTarget(target);
+    this.path = path;
+    this.query = query;
+    this.streams = streams;
+  }
 
   /** Handed around unbound (auth, dispatch), hence a property. */
   abstract readonly header: (name: string) => string | undefined;
@@ -95,26 +105,13 @@ export abstract class HubCall implements RouteRequest {
 }
 
 export class NodeCall extends HubCall {
-  readonly method: string;
-  readonly path: string;
-  readonly query: URLSearchParams | null;
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
-  private readonly streams: SseStreams;
 
-  constructor(
-    req: IncomingMessage,
-    res: ServerResponse,
-    target: { path: string; query: URLSearchParams | null },
-    streams: SseStreams,
-  ) {
-    super();
+  constructor(req: IncomingMessage, res: ServerResponse, streams: SseStreams) {
+    super(req.method ?? "GET", req.url ?? "/", streams);
     this.req = req;
     this.res = res;
-    this.streams = streams;
-    this.method = req.method ?? "GET";
-    this.path = target.path;
-    this.query = target.query;
   }
 
   readonly header = (name: string): string | undefined => rawHeader(this.req, name);
@@ -168,26 +165,13 @@ export class NodeCall extends HubCall {
 }
 
 export class H1Call extends HubCall {
-  readonly method: string;
-  readonly path: string;
-  readonly query: URLSearchParams | null;
   private readonly head: RequestHead;
   private readonly conn: H1Connection;
-  private readonly streams: SseStreams;
 
-  constructor(
-    head: RequestHead,
-    target: { path: string; query: URLSearchParams | null },
-    conn: H1Connection,
-    streams: SseStreams,
-  ) {
-    super();
+  constructor(head: RequestHead, conn: H1Connection, streams: SseStreams) {
+    super(head.method, head.target, streams);
     this.head = head;
     this.conn = conn;
-    this.streams = streams;
-    this.method = head.method;
-    this.path = target.path;
-    this.query = target.query;
   }
 
   readonly header = (name: string): string | undefined => headerOf(this.head, name);

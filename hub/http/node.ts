@@ -13,7 +13,7 @@ import { comsRouter } from "../../contract/router.ts";
 import { servedRouter } from "../../lib/served-router.ts";
 import { wireJson } from "../../lib/wire-transformer.ts";
 import { serveDashboardNode } from "./dashboard-mount.ts";
-import { type Entry, enter, splitTarget, tooLarge } from "./front-door.ts";
+import { type Entry, enter, tooLarge } from "./front-door.ts";
 import { H1Connections, type H1Options } from "./h1-connection.ts";
 import { serveMcpNode } from "./mcp-node.ts";
 import { collectBody } from "./node-body.ts";
@@ -79,9 +79,13 @@ export function serveNode(opts: ServeOptions): Promise<ServedHub> {
 
   // Requests read straight off the socket: everything but the operator routes and /mcp.
   const plain: Omit<H1Options, "handoff"> = {
-    takes: (head) => !opts.dashboard?.owns(splitTarget(head.target).path) && !opts.mcp?.owns(head.target),
+    takes: ({ target }) => {
+      const q = target.indexOf("?");
+      const path = q === -1 ? target : target.slice(0, q);
+      return !opts.dashboard?.owns(path) && !opts.mcp?.owns(path);
+    },
     serve: (head, body, conn) => {
-      const call = new H1Call(head, splitTarget(head.target), conn, streams);
+      const call = new H1Call(head, conn, streams);
       const refused = enterCall(call);
       if (refused) answerEntry(call, refused);
       else {
@@ -98,7 +102,7 @@ export function serveNode(opts: ServeOptions): Promise<ServedHub> {
 
   // Connections handed to node:http: the operator routes, /mcp, and anything unusual.
   const handle: RequestListener = (req, res) => {
-    const call = new NodeCall(req, res, splitTarget(req.url ?? "/"), streams);
+    const call = new NodeCall(req, res, streams);
     const { path } = call;
     if (opts.dashboard?.owns(path)) {
       void serveDashboardNode(opts.dashboard, req, res, path);
