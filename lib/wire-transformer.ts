@@ -50,6 +50,28 @@ function isPlainJson(value: unknown, depth: number, seen: Set<object>): boolean 
   }
 }
 
+/**
+ * isPlainJson for a value JSON.parse just made: it has no shared or cyclic
+ * parts, no symbols and no other prototypes, so only the depth and the keys
+ * that could reach a prototype when copied later are left to check. (Any
+ * other value given here still fails on its prototype, or on its depth if
+ * it loops.)
+ */
+function isParsedPlain(value: unknown, depth: number): boolean {
+  if (typeof value !== "object" || value === null) return typeof value !== "number" || !Object.is(value, -0);
+  if (depth >= MAX_FAST_DEPTH) return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (!isParsedPlain(value[i], depth + 1)) return false;
+    return true;
+  }
+  if (Object.getPrototypeOf(value) !== Object.prototype) return false;
+  for (const key in value) {
+    if (key === "__proto__" || key === "constructor" || key === "prototype") return false;
+    if (!isParsedPlain((value as Record<string, unknown>)[key], depth + 1)) return false;
+  }
+  return true;
+}
+
 /** One set for every check: a check runs to its end synchronously, so none can overlap another. */
 const SEEN = new Set<object>();
 
@@ -112,7 +134,7 @@ export function deserializeWire(payload: unknown, what = "input", maxDepth = MAX
     const { json } = payload as { json: unknown };
     // Freshly parsed and held by nobody else: no copy needed once it is known to be plain. Plain
     // JSON is never deeper than MAX_FAST_DEPTH, so it is within the bound without a second walk.
-    if (plain(json)) return json;
+    if (isParsedPlain(json, 0)) return json;
   }
   if (typeof payload === "object" && payload !== null && Object.hasOwn(payload, "json")) {
     const { json, meta } = payload as { json: unknown; meta?: unknown };

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { request } from "node:https";
+import { Agent, request } from "node:https";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { pathToFileURL } from "node:url";
@@ -155,6 +155,33 @@ describe("hub over TLS", () => {
     assert.equal(status, 200, body);
     assert.equal(setCookie, "");
     assert.match(JSON.parse(body).session, /^\S{32,}$/);
+  });
+
+  test("one kept-alive HTTPS connection carries a plain request, the dashboard's sign-in, then a procedure", {
+    timeout: 30_000,
+  }, async () => {
+    // The first request is read by the hub's plain reader, the sign-in hands the connection to node:https.
+    const agent = new Agent({ ca: readFileSync(cert, "utf8"), keepAlive: true, maxSockets: 1 });
+    const call = (path: string, method: string, body?: string) =>
+      new Promise<{ status: number; reused: boolean }>((resolve, reject) => {
+        const headers = { "content-type": "application/json" };
+        const req = request(new URL(path, url), { agent, method, headers }, (res) => {
+          res.resume();
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket }));
+        });
+        req.on("error", reject);
+        req.end(body);
+      });
+    try {
+      assert.deepEqual(await call("/healthz", "GET"), { status: 200, reused: false });
+      assert.deepEqual(await call("/dashboard/sign-in", "POST", JSON.stringify({ secret: token })), {
+        status: 200,
+        reused: true,
+      });
+      assert.deepEqual(await call("/trpc/agents.list", "GET"), { status: 401, reused: true });
+    } finally {
+      agent.destroy();
+    }
   });
 
   test("a certificate without a key is refused before the hub starts", async () => {

@@ -53,3 +53,15 @@ test("annotated payloads from clients are decoded by superjson", () => {
   const payload = JSON.parse(JSON.stringify(superjson.serialize({ at: new Date(5), n: undefined })));
   assert.deepEqual(deserializeWire(payload), { at: new Date(5), n: undefined });
 });
+
+test("inputs with keys that could reach a prototype are decoded as superjson decodes them", () => {
+  for (const text of [
+    '{"json":{"a":{"__proto__":{"polluted":1}}}}',
+    '{"json":{"constructor":{"prototype":{"polluted":1}}}}',
+    '{"json":[{"prototype":1}]}',
+  ]) {
+    const back = deserializeWire(JSON.parse(text));
+    assert.deepEqual(back, superjson.deserialize(JSON.parse(text)), text);
+    assert.equal(({} as Record<string, unknown>).polluted, undefined, text);
+  }
+});

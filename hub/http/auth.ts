@@ -16,6 +16,13 @@ export type AuthResult =
   | { ok: false; status: 401; kind: "UNAUTHORIZED"; message: string }
   | { ok: false; status: 429; kind: "TOO_MANY_REQUESTS"; message: string; retryAfterSec: number };
 
+/** A peer address, or how to look it up when it is needed. */
+export type RemoteAddress = string | undefined | (() => string | undefined);
+
+function addressOf(remote: RemoteAddress): string {
+  return (typeof remote === "function" ? remote() : remote) ?? "unknown";
+}
+
 export class RequestAuth {
   private readonly token: Buffer;
   private readonly backend: HubBackend;
@@ -28,13 +35,14 @@ export class RequestAuth {
   }
 
   /**
-   * `remote` is the peer address: wrong tokens from it are counted, never
+   * `remote` is the peer address (or how to get it, for a runtime where
+   * asking costs: it is needed only for a wrong token): wrong tokens from it are counted, never
    * logged. The lockout only ever refuses wrong tokens: every local session
    * of a loopback hub shares one address, so refusing by address alone would
    * let any local process keep every agent off the hub. A right token is
    * always served, whatever else comes from its address.
    */
-  check(header: (name: string) => string | null | undefined, remote = "unknown"): AuthResult {
+  check(header: (name: string) => string | null | undefined, remote: RemoteAddress = "unknown"): AuthResult {
     const authorization = header("authorization");
     if (!authorization) {
       return {
@@ -45,7 +53,7 @@ export class RequestAuth {
       };
     }
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-    if (!matchesSecret(match?.[1] ?? "", this.token)) return this.refuseWrong(remote);
+    if (!matchesSecret(match?.[1] ?? "", this.token)) return this.refuseWrong(addressOf(remote));
     const id = header(AGENT_ID_HEADER);
     const agentToken = header(AGENT_TOKEN_HEADER);
     // A stale agent credential is not a transport error: the procedure answers UNAUTHORIZED and the client re-registers.

@@ -138,8 +138,9 @@ export async function serveBun(opts: ServeOptions): Promise<ServedHub> {
     async fetch(req, bunServer) {
       const target = req.url.slice(req.url.indexOf("/", req.url.indexOf("//") + 2));
       const { path, query } = splitTarget(target);
+      const length = Number(req.headers.get("content-length") ?? 0);
       // Every route below refuses such a body by its declared length without reading it.
-      if (Number(req.headers.get("content-length") ?? 0) > opts.maxBodyBytes) await discardBody(req);
+      if (length > opts.maxBodyBytes) await discardBody(req);
       if (opts.dashboard?.owns(path)) {
         return serveDashboardFetch(opts.dashboard, req, path, bunServer.requestIP(req)?.address);
       }
@@ -147,8 +148,8 @@ export async function serveBun(opts: ServeOptions): Promise<ServedHub> {
       const method = req.method;
       const header = (name: string) => req.headers.get(name);
       const request = { method, path, query, header };
-      const length = Number(req.headers.get("content-length") ?? 0);
-      const entry = enter(request, opts, bunServer.requestIP(req)?.address, length);
+      // The address is asked for only when a wrong token has to be counted against it.
+      const entry = enter(request, opts, () => bunServer.requestIP(req)?.address, length);
       if (entry.kind === "answer") return toResponse(await entry.answer);
       const body = method === "GET" || method === "HEAD" ? "" : await req.text();
       if (body.length * 3 > opts.maxBodyBytes && Buffer.byteLength(body) > opts.maxBodyBytes) {

@@ -5,7 +5,7 @@
  * requests carry tRPC's error shape so typed clients surface them as usual.
  */
 import type { Caller } from "../../contract/router.ts";
-import { trpcErrorBody } from "./auth.ts";
+import { type RemoteAddress, trpcErrorBody } from "./auth.ts";
 import { isDashboardFeed } from "./dashboard-mount.ts";
 import {
   allowedMethods,
@@ -40,7 +40,7 @@ function urlOf(req: RouteRequest): URL {
 export function enter(
   req: RouteRequest,
   opts: ServeOptions,
-  remote: string | undefined,
+  remote: RemoteAddress,
   contentLength: number,
 ): Entry {
   const routes = opts.routes ?? ROUTES;

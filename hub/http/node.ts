@@ -1,67 +1,34 @@
 /**
- * The hub over node:http (or node:https): the front door, then tRPC's HTTP
- * protocol served directly (trpc-dispatch.ts, sse-writer.ts) instead of
- * through tRPC's standalone adapter, which turns every request into a fetch
- * Request and every answer into web streams.
+ * The hub on Node: the front door, then tRPC's HTTP protocol served directly
+ * (trpc-dispatch.ts, sse-writer.ts) instead of through tRPC's standalone
+ * adapter, which turns every request into a fetch Request and every answer
+ * into web streams. Agents' plain requests are read straight off the socket
+ * (h1-connection.ts); node:http (or node:https) takes the operator routes,
+ * /mcp, and any connection whose request is out of the ordinary.
  */
-import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from "node:http";
+import { createServer, type RequestListener } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
-import type { AddressInfo } from "node:net";
-import { type ComsContext, comsRouter } from "../../contract/router.ts";
+import type { AddressInfo, Socket } from "node:net";
+import { comsRouter } from "../../contract/router.ts";
 import { servedRouter } from "../../lib/served-router.ts";
 import { wireJson } from "../../lib/wire-transformer.ts";
 import { serveDashboardNode } from "./dashboard-mount.ts";
-import { type Entry, enter, splitTarget, tooLarge } from "./front-door.ts";
+import { type Entry, enter, tooLarge } from "./front-door.ts";
+import { H1Connections, type H1Options } from "./h1-connection.ts";
 import { serveMcpNode } from "./mcp-node.ts";
 import { collectBody } from "./node-body.ts";
-import {
-  DEFAULT_MAX_STREAM_BUFFER_BYTES,
-  type RouteAnswer,
-  type RouteRequest,
-  type ServedHub,
-  type ServeOptions,
-} from "./routes.ts";
-import { SSE_HEADERS, SseStreams } from "./sse-writer.ts";
-import { dispatch, type TrpcAnswer, type TrpcRequest } from "./trpc-dispatch.ts";
-
-/**
- * A header's value (`name` in lower case) read from node's raw list (name,
- * value, name, value…) instead of `req.headers`, which builds an object of
- * every header on first use. A header sent more than once is left to
- * `req.headers`, so repeated headers are joined or dropped exactly as node does.
- */
-function rawHeader(req: IncomingMessage, name: string): string | undefined {
-  const raw = req.rawHeaders;
-  let value: string | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    const key = raw[i] as string;
-    if (key.length !== name.length || key.toLowerCase() !== name) continue;
-    if (value !== undefined) {
-      const joined = req.headers[name];
-      return Array.isArray(joined) ? joined[0] : joined;
-    }
-    value = raw[i + 1];
-  }
-  return value;
-}
+import { H1Call, type HubCall, NodeCall } from "./node-calls.ts";
+import { DEFAULT_MAX_STREAM_BUFFER_BYTES, type ServedHub, type ServeOptions } from "./routes.ts";
+import { SseStreams } from "./sse-writer.ts";
+import { dispatch, type TrpcAnswer } from "./trpc-dispatch.ts";
 
 const hubRouter = servedRouter(comsRouter);
-const NODE_SSE_HEADERS = { ...SSE_HEADERS, connection: "close" };
 const PING_MS = comsRouter._def._config.sse?.ping?.intervalMs ?? 15_000;
 
-function answer(res: ServerResponse, { status, headers, body }: RouteAnswer): void {
-  res.writeHead(status, { ...headers, "content-length": Buffer.byteLength(body) });
-  res.end(body);
-}
-
-/** Write the front door's own answer (a route, a refusal), which may still be on its way. */
-function answerEntry(res: ServerResponse, entry: Entry): void {
-  if (entry.kind !== "answer") return;
-  void Promise.resolve(entry.answer).then(
-    (a) => answer(res, a),
-    () => answer(res, { status: 500, headers: {}, body: "" }),
-  );
-}
+/** node:http's deadlines, used for both kinds of connection. */
+const HEADERS_TIMEOUT_MS = 15_000;
+const REQUEST_TIMEOUT_MS = 30_000;
+const KEEP_ALIVE_TIMEOUT_MS = 30_000;
 
 export function serveNode(opts: ServeOptions): Promise<ServedHub> {
   const streams = new SseStreams({
@@ -70,48 +37,73 @@ export function serveNode(opts: ServeOptions): Promise<ServedHub> {
     json: wireJson,
   });
 
-  const write = (res: ServerResponse, result: TrpcAnswer) => {
-    if (result.kind === "json") {
-      const headers: Record<string, string | number> = {
-        vary: "trpc-accept, accept",
-        "content-type": result.contentType ?? "application/json",
-        "content-length": Buffer.byteLength(result.body),
-      };
-      if (result.allow) headers.allow = result.allow;
-      res.writeHead(result.status, headers);
-      res.end(result.body);
-    } else if (result.kind === "empty") {
-      res.writeHead(result.status, result.allow ? { allow: result.allow } : {});
-      res.end();
-    } else {
-      // Event frames go straight to the socket, one write each, in a body that ends when the connection
-      // does: through `res.write` every frame would be three chunked-encoding pieces, corked and flushed
-      // a tick later as one writev. A stream is the last thing its connection carries either way.
-      res.useChunkedEncodingByDefault = false;
-      res.writeHead(200, NODE_SSE_HEADERS);
-      res.flushHeaders();
-      const socket = res.socket;
-      if (!socket) {
-        result.abort.abort();
-        return;
-      }
-      const stop = streams.start(
-        {
-          write: (chunk) => void socket.write(chunk),
-          buffered: () => socket.writableLength,
-          end: () => res.end(),
-          cut: () => res.destroy(),
-          onDrain: (fn) => socket.once("drain", fn),
-        },
-        result,
+  /** Send the front door's own answer (a route, a refusal), which may still be on its way. */
+  const answerEntry = (call: HubCall, entry: Entry): void => {
+    if (entry.kind !== "answer") return;
+    const { answer } = entry;
+    if (!(answer instanceof Promise)) call.answer(answer);
+    else
+      answer.then(
+        (a) => call.answer(a),
+        () => call.answer({ status: 500, headers: {}, body: "" }),
       );
-      res.once("close", stop);
-    }
   };
 
+  const failed = (call: HubCall, error: Error) =>
+    call.answer({ status: 500, headers: {}, body: JSON.stringify({ error: error.message }) });
+
+  const serve = (call: HubCall) => {
+    let result: TrpcAnswer | Promise<TrpcAnswer>;
+    try {
+      result = dispatch(hubRouter, call.trpcRequest());
+    } catch (error) {
+      failed(call, error as Error);
+      return;
+    }
+    if (result instanceof Promise)
+      result.then(
+        (done) => call.send(done),
+        (error: Error) => failed(call, error),
+      );
+    else call.send(result);
+  };
+
+  /** The front door; null when the call goes on to its procedure. */
+  const enterCall = (call: HubCall): Entry | null => {
+    const entry = enter(call, opts, call.remote, call.contentLength());
+    if (entry.kind === "answer") return entry;
+    call.ctx = { backend: opts.backend, caller: entry.caller, admin: opts.admin };
+    call.procedurePath = entry.procedurePath;
+    return null;
+  };
+
+  // Requests read straight off the socket: everything but the operator routes and /mcp.
+  const plain: Omit<H1Options, "handoff"> = {
+    takes: ({ target }) => {
+      const q = target.indexOf("?");
+      const path = q === -1 ? target : target.slice(0, q);
+      return !opts.dashboard?.owns(path) && !opts.mcp?.owns(path);
+    },
+    serve: (head, body, conn) => {
+      const call = new H1Call(head, conn, streams);
+      const refused = enterCall(call);
+      if (refused) answerEntry(call, refused);
+      else {
+        call.body = body ?? "";
+        serve(call);
+      }
+    },
+    maxBodyBytes: opts.maxBodyBytes,
+    headersTimeout: HEADERS_TIMEOUT_MS,
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+  };
+  let h1: H1Connections | undefined;
+
+  // Connections handed to node:http: the operator routes, /mcp, and anything unusual.
   const handle: RequestListener = (req, res) => {
-    const call = new NodeCall(req, res);
-    const { method, path } = call;
+    const call = new NodeCall(req, res, streams);
+    const { path } = call;
     if (opts.dashboard?.owns(path)) {
       void serveDashboardNode(opts.dashboard, req, res, path);
       return;
@@ -120,100 +112,50 @@ export function serveNode(opts: ServeOptions): Promise<ServedHub> {
       void serveMcpNode(opts.mcp, req, res, opts.maxBodyBytes);
       return;
     }
-    const entry = enter(call, opts, req.socket.remoteAddress, Number(call.header("content-length") ?? 0));
-    if (entry.kind === "answer") {
+    const refused = enterCall(call);
+    if (refused) {
       req.resume();
-      answerEntry(res, entry);
+      answerEntry(call, refused);
       return;
     }
-    call.ctx = { backend: opts.backend, caller: entry.caller, admin: opts.admin };
-    call.procedurePath = entry.procedurePath;
-    if (method === "GET" || method === "HEAD") {
+    if (call.method === "GET" || call.method === "HEAD") {
       req.resume();
       serve(call);
       return;
     }
-    call.readBody(opts.maxBodyBytes);
+    collectBody(
+      req,
+      opts.maxBodyBytes,
+      (body) => {
+        if (body === null) answerEntry(call, tooLarge(call, opts));
+        else {
+          call.body = body;
+          serve(call);
+        }
+      },
+      () => res.destroy(),
+    );
   };
 
-  const failed = (res: ServerResponse, error: Error) =>
-    answer(res, { status: 500, headers: {}, body: JSON.stringify({ error: error.message }) });
-
-  const serve = (call: NodeCall) => {
-    const { res } = call;
-    let result: TrpcAnswer | Promise<TrpcAnswer>;
-    try {
-      result = dispatch(hubRouter, call.trpcRequest());
-    } catch (error) {
-      failed(res, error as Error);
-      return;
-    }
-    if (result instanceof Promise)
-      result.then(
-        (done) => write(res, done),
-        (error: Error) => failed(res, error),
-      );
-    else write(res, result);
-  };
-
-  /**
-   * One request to the hub on node:http: its method, target and headers as
-   * the front door and dispatch read them, and its body as it arrives. One
-   * object per request instead of a closure per field and a promise for the
-   * body; headers are looked up in the raw list rather than through
-   * `req.headers`, which builds an object of every header on first use.
-   */
-  class NodeCall implements RouteRequest {
-    readonly method: string;
-    readonly path: string;
-    readonly query: URLSearchParams | null;
-    ctx: ComsContext | undefined;
-    procedurePath = "";
-    private body = "";
-
-    readonly req: IncomingMessage;
-    readonly res: ServerResponse;
-
-    constructor(req: IncomingMessage, res: ServerResponse) {
-      this.req = req;
-      this.res = res;
-      this.method = req.method ?? "GET";
-      const { path, query } = splitTarget(req.url ?? "/");
-      this.path = path;
-      this.query = query;
-    }
-
-    /** Handed around unbound (auth, dispatch), hence a property. */
-    readonly header = (name: string): string | undefined => rawHeader(this.req, name);
-
-    trpcRequest(): TrpcRequest {
-      return {
-        method: this.method,
-        path: this.procedurePath,
-        query: this.query,
-        header: this.header,
-        body: this.body,
-        ctx: this.ctx as ComsContext,
-      };
-    }
-
-    readBody(limit: number): void {
-      collectBody(
-        this.req,
-        limit,
-        (body) => {
-          if (body === null) answerEntry(this.res, tooLarge(this, opts));
-          else {
-            this.body = body;
-            serve(this);
-          }
+  return listenNode(
+    opts,
+    handle,
+    () => {
+      streams.closeAll();
+      h1?.closeAll();
+    },
+    (toNode) => {
+      h1 = new H1Connections({
+        ...plain,
+        handoff: (socket, read) => {
+          toNode(socket);
+          // node:http's parser starts from the request the plain reader stopped at.
+          if (read.length > 0) socket.emit("data", read);
         },
-        () => this.res.destroy(),
-      );
-    }
-  }
-
-  return listenNode(opts, handle, () => streams.closeAll());
+      });
+      return h1.accept;
+    },
+  );
 }
 
 /**
@@ -224,12 +166,24 @@ export function listenNode(
   opts: Pick<ServeOptions, "host" | "port" | "tls">,
   handle: RequestListener,
   beforeClose: () => void = () => {},
+  intercept?: (toNode: (socket: Socket) => void) => (socket: Socket) => void,
 ): Promise<ServedHub> {
   const server = opts.tls ? createHttpsServer({ ...opts.tls }, handle) : createServer(handle);
   // SSE streams stay open indefinitely; only the request head has a deadline.
-  server.requestTimeout = 30_000;
-  server.headersTimeout = 15_000;
-  server.keepAliveTimeout = 30_000;
+  server.requestTimeout = REQUEST_TIMEOUT_MS;
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  if (intercept) {
+    // New connections go to `intercept` first; node:http's own listener takes those handed back to it.
+    const event = opts.tls ? "secureConnection" : "connection";
+    const [nodeConnection] = server.listeners(event) as ((socket: Socket) => void)[];
+    if (!nodeConnection) throw new Error(`node:http has no ${event} listener`);
+    server.removeListener(event, nodeConnection);
+    server.on(
+      event,
+      intercept((socket) => nodeConnection.call(server, socket)),
+    );
+  }
   // node:http hands CONNECT to this event and, without a listener, drops the socket unanswered.
   server.on("connect", (_req, socket) => {
     socket.end(

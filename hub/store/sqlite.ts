@@ -61,6 +61,9 @@ class SqliteStore extends CoalescingStore implements HubStore {
   private readonly putMessageStmt: SqliteStatement;
   private readonly delMessageStmt: SqliteStatement;
   private readonly putMetaStmt: SqliteStatement;
+  /** Prepared once: `exec` would parse them again on every commit. */
+  private readonly beginStmt: SqliteStatement;
+  private readonly commitStmt: SqliteStatement;
   private pending: Promise<void> | null = null;
   private closed = false;
   /** The highest sequence number reserved on disk (see SEQ_BLOCK). */
@@ -74,6 +77,8 @@ class SqliteStore extends CoalescingStore implements HubStore {
     this.putMessageStmt = db.prepare("INSERT OR REPLACE INTO messages (id, data) VALUES (?, ?)");
     this.delMessageStmt = db.prepare("DELETE FROM messages WHERE id = ?");
     this.putMetaStmt = db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
+    this.beginStmt = db.prepare("BEGIN");
+    this.commitStmt = db.prepare("COMMIT");
     const meta = new Map(
       (db.prepare("SELECT key, value FROM meta").all() as Array<{ key: string; value: string }>).map(
         (row) => [row.key, row.value],
@@ -145,7 +150,7 @@ class SqliteStore extends CoalescingStore implements HubStore {
   private commit(): void {
     if (this.unchanged) return;
     const { agents, messages, seq } = this.takeChanges();
-    this.db.exec("BEGIN");
+    this.beginStmt.run();
     try {
       for (const [id, record] of agents) {
         if (record) this.putAgentStmt.run(id, JSON.stringify(record));
@@ -158,7 +163,7 @@ class SqliteStore extends CoalescingStore implements HubStore {
       if (seq !== undefined && seq > this.reservedSeq) {
         this.putMetaStmt.run("last_seq", String(seq + SEQ_BLOCK));
       }
-      this.db.exec("COMMIT");
+      this.commitStmt.run();
       if (seq !== undefined && seq > this.reservedSeq) this.reservedSeq = seq + SEQ_BLOCK;
     } catch (error) {
       this.db.exec("ROLLBACK");
