@@ -123,6 +123,10 @@ async function serve(overrides: Partial<H1Options> = {}): Promise<Served> {
     takes: (h) => !h.target.startsWith("/node"),
     serve: (h, body, conn) => {
       plain.push(`${h.method} ${h.target}`);
+      if (h.target === "/stream") {
+        conn.stream("content-type: text/event-stream\r\n")?.write("data: first\n\n");
+        return;
+      }
       const answer = () =>
         conn.respond(body === null ? 413 : 200, "content-type: text/plain\r\n", `plain ${h.target} ${body}`);
       // Answers after a turn, as the hub's do, so that later requests wait behind them.
@@ -273,6 +277,21 @@ describe("H1Connections", { timeout: 30_000 }, () => {
     const { answers } = await exchange(port, [text.slice(0, 20), text.slice(20)], 1);
     assert.equal(answers[0]?.body, "node /x abc");
     assert.deepEqual(node, ["POST /x"]);
+  });
+
+  it("ends a stream whose reader has sent its FIN, as a killed client does", async () => {
+    const { port } = await serve();
+    const socket = connect(port, "127.0.0.1");
+    let text = "";
+    socket.setEncoding("latin1");
+    socket.on("data", (chunk: string) => {
+      text += chunk;
+      if (text.includes("data: first")) socket.end();
+    });
+    socket.write(get("/stream"));
+    await new Promise<void>((resolve) => socket.once("close", () => resolve()));
+    assert.match(text, /^HTTP\/1\.1 200 OK\r\n/);
+    assert.match(text, /connection: close\r\n/);
   });
 
   it("closes after answering a request that asks it to", async () => {

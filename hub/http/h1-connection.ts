@@ -145,8 +145,10 @@ export class H1Connection {
   };
 
   private readonly onEnd = (): void => {
-    // The client is done sending: finish the answer under way, if any, then close.
-    if (this.mode !== LIVE) return;
+    // The client is done sending: finish the answer under way, if any, then close. A stream's reader
+    // that sends its FIN has gone (a killed process, a closed tab): its stream ends now, as on node:http,
+    // so the hub learns of it at once instead of at the next ping's failed write.
+    if (this.mode === GONE) return;
     if (this.busy) this.closeAfter = true;
     else this.socket.end();
   };
