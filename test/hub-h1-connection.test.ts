@@ -259,7 +259,7 @@ describe("H1Connections", { timeout: 30_000 }, () => {
 
   it("sends the answers before a malformed request before node:http refuses it and closes", async () => {
     const { port } = await serve();
-    const { answers, closed } = await exchange(port, [get("/a") + get("/slow/b") + "GARBAGE\r\n\r\n"], 4);
+    const { answers, closed } = await exchange(port, [`${get("/a")}${get("/slow/b")}GARBAGE\r\n\r\n`], 4);
     assert.deepEqual(
       answers.map((a) => [a.status, a.body]),
       [
