@@ -8,10 +8,11 @@
  */
 import assert from "node:assert/strict";
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
-import { type AddressInfo, connect, type Socket } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { after, describe, it } from "node:test";
 import { H1Connections, type H1Options } from "../hub/http/h1-connection.ts";
 import { headerOf, OTHER, type RequestHead, readHead } from "../hub/http/h1-head.ts";
+import { header, RawConnection } from "./support/raw-http.ts";
 
 function head(text: string): RequestHead | null | typeof OTHER {
   return readHead(Buffer.from(text, "latin1"), 0);
@@ -166,39 +167,20 @@ async function exchange(
   parts: (string | Buffer)[],
   count: number,
 ): Promise<{ answers: { status: number; body: string }[]; closed: boolean }> {
-  const socket = connect(port, "127.0.0.1");
-  await new Promise<void>((resolve) => socket.once("connect", resolve));
-  let raw = Buffer.alloc(0);
-  let closed = false;
+  const connection = await RawConnection.open(port);
+  for (const part of parts) await connection.write(part);
   const answers: { status: number; body: string }[] = [];
-  const done = new Promise<void>((resolve) => {
-    const parse = () => {
-      for (;;) {
-        const end = raw.indexOf("\r\n\r\n");
-        if (end === -1) return;
-        const head = raw.toString("latin1", 0, end);
-        const length = Number(/content-length: (\d+)/i.exec(head)?.[1] ?? 0);
-        if (raw.length < end + 4 + length) return;
-        answers.push({
-          status: Number(head.slice(9, 12)),
-          body: raw.toString("utf8", end + 4, end + 4 + length),
-        });
-        raw = raw.subarray(end + 4 + length);
-        if (answers.length === count) resolve();
-      }
-    };
-    socket.on("data", (chunk) => {
-      raw = Buffer.concat([raw, chunk]);
-      parse();
-    });
-    socket.on("close", () => {
+  let closed = false;
+  while (answers.length < count && !closed) {
+    try {
+      const { status, text } = await connection.response();
+      answers.push({ status, body: text });
+    } catch (error) {
+      if (!/connection closed/.test((error as Error).message)) throw error;
       closed = true;
-      resolve();
-    });
-  });
-  for (const part of parts) await new Promise<void>((resolve) => socket.write(part, () => resolve()));
-  await done;
-  if (!closed && count > 0) socket.destroy();
+    }
+  }
+  if (!closed) connection.destroy();
   return { answers, closed };
 }
 
@@ -281,17 +263,14 @@ describe("H1Connections", { timeout: 30_000 }, () => {
 
   it("ends a stream whose reader has sent its FIN, as a killed client does", async () => {
     const { port } = await serve();
-    const socket = connect(port, "127.0.0.1");
-    let text = "";
-    socket.setEncoding("latin1");
-    socket.on("data", (chunk: string) => {
-      text += chunk;
-      if (text.includes("data: first")) socket.end();
-    });
-    socket.write(get("/stream"));
-    await new Promise<void>((resolve) => socket.once("close", () => resolve()));
-    assert.match(text, /^HTTP\/1\.1 200 OK\r\n/);
-    assert.match(text, /connection: close\r\n/);
+    const connection = await RawConnection.open(port);
+    await connection.write(get("/stream"));
+    const head = await connection.responseHead();
+    assert.equal(head.status, 200);
+    assert.equal(header(head, "connection"), "close");
+    await connection.bodyUntil("data: first");
+    connection.end();
+    await connection.closed;
   });
 
   it("closes after answering a request that asks it to", async () => {
