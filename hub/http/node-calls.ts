@@ -47,14 +47,18 @@ function rawHeader(req: IncomingMessage, name: string): string | undefined {
   return value;
 }
 
-/** Stream `answer`'s events into `socket`, one write each; `end`/`cut` finish the response. */
+/** Stream `answer`'s events into `socket`, one write each; `end`/`cut` finish the response. No socket: the client is gone. */
 function streamInto(
   streams: SseStreams,
-  socket: Socket,
+  socket: Socket | null,
   answer: SseAnswer,
   end: () => void,
   cut: () => void,
 ): void {
+  if (!socket) {
+    answer.abort.abort();
+    return;
+  }
   const transport: SseTransport = {
     write: (chunk) => void socket.write(chunk),
     buffered: () => socket.writableLength,
@@ -73,18 +77,23 @@ export abstract class HubCall implements RouteRequest {
   procedurePath = "";
   body = "";
   protected readonly streams: SseStreams;
+  private readonly socket: Socket;
 
-  constructor(method: string, target: string, streams: SseStreams) {
+  constructor(method: string, target: string, socket: Socket, streams: SseStreams) {
     this.method = method;
     const { path, query } = splitTarget(target);
     this.path = path;
     this.query = query;
+    this.socket = socket;
     this.streams = streams;
+  }
+
+  get remote(): string | undefined {
+    return this.socket.remoteAddress;
   }
 
   /** Handed around unbound (auth, dispatch), hence a property. */
   abstract readonly header: (name: string) => string | undefined;
-  abstract readonly remote: string | undefined;
   /** The declared body size (0 without one). */
   abstract contentLength(): number;
   /** Send a route's or a refusal's answer. */
@@ -109,16 +118,12 @@ export class NodeCall extends HubCall {
   readonly res: ServerResponse;
 
   constructor(req: IncomingMessage, res: ServerResponse, streams: SseStreams) {
-    super(req.method ?? "GET", req.url ?? "/", streams);
+    super(req.method ?? "GET", req.url ?? "/", req.socket, streams);
     this.req = req;
     this.res = res;
   }
 
   readonly header = (name: string): string | undefined => rawHeader(this.req, name);
-
-  get remote(): string | undefined {
-    return this.req.socket.remoteAddress;
-  }
 
   contentLength(): number {
     return Number(this.header("content-length") ?? 0);
@@ -150,16 +155,13 @@ export class NodeCall extends HubCall {
       res.useChunkedEncodingByDefault = false;
       res.writeHead(200, NODE_SSE_HEADERS);
       res.flushHeaders();
-      const socket = res.socket;
-      if (!socket) result.abort.abort();
-      else
-        streamInto(
-          this.streams,
-          socket,
-          result,
-          () => res.end(),
-          () => res.destroy(),
-        );
+      streamInto(
+        this.streams,
+        res.socket,
+        result,
+        () => res.end(),
+        () => res.destroy(),
+      );
     }
   }
 }
@@ -169,16 +171,12 @@ export class H1Call extends HubCall {
   private readonly conn: H1Connection;
 
   constructor(head: RequestHead, conn: H1Connection, streams: SseStreams) {
-    super(head.method, head.target, streams);
+    super(head.method, head.target, conn.socket, streams);
     this.head = head;
     this.conn = conn;
   }
 
   readonly header = (name: string): string | undefined => headerOf(this.head, name);
-
-  get remote(): string | undefined {
-    return this.conn.socket.remoteAddress;
-  }
 
   contentLength(): number {
     return this.head.contentLength;
@@ -200,15 +198,13 @@ export class H1Call extends HubCall {
       this.conn.respond(result.status, result.allow ? `allow: ${result.allow}\r\n` : "", "");
     } else {
       const socket = this.conn.stream(SSE_HEAD_LINES);
-      if (!socket) result.abort.abort();
-      else
-        streamInto(
-          this.streams,
-          socket,
-          result,
-          () => socket.end(),
-          () => socket.destroy(),
-        );
+      streamInto(
+        this.streams,
+        socket,
+        result,
+        () => socket?.end(),
+        () => socket?.destroy(),
+      );
     }
   }
 }

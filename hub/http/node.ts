@@ -77,12 +77,14 @@ export function serveNode(opts: ServeOptions): Promise<ServedHub> {
     return null;
   };
 
-  // Requests read straight off the socket: everything but the operator routes and /mcp.
+  /** The routes whose handlers work on node:http's request and response: the operator routes and /mcp. */
+  const servedByNode = (path: string): boolean => !!(opts.dashboard?.owns(path) || opts.mcp?.owns(path));
+
+  // Requests read straight off the socket: everything but those.
   const plain: Omit<H1Options, "handoff"> = {
     takes: ({ target }) => {
       const q = target.indexOf("?");
-      const path = q === -1 ? target : target.slice(0, q);
-      return !opts.dashboard?.owns(path) && !opts.mcp?.owns(path);
+      return !servedByNode(q === -1 ? target : target.slice(0, q));
     },
     serve: (head, body, conn) => {
       const call = new H1Call(head, conn, streams);
