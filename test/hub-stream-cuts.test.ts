@@ -67,14 +67,25 @@ function cutEvery(seed: number, min: number, max: number): CutRule {
   };
 }
 
-/** The recipient's view: what its app was handed, in order. */
+/**
+ * The recipient's view: what its app was handed, in order, and its settle
+ * calls (a message counts as got when it is handed over, before its reply has
+ * reached the hub, so a check of the hub's side waits for these first).
+ */
 function recorder(client: HubClient) {
   const got: string[] = [];
+  /** Each settle call's end: "ok" or why it was refused. */
+  const settles: Promise<string>[] = [];
   client.onInbound((message: Message) => {
     got.push(message.prompt);
-    void client.settle(message.msg_id, { ok: true, text: "ok" }).catch(() => {});
+    settles.push(
+      client.settle(message.msg_id, { ok: true, text: "ok" }).then(
+        () => "ok",
+        (error: unknown) => `${message.prompt.slice(0, 8)}: ${String(error)}`,
+      ),
+    );
   });
-  return got;
+  return { got, settles };
 }
 
 /** Hub event ids (epoch.seq) in each relayed stream never go down (a peers event repeats the latest id). */
@@ -111,7 +122,7 @@ describe("inbox streams cut anywhere", () => {
       world.defer(() => proxy.close());
       proxy.mode = mode;
       const rx = await world.connect(target, { name: `rx-${mode}`, url: proxy.url });
-      const got = recorder(rx);
+      const { got } = recorder(rx);
       const tx = await world.connect(target, `tx-${mode}`);
       const expected: string[] = [];
       const sent: string[] = [];
@@ -148,7 +159,7 @@ describe("inbox streams cut anywhere", () => {
     let flip = 0;
     proxy.mode = () => (flip++ % 2 === 0 ? "reset" : "end");
     const rx = await world.connect(hub, { name: "rx-run", url: proxy.url });
-    const got = recorder(rx);
+    const { got, settles } = recorder(rx);
     const tx = await world.connect(hub, "tx-run");
     const total = 2_000;
     const sent: string[] = [];
@@ -170,7 +181,12 @@ describe("inbox streams cut anywhere", () => {
     assert.deepEqual({ lost, duplicated, outOfOrder }, { lost: [], duplicated: 0, outOfOrder: 0 });
     assert.ok(proxy.cuts >= 100, `cut ${proxy.cuts} times`);
     assertIdsRise(proxy);
-    // Every message got its reply to the sender: nothing sits pending on the hub.
+    // Every reply the recipient sent was taken (none refused or lost to a cut)…
+    assert.deepEqual(
+      (await Promise.all(settles)).filter((end) => end !== "ok"),
+      [],
+    );
+    // …and reached the sender: nothing sits pending on the hub.
     const pending: string[] = [];
     for (let i = 0; i < sent.length; i += 100) {
       const outcomes = await Promise.all(sent.slice(i, i + 100).map((id) => tx.get(id)));
