@@ -125,25 +125,19 @@ export class Messages {
       );
     }
     const now = Date.now();
-    // Optional fields assigned in place, in the wire order, rather than spread from temporary objects.
-    const message = {
-      msg_id: input.msg_id ?? ulid(now),
-      from: sender.card.name,
-      from_id: sender.card.id,
-      to: recipient.card.name,
-      to_id: recipient.card.id,
-      prompt: input.prompt,
-      hops,
-    } as Message;
-    if (input.conversation_id) message.conversation_id = input.conversation_id;
-    if (input.response_schema) message.response_schema = input.response_schema;
-    if (input.chain_id) message.chain_id = input.chain_id;
-    message.created_at = now;
+    const message = messageOf(input, sender.card, recipient.card, hops, now);
+    // Every field a record ever gets is there from the start: one object whose later fields need no
+    // extra property store (records live on as tombstones, so their size is paid in every GC).
     const record: MessageRecord = {
       message,
       state: "queued",
       expires_at: now + limits.messageTtlMs,
       deliver_seq: state.nextSeq(),
+      outcome: undefined,
+      outcome_seq: undefined,
+      outcome_taken: undefined,
+      done_at: undefined,
+      bytes: undefined,
     };
     state.messages.set(message.msg_id, record);
     this.expiring.push(record.expires_at, message.msg_id);
@@ -288,15 +282,19 @@ export class Messages {
     }
     let outcome: Outcome;
     if (result.ok) {
-      const reply = {
-        state: "reply",
-        msg_id: input.msg_id,
-        from: record.message.to,
-        text: result.text,
-      } as Reply;
-      if (result.value !== undefined) reply.value = result.value;
-      reply.replied_at = Date.now();
-      outcome = reply;
+      // Built whole, fields in the wire order (see messageOf).
+      const from = record.message.to;
+      outcome =
+        result.value === undefined
+          ? { state: "reply", msg_id: input.msg_id, from, text: result.text, replied_at: Date.now() }
+          : {
+              state: "reply",
+              msg_id: input.msg_id,
+              from,
+              text: result.text,
+              value: result.value,
+              replied_at: Date.now(),
+            };
     } else {
       outcome = { state: "error", msg_id: input.msg_id, code: result.code, message: result.message };
     }
@@ -473,7 +471,46 @@ export class Messages {
   }
 }
 
-type Reply = Extract<Outcome, { state: "reply" }>;
+/**
+ * A sent message as it is stored and delivered, fields in the wire order.
+ * The usual message (no optional field) is one literal; an object given
+ * fields after it was made keeps them in a separate property store.
+ */
+function messageOf(
+  input: z.output<typeof SendInput>,
+  from: { id: string; name: string },
+  to: { id: string; name: string },
+  hops: number,
+  now: number,
+): Message {
+  const msgId = input.msg_id ?? ulid(now);
+  if (!input.conversation_id && !input.response_schema && !input.chain_id) {
+    return {
+      msg_id: msgId,
+      from: from.name,
+      from_id: from.id,
+      to: to.name,
+      to_id: to.id,
+      prompt: input.prompt,
+      hops,
+      created_at: now,
+    };
+  }
+  const message = {
+    msg_id: msgId,
+    from: from.name,
+    from_id: from.id,
+    to: to.name,
+    to_id: to.id,
+    prompt: input.prompt,
+    hops,
+  } as Message;
+  if (input.conversation_id) message.conversation_id = input.conversation_id;
+  if (input.response_schema) message.response_schema = input.response_schema;
+  if (input.chain_id) message.chain_id = input.chain_id;
+  message.created_at = now;
+  return message;
+}
 
 export function errorOutcome(msgId: string, code: ErrorCode, message: string): Outcome {
   return { state: "error", msg_id: msgId, code, message };
