@@ -7,14 +7,15 @@
  * hub. The relay does the same with two plain POSTs and two SSE writes.
  *
  *   node bench/efficiency.bench.ts          (or: npm run bench -- efficiency)
- *   BENCH_AGENTS=100,1000 BENCH_REPS=3 BENCH_EXCHANGES=3000 BENCH_WARMUP=8000 BENCH_IDLE=5000 BENCH_BUN=1
+ *   BENCH_AGENTS=100,1000 BENCH_REPS=5 BENCH_EXCHANGES=3000 BENCH_WARMUP=8000 BENCH_IDLE=5000 BENCH_BUN=1
  *   BENCH_IDLE_SETTLE_MS=20000 (wait after the idle agents connect, before measuring)
  *   BENCH_BASELINE=<another checkout>   adds a Node hub started from that tree ("base"), for before/after
  *
  * Columns: p50 of send→delivered (one at a time), answered prompts per
  * second (64 in flight from 16 senders) and the server's CPU time per
  * answered prompt, each the median over the reps; ratios are hub / relay of
- * the same rep, medians over the reps. Then 5,000 agents connected and idle
+ * the same rep, medians over the reps (the CPU ratio also gives the lowest
+ * and highest rep, so the noise is in view). Then 5,000 agents connected and idle
  * (inbox stream open, nothing sent) on a Node hub: its CPU %, against the same
  * agents sending the seed's heartbeat (one per agent per
  * PI_COMS_NET_HEARTBEAT_MS, default 10 s) to the same hub. The hub's agent cap
@@ -67,7 +68,9 @@ function delivered(payload: string): void {
 
 async function main(): Promise<void> {
   const counts = (process.env.BENCH_AGENTS ?? "100,1000").split(",").map(Number);
-  const reps = Number(process.env.BENCH_REPS ?? 3);
+  // Rep to rep a ratio moves by ±15 % on a 2-core machine (both processes share it); five reps
+  // make the median steadier than three, and the table shows the spread.
+  const reps = Number(process.env.BENCH_REPS ?? 5);
   // Enough that the CPU figure (read from /proc in 10 ms ticks) is not mostly rounding.
   const exchanges = Number(process.env.BENCH_EXCHANGES ?? 3000);
   // A hub's code takes longer than the relay's to reach its steady state: after 2,000 prompts its first
@@ -130,21 +133,26 @@ async function main(): Promise<void> {
 function report(results: Map<string, Sample[]>, counts: number[], reps: number, names: string[]): void {
   console.log(`\nanswered prompts, medians over ${reps} interleaved reps`);
   console.log(
-    "agents | arm    | p50 ms | answered/s | server CPU µs each | ×relay CPU | ×relay p50 | ×relay msg/s",
+    "agents | arm    | p50 ms | answered/s | server CPU µs each | ×relay CPU | reps' range | ×relay p50 | ×relay msg/s",
   );
   for (const count of counts) {
     const relay = results.get(`relay@${count}`) ?? [];
     for (const name of names) {
       const samples = results.get(`${name}@${count}`) ?? [];
+      const ratios = (pick: (s: Sample) => number) =>
+        samples.map((s, i) => pick(s) / pick(relay[i] as Sample));
       const ratio = (pick: (s: Sample) => number) =>
-        name === "relay" ? "1" : median(samples.map((s, i) => pick(s) / pick(relay[i] as Sample))).toFixed(2);
+        name === "relay" ? "1" : median(ratios(pick)).toFixed(2);
+      const cpuRatios = ratios((s) => s.cpuUs);
+      const range =
+        name === "relay" ? "" : `${Math.min(...cpuRatios).toFixed(2)}–${Math.max(...cpuRatios).toFixed(2)}`;
       console.log(
         `${String(count).padStart(6)} | ${name.padEnd(6)} | ${median(samples.map((s) => s.p50))
           .toFixed(2)
           .padStart(6)} | ` +
           `${String(Math.round(median(samples.map((s) => s.rate)))).padStart(10)} | ` +
           `${String(Math.round(median(samples.map((s) => s.cpuUs)))).padStart(18)} | ` +
-          `${ratio((s) => s.cpuUs).padStart(10)} | ${ratio((s) => s.p50).padStart(10)} | ${ratio((s) => s.rate).padStart(12)}`,
+          `${ratio((s) => s.cpuUs).padStart(10)} | ${range.padStart(11)} | ${ratio((s) => s.p50).padStart(10)} | ${ratio((s) => s.rate).padStart(12)}`,
       );
     }
   }
