@@ -473,7 +473,7 @@ export class Messages {
 
 /**
  * A sent message as it is stored and delivered, fields in the wire order.
- * The usual message (no optional field) is one literal; an object given
+ * The usual message (no optional field) is one literal: an object given
  * fields after it was made keeps them in a separate property store.
  */
 function messageOf(
@@ -483,33 +483,23 @@ function messageOf(
   hops: number,
   now: number,
 ): Message {
-  const msgId = input.msg_id ?? ulid(now);
-  if (!input.conversation_id && !input.response_schema && !input.chain_id) {
-    return {
-      msg_id: msgId,
-      from: from.name,
-      from_id: from.id,
-      to: to.name,
-      to_id: to.id,
-      prompt: input.prompt,
-      hops,
-      created_at: now,
-    };
-  }
-  const message = {
-    msg_id: msgId,
+  const message: Message = {
+    msg_id: input.msg_id ?? ulid(now),
     from: from.name,
     from_id: from.id,
     to: to.name,
     to_id: to.id,
     prompt: input.prompt,
     hops,
-  } as Message;
-  if (input.conversation_id) message.conversation_id = input.conversation_id;
-  if (input.response_schema) message.response_schema = input.response_schema;
-  if (input.chain_id) message.chain_id = input.chain_id;
-  message.created_at = now;
-  return message;
+    created_at: now,
+  };
+  if (!input.conversation_id && !input.response_schema && !input.chain_id) return message;
+  // The optional fields go before created_at on the wire: the rare message with one is rebuilt.
+  const { created_at, ...fields } = message;
+  if (input.conversation_id) fields.conversation_id = input.conversation_id;
+  if (input.response_schema) fields.response_schema = input.response_schema;
+  if (input.chain_id) fields.chain_id = input.chain_id;
+  return { ...fields, created_at };
 }
 
 export function errorOutcome(msgId: string, code: ErrorCode, message: string): Outcome {
