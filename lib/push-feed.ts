@@ -6,12 +6,18 @@
  * streams and every delivered message pay for on the iterating path.
  */
 
+/**
+ * Who else may be handed a value, for a consumer that would share its work
+ * on it: "one" (this consumer alone: nothing to share), "backlog" (it was
+ * waiting when the feed opened, a replay: other consumers may be handed an
+ * equal value of their own). Unsaid: other consumers may be handed the same
+ * object.
+ */
+export type Reach = "one" | "backlog";
+
 export interface FeedSink<T> {
-  /**
-   * One value; `false` asks the feed to hold further values until `resume()` (the reader is behind).
-   * `backlog`: it was waiting when the feed opened (a replay), so other consumers may be handed the same.
-   */
-  next(value: T, backlog?: boolean): boolean | undefined;
+  /** One value; `false` asks the feed to hold further values until `resume()` (the reader is behind). */
+  next(value: T, reach?: Reach): boolean | undefined;
   /** The source has ended (hub shutting down, agent removed): nothing follows. */
   end(): void;
 }
@@ -81,7 +87,7 @@ export function iterateFeed<T>(feed: PushFeed<T>): AsyncIterator<T> {
 export function mapFeed<A, B>(feed: PushFeed<A>, map: (value: A) => B): PushFeed<B> {
   const mapped: PushFeed<B> = {
     attach(sink) {
-      feed.attach({ next: (value, backlog) => sink.next(map(value), backlog), end: () => sink.end() });
+      feed.attach({ next: (value, reach) => sink.next(map(value), reach), end: () => sink.end() });
     },
     detach: () => feed.detach(),
     resume: () => feed.resume(),

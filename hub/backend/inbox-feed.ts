@@ -5,14 +5,14 @@
  * writer attaches and is called per event; other consumers iterate it.
  */
 import type { InboxItem } from "../../contract/router.ts";
-import { type FeedSink, iterateFeed, type PushFeed } from "../../lib/push-feed.ts";
+import { type FeedSink, iterateFeed, type PushFeed, type Reach } from "../../lib/push-feed.ts";
 
 /**
  * One inbox event as the feeds hold it, and as the stream takes it (its `id`
  * and `event`): built once per event, not copied per hand-over.
- * `backlog`: part of the replay a stream opened with (see FeedSink.next).
+ * `reach`: whether other streams are handed the same item (see Reach).
  */
-export type QueueItem = InboxItem & { seq: number; msgId?: string; backlog?: true };
+export type QueueItem = InboxItem & { seq: number; msgId?: string; reach?: Reach | undefined };
 
 export interface InboxFeedDeps {
   /** Already durable up to here: such events go out at once. */
@@ -160,7 +160,7 @@ export class InboxFeed implements PushFeed<InboxItem> {
     if (this.deps.stale(item)) return true;
     let more: boolean;
     try {
-      more = sink.next(item, item.backlog) !== false;
+      more = sink.next(item, item.reach) !== false;
     } catch (error) {
       this.deps.undeliverable(item, error);
       return true;

@@ -70,7 +70,7 @@ export class InboxStreams {
           seq: record.deliver_seq,
           event: { kind: "message", message: record.message },
           msgId,
-          backlog: true,
+          reach: "backlog",
         });
       }
     }
@@ -83,7 +83,7 @@ export class InboxStreams {
           seq,
           event: { kind: "outcome", outcome: record.outcome },
           msgId,
-          backlog: true,
+          reach: "backlog",
         });
       }
     }
@@ -111,7 +111,14 @@ export class InboxStreams {
   publish(agentId: string, seq: number, event: InboxEvent, msgId: string): void {
     const open = this.streams.get(agentId);
     if (!open) return;
-    const item: QueueItem = { id: this.eventId(seq), seq, event, msgId };
+    // An agent's only stream has no one to share the event's frame with (see Reach).
+    const item: QueueItem = {
+      id: this.eventId(seq),
+      seq,
+      event,
+      msgId,
+      reach: open.size === 1 ? "one" : undefined,
+    };
     for (const stream of open) stream.push(item);
   }
 

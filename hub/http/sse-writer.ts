@@ -12,7 +12,7 @@
  * more than about `maxBufferedBytes` plus one event of bytes for a reader.
  */
 import { isAbortError, isTrackedEnvelope } from "@trpc/server/unstable-core-do-not-import";
-import { type FeedSink, isPushFeed } from "../../lib/push-feed.ts";
+import { type FeedSink, isPushFeed, type Reach } from "../../lib/push-feed.ts";
 import type { SseAnswer } from "./trpc-dispatch.ts";
 
 /** The response side of one stream, as a runtime offers it. */
@@ -209,13 +209,15 @@ class SseStream implements FeedSink<unknown> {
   }
 
   /** One value from the procedure; false while the reader is behind (the feed then holds the next ones). */
-  next(value: unknown, backlog = false): boolean {
+  next(value: unknown, reach?: Reach): boolean {
     if (this.closed) return false;
     const json = this.streams.options.json;
     if (isTrackedEnvelope(value)) {
       const id = value[0] as string;
       this.lastEventId = id;
-      this.send(this.streams.trackedFrame(id, value[1], backlog));
+      // An event for this stream alone is written as text: nothing to share, so no cached bytes.
+      if (reach === "one") this.send(`data: ${json(value[1])}\nid: ${id}\n\n\n`);
+      else this.send(this.streams.trackedFrame(id, value[1], reach === "backlog"));
     } else if (this.lastEventId === null) {
       this.send(`data: ${json(value)}\n\n\n`);
     } else {
