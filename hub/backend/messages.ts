@@ -6,9 +6,8 @@
  */
 import type { z } from "zod";
 import { comsError } from "../../contract/errors.ts";
-import { ulid } from "../../contract/ids.ts";
 import type { Caller } from "../../contract/router.ts";
-import type { ErrorCode, Message, Outcome, SendAck, SendInput, SettleInput } from "../../contract/schemas.ts";
+import type { ErrorCode, Outcome, SendAck, SendInput, SettleInput } from "../../contract/schemas.ts";
 import type { MessageRecord } from "../store/store.ts";
 import { AsyncQueue } from "./async-queue.ts";
 import { DueQueue } from "./due-queue.ts";
@@ -16,6 +15,7 @@ import type { QueueItem } from "./inbox-feed.ts";
 import type { InboxStreams } from "./inbox-streams.ts";
 import { TAKEN_RETENTION_MS } from "./limits.ts";
 import { formatBytes, messageBytes, replyBytes } from "./message-bytes.ts";
+import { messageOf } from "./sent-message.ts";
 import { type HubState, setOf } from "./state.ts";
 
 export class Messages {
@@ -282,7 +282,7 @@ export class Messages {
     }
     let outcome: Outcome;
     if (result.ok) {
-      // Built whole, fields in the wire order (see messageOf).
+      // Built whole, fields in the wire order (see sent-message.ts).
       const from = record.message.to;
       outcome =
         result.value === undefined
@@ -469,37 +469,6 @@ export class Messages {
   wakeAll(): void {
     for (const set of this.watchers.values()) for (const wake of set) wake();
   }
-}
-
-/**
- * A sent message as it is stored and delivered, fields in the wire order.
- * The usual message (no optional field) is one literal: an object given
- * fields after it was made keeps them in a separate property store.
- */
-function messageOf(
-  input: z.output<typeof SendInput>,
-  from: { id: string; name: string },
-  to: { id: string; name: string },
-  hops: number,
-  now: number,
-): Message {
-  const message: Message = {
-    msg_id: input.msg_id ?? ulid(now),
-    from: from.name,
-    from_id: from.id,
-    to: to.name,
-    to_id: to.id,
-    prompt: input.prompt,
-    hops,
-    created_at: now,
-  };
-  if (!input.conversation_id && !input.response_schema && !input.chain_id) return message;
-  // The optional fields go before created_at on the wire: the rare message with one is rebuilt.
-  const { created_at, ...fields } = message;
-  if (input.conversation_id) fields.conversation_id = input.conversation_id;
-  if (input.response_schema) fields.response_schema = input.response_schema;
-  if (input.chain_id) fields.chain_id = input.chain_id;
-  return { ...fields, created_at };
 }
 
 export function errorOutcome(msgId: string, code: ErrorCode, message: string): Outcome {
