@@ -145,11 +145,12 @@ function merged(opts: Options, parsed: unknown): Options {
   return opts;
 }
 
-/** tRPC's output check on a successful result (same error as its output middleware). */
+/** The error tRPC's output middleware gives for an output its parser refused. */
 function invalid(cause: unknown): TRPCError {
   return new TRPCError({ message: "Output validation failed", code: "INTERNAL_SERVER_ERROR", cause });
 }
 
+/** tRPC's output check on a successful result (same error as its output middleware). */
 function checkedOutput(parse: ParseFn, result: MiddlewareResult): MaybePromise<MiddlewareResult> {
   if (!result?.ok) return result;
   let data: unknown;

@@ -169,19 +169,9 @@ async function exchange(
 ): Promise<{ answers: { status: number; body: string }[]; closed: boolean }> {
   const connection = await RawConnection.open(port);
   for (const part of parts) await connection.write(part);
-  const answers: { status: number; body: string }[] = [];
-  let closed = false;
-  while (answers.length < count && !closed) {
-    try {
-      const { status, text } = await connection.response();
-      answers.push({ status, body: text });
-    } catch (error) {
-      if (!/connection closed/.test((error as Error).message)) throw error;
-      closed = true;
-    }
-  }
+  const { answers, closed } = await connection.responses(count);
   if (!closed) connection.destroy();
-  return { answers, closed };
+  return { answers: answers.map(({ status, text }) => ({ status, body: text })), closed };
 }
 
 const get = (target: string, extra = "") => `GET ${target} HTTP/1.1\r\nHost: h\r\n${extra}\r\n`;

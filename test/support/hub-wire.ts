@@ -99,15 +99,9 @@ export const is4xx = (response: RawResponse) => response.status >= 400 && respon
 
 /** Every response the server sends until it closes the connection (and nothing but whole responses). */
 export async function answersUntilClosed(connection: RawConnection): Promise<RawResponse[]> {
-  const answers: RawResponse[] = [];
-  for (;;) {
-    try {
-      answers.push(await connection.response());
-    } catch {
-      assert.equal(await connection.serverClosed(), "", "nothing but whole responses");
-      return answers;
-    }
-  }
+  const { answers } = await connection.responses();
+  assert.equal(await connection.serverClosed(), "", "nothing but whole responses");
+  return answers;
 }
 
 /** A refusal of the request as a whole: a 4xx, then the server closes the connection with nothing more. */

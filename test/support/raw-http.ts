@@ -178,6 +178,23 @@ export class RawConnection {
     }
   }
 
+  /**
+   * Whole responses until `count` of them, or until the connection closes
+   * (`closed`; bytes of a response cut short stay for serverClosed()).
+   */
+  async responses(count = Number.POSITIVE_INFINITY): Promise<{ answers: RawResponse[]; closed: boolean }> {
+    const answers: RawResponse[] = [];
+    while (answers.length < count) {
+      try {
+        answers.push(await this.response());
+      } catch (error) {
+        if (!this.ended) throw error;
+        return { answers, closed: true };
+      }
+    }
+    return { answers, closed: false };
+  }
+
   /** Wait for the server to close the connection; returns whatever it sent that no response read took. */
   async serverClosed(): Promise<string> {
     while (!this.ended) await this.more();
