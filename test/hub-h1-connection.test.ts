@@ -12,6 +12,7 @@ import type { AddressInfo, Socket } from "node:net";
 import { after, describe, it } from "node:test";
 import { H1Connections, type H1Options } from "../hub/http/h1-connection.ts";
 import { headerOf, OTHER, type RequestHead, readHead } from "../hub/http/h1-head.ts";
+import { acceptNode } from "../hub/http/node-h1.ts";
 import { header, RawConnection } from "./support/raw-http.ts";
 
 function head(text: string): RequestHead | null | typeof OTHER {
@@ -134,17 +135,19 @@ async function serve(overrides: Partial<H1Options> = {}): Promise<Served> {
       if (h.target.includes("slow")) setTimeout(answer, 20);
       else answer();
     },
-    handoff: (socket, read) => {
-      nodeConnection?.call(http, socket);
-      if (read.length > 0) socket.emit("data", read);
-    },
     maxBodyBytes: 64,
     headersTimeout: 300,
     requestTimeout: 600,
     keepAliveTimeout: 300,
     ...overrides,
   });
-  http.on("connection", connections.accept);
+  http.on(
+    "connection",
+    acceptNode(connections, (socket, read) => {
+      nodeConnection?.call(http, socket);
+      if (read.length > 0) socket.emit("data", read);
+    }),
+  );
   await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
   const served: Served = {
     port: (http.address() as AddressInfo).port,

@@ -1,23 +1,23 @@
 /**
- * HTTP/1.1 for the hub's own requests, read straight off the socket: one
- * request at a time per connection, each answered with a single write of
- * head and body, no request or response objects, no body stream. A
+ * HTTP/1.1 for the hub's own requests, read straight off the connection:
+ * one request at a time per connection, each answered with a single write
+ * of head and body, no request or response objects, no body stream. A
  * connection whose request is not of the plain kind (see h1-head.ts), or is
- * for a route served through node:http (dashboard, /mcp), is handed over to
- * node:http from that request on, with the bytes already read, once every
- * answer before it is written. Deadlines follow node:http's settings.
+ * for a route the runtime's own server answers (dashboard, /mcp), is handed
+ * over to that server from that request on, with the bytes already read,
+ * once every answer before it is written. Deadlines follow node:http's
+ * settings. The runtime's side of a connection is an `H1Wire`: node-h1.ts
+ * for node:net, bun-h1.ts for Bun's sockets.
  */
 import { STATUS_CODES } from "node:http";
-import type { Socket } from "node:net";
 import { OTHER, type RequestHead, readHead } from "./h1-head.ts";
+import type { SseTransport } from "./sse-writer.ts";
 
 export interface H1Options {
-  /** false: this request, and the rest of its connection, goes to node:http. */
+  /** false: this request, and the rest of its connection, goes to the runtime's own server. */
   takes(head: RequestHead): boolean;
   /** Answer `head` through `conn` (respond or stream); `body` is null when it was over `maxBodyBytes`. */
   serve(head: RequestHead, body: string | null, conn: H1Connection): void;
-  /** Give `socket` to node:http, with `read` (bytes it sent that are not answered yet). */
-  handoff(socket: Socket, read: Buffer): void;
   maxBodyBytes: number;
   /** Milliseconds from a request's first byte to the end of its head, and to the end of its body. */
   headersTimeout: number;
@@ -26,19 +26,35 @@ export interface H1Options {
   keepAliveTimeout: number;
 }
 
+/** An answer that lasts as long as its connection (an event stream). */
+export interface H1Stream extends SseTransport {
+  /** Call `fn` once the connection is gone. */
+  onClose(fn: () => void): void;
+}
+
+/**
+ * A connection as the reader uses it. The runtime's binding feeds the
+ * reader what arrives (`H1Connection.received`, `ended`, `closed`).
+ */
+export interface H1Wire {
+  readonly remoteAddress: string | undefined;
+  /** Send an answer; a runtime may hold it to the end of the tick, never later. */
+  send(text: string): void;
+  /** Send what is held, then `text` if any, then close the connection. */
+  end(text?: string): void;
+  /** Close the connection now, dropping whatever is not sent. */
+  destroy(): void;
+  /** Send `head` and make the connection an event stream's. */
+  stream(head: string): H1Stream;
+  /** Stop feeding the reader; the runtime's own server reads the connection from `read` (bytes not answered yet) on. */
+  handOff(read: Buffer): void;
+}
+
 const EMPTY = Buffer.alloc(0);
 const LIVE = 0;
 const STREAM = 1;
 const GONE = 2;
 const TIMED_OUT = "HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
-
-/** Sockets corked until the end of this tick, uncorked by one nextTick for all of them. */
-let corked: Socket[] = [];
-function uncorkAll(): void {
-  const sockets = corked;
-  corked = [];
-  for (const socket of sockets) socket.uncork();
-}
 
 let dateText = "";
 let dateAt = 0;
@@ -71,33 +87,25 @@ export class H1Connection {
   /** When the request being read began (0: between requests), and when the last answer went out. */
   private since = 0;
   private idleSince: number;
-  readonly socket: Socket;
+  readonly wire: H1Wire;
   private readonly opts: H1Options;
   private readonly forget: (conn: H1Connection) => void;
   /** The Connection header lines of a kept-alive answer (with the keep-alive timeout, for clients to pace reuse). */
   private readonly keepAlive: string;
 
-  constructor(socket: Socket, opts: H1Options, forget: (conn: H1Connection) => void, keepAlive: string) {
-    this.socket = socket;
+  constructor(wire: H1Wire, opts: H1Options, forget: (conn: H1Connection) => void, keepAlive: string) {
+    this.wire = wire;
     this.opts = opts;
     this.forget = forget;
     this.keepAlive = keepAlive;
     this.idleSince = Date.now();
-    socket.on("data", this.onData);
-    socket.on("end", this.onEnd);
-    socket.on("error", this.onError);
-    socket.on("close", this.onClose);
   }
 
   /** Answer the current request: status, header lines ("name: value\r\n" each), body. */
   respond(status: number, headers: string, body: string): void {
     if (this.mode !== LIVE) return;
     const length = status === 204 ? "" : `content-length: ${Buffer.byteLength(body)}\r\n`;
-    // Sent at the end of the tick, as node:http sends its answers: the events this request caused
-    // (written to other agents' streams in the same tick) go out first.
-    this.socket.cork();
-    if (corked.push(this.socket) === 1) process.nextTick(uncorkAll);
-    this.socket.write(
+    this.wire.send(
       `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\n${headers}${length}date: ${httpDate(Date.now())}\r\n` +
         (this.closeAfter ? "connection: close\r\n\r\n" : this.keepAlive) +
         (this.headOnly || status === 204 ? "" : body),
@@ -107,33 +115,33 @@ export class H1Connection {
 
   /**
    * Answer the current request with a body that lasts as long as the
-   * connection (an event stream): the head goes out now and the socket is
-   * the stream's; whatever the client sends afterwards is ignored.
+   * connection (an event stream): the head goes out now and the connection
+   * is the stream's; whatever the client sends afterwards is ignored.
    */
-  stream(headers: string): Socket | null {
+  stream(headers: string): H1Stream | null {
     if (this.mode !== LIVE) return null;
     this.mode = STREAM;
     this.busy = false;
     this.buf = EMPTY;
     this.parts = [];
-    this.socket.write(
+    return this.wire.stream(
       `HTTP/1.1 200 OK\r\n${headers}date: ${httpDate(Date.now())}\r\nconnection: close\r\n\r\n`,
     );
-    return this.socket;
   }
 
   /** Past a deadline (see H1Options): drop an idle connection, answer a late request with 408. */
   expire(now: number): void {
     if (this.mode !== LIVE || this.busy) return;
     if (this.since === 0) {
-      if (now - this.idleSince > this.opts.keepAliveTimeout) this.socket.destroy();
+      if (now - this.idleSince > this.opts.keepAliveTimeout) this.wire.destroy();
     } else if (now - this.since > (this.head ? this.opts.requestTimeout : this.opts.headersTimeout)) {
       this.mode = GONE;
-      this.socket.end(TIMED_OUT);
+      this.wire.end(TIMED_OUT);
     }
   }
 
-  private readonly onData = (chunk: Buffer): void => {
+  /** Bytes from the client. */
+  readonly received = (chunk: Buffer): void => {
     if (this.mode !== LIVE) return;
     if (this.since === 0) this.since = Date.now();
     if (this.buf.length === 0 && this.partBytes === 0) this.buf = chunk;
@@ -144,20 +152,18 @@ export class H1Connection {
     if (!this.busy) this.pump();
   };
 
-  private readonly onEnd = (): void => {
+  /** The client will send nothing more. */
+  readonly ended = (): void => {
     // The client is done sending: finish the answer under way, if any, then close. A stream's reader
     // that sends its FIN has gone (a killed process, a closed tab): its stream ends now, as on node:http,
     // so the hub learns of it at once instead of at the next ping's failed write.
     if (this.mode === GONE) return;
     if (this.busy) this.closeAfter = true;
-    else this.socket.end();
+    else this.wire.end();
   };
 
-  private readonly onError = (): void => {
-    this.socket.destroy();
-  };
-
-  private readonly onClose = (): void => {
+  /** The connection is gone. */
+  readonly closed = (): void => {
     this.mode = GONE;
     this.forget(this);
   };
@@ -238,28 +244,21 @@ export class H1Connection {
     this.since = this.available() > 0 ? now : 0;
     if (this.closeAfter) {
       this.mode = GONE;
-      this.socket.end();
+      this.wire.end();
     } else if (!this.pumping && this.available() > 0) this.pump();
   }
 
   /**
-   * node:http takes the connection from the current request on. Nothing before it is unanswered: a
-   * request is read only once the one before it is answered.
+   * The runtime's own server takes the connection from the current request on. Nothing before it is
+   * unanswered: a request is read only once the one before it is answered.
    */
   private handOff(): void {
     this.join();
     const read = this.buf;
     this.buf = EMPTY;
     this.mode = GONE;
-    const { socket } = this;
-    socket.off("data", this.onData);
-    socket.off("end", this.onEnd);
-    socket.off("error", this.onError);
-    socket.off("close", this.onClose);
     this.forget(this);
-    // The answers before it go out now: node:http may answer the next request by closing the socket.
-    while (socket.writableCorked > 0) socket.uncork();
-    this.opts.handoff(socket, read);
+    this.wire.handOff(read);
   }
 }
 
@@ -275,11 +274,14 @@ export class H1Connections {
     this.keepAlive = `connection: keep-alive\r\nkeep-alive: timeout=${Math.floor(opts.keepAliveTimeout / 1000)}\r\n\r\n`;
   }
 
-  readonly accept = (socket: Socket): void => {
-    this.open.add(new H1Connection(socket, this.opts, this.forget, this.keepAlive));
+  /** Read `wire`'s requests; the binding feeds what arrives to the connection returned. */
+  add(wire: H1Wire): H1Connection {
+    const conn = new H1Connection(wire, this.opts, this.forget, this.keepAlive);
+    this.open.add(conn);
     // Deadlines are checked every second, as node:http checks its own (less often, by default).
     this.timer ??= setInterval(() => this.expire(), 1000).unref();
-  };
+    return conn;
+  }
 
   private readonly forget = (conn: H1Connection): void => {
     this.open.delete(conn);
@@ -294,7 +296,7 @@ export class H1Connections {
   closeAll(): void {
     clearInterval(this.timer);
     this.timer = undefined;
-    for (const conn of this.open) conn.socket.destroy();
+    for (const conn of this.open) conn.wire.destroy();
     this.open.clear();
   }
 }

@@ -6,13 +6,13 @@
  * three ways: a tRPC answer, a route's answer, or an event stream.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Socket } from "node:net";
 import type { ComsContext } from "../../contract/router.ts";
 import { splitTarget } from "./front-door.ts";
-import type { H1Connection } from "./h1-connection.ts";
+import type { H1Connection, H1Stream } from "./h1-connection.ts";
 import { headerOf, type RequestHead } from "./h1-head.ts";
+import { socketStream } from "./node-h1.ts";
 import type { RouteAnswer, RouteRequest } from "./routes.ts";
-import { SSE_HEADERS, type SseStreams, type SseTransport } from "./sse-writer.ts";
+import { SSE_HEADERS, type SseStreams } from "./sse-writer.ts";
 import type { SseAnswer, TrpcAnswer, TrpcRequest } from "./trpc-dispatch.ts";
 
 const NODE_SSE_HEADERS = { ...SSE_HEADERS, connection: "close" };
@@ -47,26 +47,10 @@ function rawHeader(req: IncomingMessage, name: string): string | undefined {
   return value;
 }
 
-/** Stream `answer`'s events into `socket`, one write each; `end`/`cut` finish the response. No socket: the client is gone. */
-function streamInto(
-  streams: SseStreams,
-  socket: Socket | null,
-  answer: SseAnswer,
-  end: () => void,
-  cut: () => void,
-): void {
-  if (!socket) {
-    answer.abort.abort();
-    return;
-  }
-  const transport: SseTransport = {
-    write: (chunk) => void socket.write(chunk),
-    buffered: () => socket.writableLength,
-    end,
-    cut,
-    onDrain: (fn) => socket.once("drain", fn),
-  };
-  socket.once("close", streams.start(transport, answer));
+/** Stream `answer`'s events into `stream`, one write each. No stream: the client is gone. */
+function streamInto(streams: SseStreams, stream: H1Stream | null, answer: SseAnswer): void {
+  if (!stream) answer.abort.abort();
+  else stream.onClose(streams.start(stream, answer));
 }
 
 export abstract class HubCall implements RouteRequest {
@@ -77,20 +61,17 @@ export abstract class HubCall implements RouteRequest {
   procedurePath = "";
   body = "";
   protected readonly streams: SseStreams;
-  private readonly socket: Socket;
 
-  constructor(method: string, target: string, socket: Socket, streams: SseStreams) {
+  constructor(method: string, target: string, streams: SseStreams) {
     this.method = method;
     const { path, query } = splitTarget(target);
     this.path = path;
     this.query = query;
-    this.socket = socket;
     this.streams = streams;
   }
 
-  get remote(): string | undefined {
-    return this.socket.remoteAddress;
-  }
+  /** The client's address (read only when a wrong token has to be counted against it). */
+  abstract readonly remote: () => string | undefined;
 
   /** Handed around unbound (auth, dispatch), hence a property. */
   abstract readonly header: (name: string) => string | undefined;
@@ -118,10 +99,12 @@ export class NodeCall extends HubCall {
   readonly res: ServerResponse;
 
   constructor(req: IncomingMessage, res: ServerResponse, streams: SseStreams) {
-    super(req.method ?? "GET", req.url ?? "/", req.socket, streams);
+    super(req.method ?? "GET", req.url ?? "/", streams);
     this.req = req;
     this.res = res;
   }
+
+  readonly remote = (): string | undefined => this.req.socket.remoteAddress;
 
   readonly header = (name: string): string | undefined => rawHeader(this.req, name);
 
@@ -155,13 +138,15 @@ export class NodeCall extends HubCall {
       res.useChunkedEncodingByDefault = false;
       res.writeHead(200, NODE_SSE_HEADERS);
       res.flushHeaders();
-      streamInto(
-        this.streams,
-        res.socket,
-        result,
-        () => res.end(),
-        () => res.destroy(),
-      );
+      const { socket } = res;
+      const stream = socket
+        ? socketStream(
+            socket,
+            () => res.end(),
+            () => res.destroy(),
+          )
+        : null;
+      streamInto(this.streams, stream, result);
     }
   }
 }
@@ -171,10 +156,12 @@ export class H1Call extends HubCall {
   private readonly conn: H1Connection;
 
   constructor(head: RequestHead, conn: H1Connection, streams: SseStreams) {
-    super(head.method, head.target, conn.socket, streams);
+    super(head.method, head.target, streams);
     this.head = head;
     this.conn = conn;
   }
+
+  readonly remote = (): string | undefined => this.conn.wire.remoteAddress;
 
   readonly header = (name: string): string | undefined => headerOf(this.head, name);
 
@@ -197,14 +184,7 @@ export class H1Call extends HubCall {
     } else if (result.kind === "empty") {
       this.conn.respond(result.status, result.allow ? `allow: ${result.allow}\r\n` : "", "");
     } else {
-      const socket = this.conn.stream(SSE_HEAD_LINES);
-      streamInto(
-        this.streams,
-        socket,
-        result,
-        () => socket?.end(),
-        () => socket?.destroy(),
-      );
+      streamInto(this.streams, this.conn.stream(SSE_HEAD_LINES), result);
     }
   }
 }

@@ -18,6 +18,7 @@ import { H1Connections, type H1Options } from "./h1-connection.ts";
 import { serveMcpNode } from "./mcp-node.ts";
 import { collectBody } from "./node-body.ts";
 import { H1Call, type HubCall, NodeCall } from "./node-calls.ts";
+import { acceptNode } from "./node-h1.ts";
 import { DEFAULT_MAX_STREAM_BUFFER_BYTES, type ServedHub, type ServeOptions } from "./routes.ts";
 import { SseStreams } from "./sse-writer.ts";
 import { dispatch, type TrpcAnswer } from "./trpc-dispatch.ts";
@@ -81,7 +82,7 @@ export function serveNode(opts: ServeOptions): Promise<ServedHub> {
   const servedByNode = (path: string): boolean => !!(opts.dashboard?.owns(path) || opts.mcp?.owns(path));
 
   // Requests read straight off the socket: everything but those.
-  const plain: Omit<H1Options, "handoff"> = {
+  const plain: H1Options = {
     takes: ({ target }) => {
       const q = target.indexOf("?");
       return !servedByNode(q === -1 ? target : target.slice(0, q));
@@ -147,15 +148,12 @@ export function serveNode(opts: ServeOptions): Promise<ServedHub> {
       h1?.closeAll();
     },
     (toNode) => {
-      h1 = new H1Connections({
-        ...plain,
-        handoff: (socket, read) => {
-          toNode(socket);
-          // node:http's parser starts from the request the plain reader stopped at.
-          if (read.length > 0) socket.emit("data", read);
-        },
+      h1 = new H1Connections(plain);
+      return acceptNode(h1, (socket, read) => {
+        toNode(socket);
+        // node:http's parser starts from the request the plain reader stopped at.
+        if (read.length > 0) socket.emit("data", read);
       });
-      return h1.accept;
     },
   );
 }
