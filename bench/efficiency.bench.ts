@@ -9,7 +9,8 @@
  *   node bench/efficiency.bench.ts          (or: npm run bench -- efficiency)
  *   BENCH_AGENTS=100,1000 BENCH_REPS=5 BENCH_EXCHANGES=3000 BENCH_WARMUP=8000 BENCH_IDLE=5000 BENCH_BUN=1
  *   BENCH_IDLE_SETTLE_MS=20000 (wait after the idle agents connect, before measuring)
- *   BENCH_BASELINE=<another checkout>   adds a Node hub started from that tree ("base"), for before/after
+ *   BENCH_BASELINE=<another checkout>   adds hubs started from that tree ("base" on Node, "base-bun" on Bun
+ *                                       unless BENCH_BUN=0), for before/after
  *
  * Columns: p50 of send→delivered (one at a time), answered prompts per
  * second (64 in flight from 16 senders) and the server's CPU time per
@@ -80,7 +81,11 @@ async function main(): Promise<void> {
   const loadBefore = loadavg().map((n) => n.toFixed(2));
   const arms: Arm[] = [await relayArm(), await hubArm("node")];
   if (process.env.BENCH_BUN !== "0") arms.push(await hubArm("bun"));
-  if (process.env.BENCH_BASELINE) arms.push(await hubArm("node", process.env.BENCH_BASELINE));
+  const baseline = process.env.BENCH_BASELINE;
+  if (baseline) {
+    arms.push(await hubArm("node", baseline));
+    if (process.env.BENCH_BUN !== "0") arms.push(await hubArm("bun", baseline));
+  }
   const results = new Map<string, Sample[]>();
   try {
     let connected = 0;
@@ -100,7 +105,7 @@ async function main(): Promise<void> {
           const key = `${arm.name}@${count}`;
           results.set(key, [...(results.get(key) ?? []), sample]);
           console.log(
-            `${arm.name.padEnd(6)} ${String(count).padStart(5)} agents rep ${rep + 1}: p50 ${sample.p50.toFixed(2)} ms, ` +
+            `${arm.name.padEnd(8)} ${String(count).padStart(5)} agents rep ${rep + 1}: p50 ${sample.p50.toFixed(2)} ms, ` +
               `${Math.round(sample.rate)} answered/s, server CPU ${Math.round(sample.cpuUs)} µs per answered prompt`,
           );
         }
@@ -133,7 +138,7 @@ async function main(): Promise<void> {
 function report(results: Map<string, Sample[]>, counts: number[], reps: number, names: string[]): void {
   console.log(`\nanswered prompts, medians over ${reps} interleaved reps`);
   console.log(
-    "agents | arm    | p50 ms | answered/s | server CPU µs each | ×relay CPU | reps' range | ×relay p50 | ×relay msg/s",
+    "agents | arm      | p50 ms | answered/s | server CPU µs each | ×relay CPU | reps' range | ×relay p50 | ×relay msg/s",
   );
   for (const count of counts) {
     const relay = results.get(`relay@${count}`) ?? [];
@@ -147,7 +152,7 @@ function report(results: Map<string, Sample[]>, counts: number[], reps: number, 
       const range =
         name === "relay" ? "" : `${Math.min(...cpuRatios).toFixed(2)}–${Math.max(...cpuRatios).toFixed(2)}`;
       console.log(
-        `${String(count).padStart(6)} | ${name.padEnd(6)} | ${median(samples.map((s) => s.p50))
+        `${String(count).padStart(6)} | ${name.padEnd(8)} | ${median(samples.map((s) => s.p50))
           .toFixed(2)
           .padStart(6)} | ` +
           `${String(Math.round(median(samples.map((s) => s.rate)))).padStart(10)} | ` +
@@ -157,15 +162,20 @@ function report(results: Map<string, Sample[]>, counts: number[], reps: number, 
     }
   }
   console.log("targets: ×relay CPU ≤ 1.5, ×relay p50 ≤ 1.5, ×relay msg/s ≥ 0.8");
-  if (!names.includes("base")) return;
-  for (const count of counts) {
-    const base = results.get(`base@${count}`) ?? [];
-    const node = results.get(`node@${count}`) ?? [];
-    const ratios = node.map((s, i) => s.cpuUs / (base[i] as Sample).cpuUs);
-    console.log(
-      `${count} agents: this tree's Node hub uses ×${median(ratios).toFixed(3)} the baseline's CPU per answered prompt ` +
-        `(per rep: ${ratios.map((r) => r.toFixed(2)).join(" ")})`,
-    );
+  for (const [mine, base, label] of [
+    ["node", "base", "Node"],
+    ["bun", "base-bun", "Bun"],
+  ] as const) {
+    if (!names.includes(base)) continue;
+    for (const count of counts) {
+      const before = results.get(`${base}@${count}`) ?? [];
+      const now = results.get(`${mine}@${count}`) ?? [];
+      const ratios = now.map((s, i) => s.cpuUs / (before[i] as Sample).cpuUs);
+      console.log(
+        `${count} agents: this tree's ${label} hub uses ×${median(ratios).toFixed(3)} the baseline's CPU per answered prompt ` +
+          `(per rep: ${ratios.map((r) => r.toFixed(2)).join(" ")})`,
+      );
+    }
   }
 }
 
@@ -322,7 +332,7 @@ async function hubArm(runtime: "node" | "bun", root?: string): Promise<Arm> {
     senders.push({ headers, acks });
   }
   return {
-    name: root ? "base" : runtime,
+    name: !root ? runtime : runtime === "node" ? "base" : "base-bun",
     pid: hub.child.pid as number,
     async addAgents(from, to) {
       await inWaves(from, to, async (i) => {

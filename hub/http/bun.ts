@@ -1,27 +1,26 @@
 /**
- * The hub under Bun.serve: the same front door, protocol and SSE writer as
- * on Node, written into Bun's native Response (no tRPC fetch adapter).
+ * The hub on Bun: agents' plain requests read straight off Bun's sockets
+ * (bun-h1.ts, the same reader and answers as on Node); the operator routes,
+ * /mcp and anything out of the ordinary served by Bun.serve, with the same
+ * front door, protocol and SSE writer, written into Bun's native Response
+ * (no tRPC fetch adapter).
  */
 import { comsRouter } from "../../contract/router.ts";
 import { servedRouter } from "../../lib/served-router.ts";
-import { wireJson } from "../../lib/wire-transformer.ts";
+import { listenBun } from "./bun-h1.ts";
+import { callServing } from "./call-serving.ts";
 import { serveDashboardFetch } from "./dashboard-mount.ts";
 import { enter, splitTarget, tooLarge } from "./front-door.ts";
-import {
-  DEFAULT_MAX_STREAM_BUFFER_BYTES,
-  type RouteAnswer,
-  type ServedHub,
-  type ServeOptions,
-} from "./routes.ts";
-import { SSE_HEADERS, SseStreams } from "./sse-writer.ts";
+import { H1Connections } from "./h1-connection.ts";
+import type { RouteAnswer, ServedHub, ServeOptions } from "./routes.ts";
+import { SSE_HEADERS } from "./sse-writer.ts";
 import { dispatch, type TrpcAnswer } from "./trpc-dispatch.ts";
 
 const hubRouter = servedRouter(comsRouter);
-const PING_MS = comsRouter._def._config.sse?.ping?.intervalMs ?? 15_000;
 
 interface BunServer {
   port: number;
-  requestIP(req: Request): { address: string } | null;
+  requestIP(req: Request): { address: string; port: number } | null;
   stop(closeActiveConnections?: boolean): Promise<void> | void;
 }
 interface BunRuntime {
@@ -30,7 +29,6 @@ interface BunRuntime {
     port: number;
     idleTimeout: number;
     maxRequestBodySize: number;
-    tls?: { cert: string; key: string };
     fetch(req: Request, server: BunServer): Response | Promise<Response>;
     error?(error: Error): Response;
   }): BunServer;
@@ -59,11 +57,10 @@ async function discardBody(req: Request): Promise<void> {
 
 export async function serveBun(opts: ServeOptions): Promise<ServedHub> {
   const bun = (globalThis as unknown as { Bun: BunRuntime }).Bun;
-  const streams = new SseStreams({
-    pingMs: opts.pingMs ?? PING_MS,
-    maxBufferedBytes: opts.maxStreamBufferBytes ?? DEFAULT_MAX_STREAM_BUFFER_BYTES,
-    json: wireJson,
-  });
+  const servedByServe = (path: string): boolean => !!(opts.dashboard?.owns(path) || opts.mcp?.owns(path));
+  const { streams, plain } = callServing(opts, servedByServe);
+  /** The client address behind each pipe from the agents' listener, by the pipe's port. */
+  const proxied = new Map<number, string>();
   const encoder = new TextEncoder();
 
   const respond = (result: TrpcAnswer, req: Request): Response => {
@@ -128,28 +125,30 @@ export async function serveBun(opts: ServeOptions): Promise<ServedHub> {
     return new Response(body, { status: 200, headers: SSE_HEADERS });
   };
 
+  // Only the pipes of connections handed over by the agents' listener reach this server.
   const server = bun.serve({
-    hostname: opts.host,
-    port: opts.port,
+    hostname: "127.0.0.1",
+    port: 0,
     // 0 = no idle timeout: SSE streams are quiet between events.
     idleTimeout: 0,
     maxRequestBodySize: opts.maxBodyBytes * DRAIN_FACTOR,
-    ...(opts.tls ? { tls: opts.tls } : {}),
     async fetch(req, bunServer) {
+      const pipe = bunServer.requestIP(req);
+      const remote = pipe ? proxied.get(pipe.port) : undefined;
+      if (remote === undefined) return new Response(null, { status: 403 });
       const target = req.url.slice(req.url.indexOf("/", req.url.indexOf("//") + 2));
       const { path, query } = splitTarget(target);
       const length = Number(req.headers.get("content-length") ?? 0);
       // Every route below refuses such a body by its declared length without reading it.
       if (length > opts.maxBodyBytes) await discardBody(req);
       if (opts.dashboard?.owns(path)) {
-        return serveDashboardFetch(opts.dashboard, req, path, bunServer.requestIP(req)?.address);
+        return serveDashboardFetch(opts.dashboard, req, path, remote);
       }
-      if (opts.mcp?.owns(path)) return opts.mcp.handle(req, bunServer.requestIP(req)?.address);
+      if (opts.mcp?.owns(path)) return opts.mcp.handle(req, remote);
       const method = req.method;
       const header = (name: string) => req.headers.get(name);
       const request = { method, path, query, header };
-      // The address is asked for only when a wrong token has to be counted against it.
-      const entry = enter(request, opts, () => bunServer.requestIP(req)?.address, length);
+      const entry = enter(request, opts, remote, length);
       if (entry.kind === "answer") return toResponse(await entry.answer);
       const body = method === "GET" || method === "HEAD" ? "" : await req.text();
       if (body.length * 3 > opts.maxBodyBytes && Buffer.byteLength(body) > opts.maxBodyBytes) {
@@ -168,10 +167,14 @@ export async function serveBun(opts: ServeOptions): Promise<ServedHub> {
         headers: { "content-type": "application/json" },
       }),
   });
+  const h1 = new H1Connections(plain);
+  const listener = listenBun(opts, h1, server.port, proxied);
   return {
-    port: server.port,
+    port: listener.port,
     close: async () => {
       streams.closeAll();
+      h1.closeAll();
+      listener.stop(true);
       await server.stop(true);
     },
   };

@@ -9,98 +9,25 @@
 import { createServer, type RequestListener } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
-import { comsRouter } from "../../contract/router.ts";
-import { servedRouter } from "../../lib/served-router.ts";
-import { wireJson } from "../../lib/wire-transformer.ts";
+import {
+  callServing,
+  HEADERS_TIMEOUT_MS,
+  KEEP_ALIVE_TIMEOUT_MS,
+  REQUEST_TIMEOUT_MS,
+} from "./call-serving.ts";
 import { serveDashboardNode } from "./dashboard-mount.ts";
-import { type Entry, enter, tooLarge } from "./front-door.ts";
-import { H1Connections, type H1Options } from "./h1-connection.ts";
+import { tooLarge } from "./front-door.ts";
+import { H1Connections } from "./h1-connection.ts";
 import { serveMcpNode } from "./mcp-node.ts";
 import { collectBody } from "./node-body.ts";
-import { H1Call, type HubCall, NodeCall } from "./node-calls.ts";
+import { NodeCall } from "./node-calls.ts";
 import { acceptNode } from "./node-h1.ts";
-import { DEFAULT_MAX_STREAM_BUFFER_BYTES, type ServedHub, type ServeOptions } from "./routes.ts";
-import { SseStreams } from "./sse-writer.ts";
-import { dispatch, type TrpcAnswer } from "./trpc-dispatch.ts";
-
-const hubRouter = servedRouter(comsRouter);
-const PING_MS = comsRouter._def._config.sse?.ping?.intervalMs ?? 15_000;
-
-/** node:http's deadlines, used for both kinds of connection. */
-const HEADERS_TIMEOUT_MS = 15_000;
-const REQUEST_TIMEOUT_MS = 30_000;
-const KEEP_ALIVE_TIMEOUT_MS = 30_000;
+import type { ServedHub, ServeOptions } from "./routes.ts";
 
 export function serveNode(opts: ServeOptions): Promise<ServedHub> {
-  const streams = new SseStreams({
-    pingMs: opts.pingMs ?? PING_MS,
-    maxBufferedBytes: opts.maxStreamBufferBytes ?? DEFAULT_MAX_STREAM_BUFFER_BYTES,
-    json: wireJson,
-  });
-
-  /** Send the front door's own answer (a route, a refusal), which may still be on its way. */
-  const answerEntry = (call: HubCall, entry: Entry): void => {
-    if (entry.kind !== "answer") return;
-    const { answer } = entry;
-    if (!(answer instanceof Promise)) call.answer(answer);
-    else
-      answer.then(
-        (a) => call.answer(a),
-        () => call.answer({ status: 500, headers: {}, body: "" }),
-      );
-  };
-
-  const failed = (call: HubCall, error: Error) =>
-    call.answer({ status: 500, headers: {}, body: JSON.stringify({ error: error.message }) });
-
-  const serve = (call: HubCall) => {
-    let result: TrpcAnswer | Promise<TrpcAnswer>;
-    try {
-      result = dispatch(hubRouter, call.trpcRequest());
-    } catch (error) {
-      failed(call, error as Error);
-      return;
-    }
-    if (result instanceof Promise)
-      result.then(
-        (done) => call.send(done),
-        (error: Error) => failed(call, error),
-      );
-    else call.send(result);
-  };
-
-  /** The front door; null when the call goes on to its procedure. */
-  const enterCall = (call: HubCall): Entry | null => {
-    const entry = enter(call, opts, call.remote, call.contentLength());
-    if (entry.kind === "answer") return entry;
-    call.ctx = { backend: opts.backend, caller: entry.caller, admin: opts.admin };
-    call.procedurePath = entry.procedurePath;
-    return null;
-  };
-
   /** The routes whose handlers work on node:http's request and response: the operator routes and /mcp. */
   const servedByNode = (path: string): boolean => !!(opts.dashboard?.owns(path) || opts.mcp?.owns(path));
-
-  // Requests read straight off the socket: everything but those.
-  const plain: H1Options = {
-    takes: ({ target }) => {
-      const q = target.indexOf("?");
-      return !servedByNode(q === -1 ? target : target.slice(0, q));
-    },
-    serve: (head, body, conn) => {
-      const call = new H1Call(head, conn, streams);
-      const refused = enterCall(call);
-      if (refused) answerEntry(call, refused);
-      else {
-        call.body = body ?? "";
-        serve(call);
-      }
-    },
-    maxBodyBytes: opts.maxBodyBytes,
-    headersTimeout: HEADERS_TIMEOUT_MS,
-    requestTimeout: REQUEST_TIMEOUT_MS,
-    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
-  };
+  const { streams, enterCall, answerEntry, serve, plain } = callServing(opts, servedByNode);
   let h1: H1Connections | undefined;
 
   // Connections handed to node:http: the operator routes, /mcp, and anything unusual.
