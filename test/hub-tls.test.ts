@@ -161,27 +161,7 @@ describe("hub over TLS", () => {
     timeout: 30_000,
   }, async () => {
     // The first request is read by the hub's plain reader, the sign-in hands the connection to node:https.
-    const agent = new Agent({ ca: readFileSync(cert, "utf8"), keepAlive: true, maxSockets: 1 });
-    const call = (path: string, method: string, body?: string) =>
-      new Promise<{ status: number; reused: boolean }>((resolve, reject) => {
-        const headers = { "content-type": "application/json" };
-        const req = request(new URL(path, url), { agent, method, headers }, (res) => {
-          res.resume();
-          res.on("end", () => resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket }));
-        });
-        req.on("error", reject);
-        req.end(body);
-      });
-    try {
-      assert.deepEqual(await call("/healthz", "GET"), { status: 200, reused: false });
-      assert.deepEqual(await call("/dashboard/sign-in", "POST", JSON.stringify({ secret: token })), {
-        status: 200,
-        reused: true,
-      });
-      assert.deepEqual(await call("/trpc/agents.list", "GET"), { status: 401, reused: true });
-    } finally {
-      agent.destroy();
-    }
+    await keptAlive(url, token, readFileSync(cert, "utf8"));
   });
 
   test("a certificate without a key is refused before the hub starts", async () => {
@@ -213,6 +193,8 @@ describe("hub over TLS", () => {
     );
     assert.equal(code, 0, out);
     assert.match(out, /"state":"reply".*"text":"re: hello over tls"/);
+    // The sign-in goes on to Bun.serve through the hub's pipe, still on the client's TLS connection.
+    await keptAlive(bun.url, world.secret("bunproj"), readFileSync(cert, "utf8"));
   });
 
   test("ensureHub starts a TLS hub from the environment and its health check trusts that certificate", {
@@ -233,3 +215,28 @@ describe("hub over TLS", () => {
     }
   });
 });
+
+/** A plain request, the dashboard's sign-in (which hands the connection over), then a procedure, on one HTTPS connection. */
+async function keptAlive(url: string, token: string, ca: string): Promise<void> {
+  const agent = new Agent({ ca, keepAlive: true, maxSockets: 1 });
+  const call = (path: string, method: string, body?: string) =>
+    new Promise<{ status: number; reused: boolean }>((resolve, reject) => {
+      const headers = { "content-type": "application/json" };
+      const req = request(new URL(path, url), { agent, method, headers }, (res) => {
+        res.resume();
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket }));
+      });
+      req.on("error", reject);
+      req.end(body);
+    });
+  try {
+    assert.deepEqual(await call("/healthz", "GET"), { status: 200, reused: false });
+    assert.deepEqual(await call("/dashboard/sign-in", "POST", JSON.stringify({ secret: token })), {
+      status: 200,
+      reused: true,
+    });
+    assert.deepEqual(await call("/trpc/agents.list", "GET"), { status: 401, reused: true });
+  } finally {
+    agent.destroy();
+  }
+}
