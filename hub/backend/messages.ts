@@ -24,12 +24,12 @@ export class Messages {
   private readonly watchers = new Map<string, Set<() => void>>();
   /** Unsettled messages, by when they expire. */
   private readonly expiring = new DueQueue((msgId) => {
-    const record = this.state.messages.get(msgId);
+    const record = this.state.messages.unpacked(msgId);
     return record !== undefined && record.state !== "final";
   });
   /** Final messages whose outcome waits for its sender, by when their tombstone goes (TTL after they finished). */
   private readonly untakenGoing = new DueQueue((msgId) => {
-    const record = this.state.messages.get(msgId);
+    const record = this.state.messages.unpacked(msgId);
     return record?.state === "final" && !record.outcome_taken;
   });
   /** Final messages whose outcome was taken, by when their tombstone goes. */
@@ -246,6 +246,7 @@ export class Messages {
         this.takenGoing.push(record.done_at + this.takenRetention(), msgId);
         this.untakenGoing.forgot();
         state.takeOutcome(caller.id, msgId);
+        state.messages.pack(msgId);
       }
     }
     return state.store.flush();
@@ -326,6 +327,7 @@ export class Messages {
       this.takenGoing.push(record.done_at + this.takenRetention(), msg.msg_id);
     }
     state.store.putMessage(record);
+    if (record.outcome_taken) state.messages.pack(msg.msg_id);
     this.notify(msg.msg_id);
     state.events.emit({ type: "settled", message: msg, outcome, at: record.done_at });
   }
@@ -387,6 +389,13 @@ export class Messages {
 
   dropMessage(msgId: string): void {
     const { state } = this;
+    if (state.messages.isPacked(msgId)) {
+      // A tombstone: its queue, its sender's untaken replies and the handed-out set let go of it already.
+      state.messages.delete(msgId);
+      this.takenGoing.forgot();
+      state.store.deleteMessage(msgId);
+      return;
+    }
     const record = state.messages.get(msgId);
     if (!record) return;
     state.messages.delete(msgId);
@@ -410,7 +419,10 @@ export class Messages {
     };
     this.expiring.takeDue(now, look);
     this.untakenGoing.takeDue(now, look);
-    this.takenGoing.takeDue(now, look);
+    // A packed tombstone falls due here exactly when it is to go: no need to read it back.
+    this.takenGoing.takeDue(now, (msgId) =>
+      this.state.messages.isPacked(msgId) ? this.dropMessage(msgId) : look(msgId),
+    );
     if (this.restored.length > 0) {
       this.restored = this.restored.filter((msgId) => {
         look(msgId);

@@ -4,6 +4,7 @@
  * queues and per-sender untaken outcomes, and the event sequence. Every
  * change is written through the store by whoever makes it.
  */
+
 import { comsError } from "../../contract/errors.ts";
 import type { Caller } from "../../contract/router.ts";
 import type { AgentStatus, Outcome } from "../../contract/schemas.ts";
@@ -11,6 +12,7 @@ import type { AgentRecord, HubStore, MessageRecord } from "../store/store.ts";
 import type { HubEvents } from "./events.ts";
 import { type HubLimits, resolveLimits } from "./limits.ts";
 import { messageBytes, replyBytes } from "./message-bytes.ts";
+import { MessageTable } from "./message-table.ts";
 import { SendRateLimit } from "./rate-limit.ts";
 
 export class HubState {
@@ -22,7 +24,7 @@ export class HubState {
   readonly sendRate: SendRateLimit;
   readonly agents = new Map<string, AgentRecord>();
   readonly byName = new Map<string, string>();
-  readonly messages = new Map<string, MessageRecord>();
+  readonly messages = new MessageTable();
   /**
    * Recipient id → ids of its unsettled messages (its queue). Changed only
    * through enqueue/dequeue/dropQueue, which keep the hub-wide byte count exact.

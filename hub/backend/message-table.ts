@@ -1,0 +1,66 @@
+/**
+ * The messages a hub holds, by id. A message whose outcome its sender has
+ * taken is only a tombstone, kept for a while so that a repeated send or a
+ * late `get` still finds it. A busy hub holds tens of thousands of those,
+ * and every full collection walks each object the hub holds: a tombstone is
+ * kept packed, as the one string of its JSON, which has nothing inside to
+ * walk. It is read back (a copy) when asked for, and never changed again.
+ */
+import type { MessageRecord } from "../store/store.ts";
+
+export class MessageTable {
+  private readonly live = new Map<string, MessageRecord>();
+  private readonly packed = new Map<string, string>();
+
+  get size(): number {
+    return this.live.size + this.packed.size;
+  }
+
+  get(msgId: string): MessageRecord | undefined {
+    const record = this.live.get(msgId);
+    if (record) return record;
+    const text = this.packed.get(msgId);
+    return text === undefined ? undefined : (JSON.parse(text) as MessageRecord);
+  }
+
+  /** The record, unless the message is a tombstone (then undefined, without unpacking it). */
+  unpacked(msgId: string): MessageRecord | undefined {
+    return this.live.get(msgId);
+  }
+
+  isPacked(msgId: string): boolean {
+    return this.packed.has(msgId);
+  }
+
+  has(msgId: string): boolean {
+    return this.live.has(msgId) || this.packed.has(msgId);
+  }
+
+  set(msgId: string, record: MessageRecord): void {
+    this.packed.delete(msgId);
+    this.live.set(msgId, record);
+  }
+
+  delete(msgId: string): boolean {
+    return this.live.delete(msgId) || this.packed.delete(msgId);
+  }
+
+  /** `msgId` is a tombstone from now on (see above). */
+  pack(msgId: string): void {
+    const record = this.live.get(msgId);
+    if (!record) return;
+    this.live.delete(msgId);
+    this.packed.set(msgId, JSON.stringify(record));
+  }
+
+  keys(): IterableIterator<string> {
+    return [...this.live.keys(), ...this.packed.keys()].values();
+  }
+
+  /** Every record (tombstones as copies), in the order their messages were sent. */
+  values(): MessageRecord[] {
+    const all = [...this.live.values()];
+    for (const text of this.packed.values()) all.push(JSON.parse(text) as MessageRecord);
+    return all.sort((a, b) => a.deliver_seq - b.deliver_seq);
+  }
+}
