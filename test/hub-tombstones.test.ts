@@ -73,6 +73,21 @@ describe("MessageTable", () => {
     assert.equal(table.size, 1);
   });
 
+  it("keeps a record that cannot be written as JSON as it is", () => {
+    const table = new MessageTable();
+    const odd = record("Y", 1);
+    Object.defineProperty(odd.message, "response_schema", {
+      enumerable: true,
+      get() {
+        throw new Error("cannot be read");
+      },
+    });
+    table.set("Y", odd);
+    table.pack("Y");
+    assert.equal(table.isPacked("Y"), false);
+    assert.equal(table.get("Y"), odd);
+  });
+
   it("a record set again under a packed id is live again", () => {
     const table = new MessageTable();
     table.set("X", record("X", 1));

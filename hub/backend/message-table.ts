@@ -49,8 +49,15 @@ export class MessageTable {
   pack(msgId: string): void {
     const record = this.live.get(msgId);
     if (!record) return;
+    let text: string;
+    try {
+      text = JSON.stringify(record);
+    } catch {
+      // Not JSON (a value put straight into the backend that throws when read): it stays an object.
+      return;
+    }
     this.live.delete(msgId);
-    this.packed.set(msgId, JSON.stringify(record));
+    this.packed.set(msgId, text);
   }
 
   keys(): IterableIterator<string> {
