@@ -10,7 +10,7 @@ import { servedRouter } from "../../lib/served-router.ts";
 import { wireJson } from "../../lib/wire-transformer.ts";
 import { type Entry, enter } from "./front-door.ts";
 import type { H1Options } from "./h1-connection.ts";
-import { H1Call, type HubCall } from "./node-calls.ts";
+import { H1Call, type HubCall } from "./hub-calls.ts";
 import { DEFAULT_MAX_STREAM_BUFFER_BYTES, type ServeOptions } from "./routes.ts";
 import { SseStreams } from "./sse-writer.ts";
 import { dispatch, type TrpcAnswer } from "./trpc-dispatch.ts";

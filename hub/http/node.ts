@@ -18,9 +18,9 @@ import {
 import { serveDashboardNode } from "./dashboard-mount.ts";
 import { tooLarge } from "./front-door.ts";
 import { H1Connections } from "./h1-connection.ts";
+import { NodeCall } from "./hub-calls.ts";
 import { serveMcpNode } from "./mcp-node.ts";
 import { collectBody } from "./node-body.ts";
-import { NodeCall } from "./node-calls.ts";
 import { acceptNode } from "./node-h1.ts";
 import type { ServedHub, ServeOptions } from "./routes.ts";
 

@@ -1,9 +1,10 @@
 /**
- * One request to the Node hub, as the front door and dispatch read it, and
- * its answer as it goes out: `NodeCall` for requests node:http parsed
- * (anything unusual, and connections handed over), `H1Call` for the plain
- * ones read straight off the socket (h1-connection.ts). Both answer the same
- * three ways: a tRPC answer, a route's answer, or an event stream.
+ * One request to the hub, as the front door and dispatch read it, and its
+ * answer as it goes out: `H1Call` for the plain ones read straight off the
+ * connection (h1-connection.ts, on Node and on Bun), `NodeCall` for those
+ * node:http parsed on a Node hub (anything unusual, and connections handed
+ * over). Both answer the same three ways: a tRPC answer, a route's answer,
+ * or an event stream.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { ComsContext } from "../../contract/router.ts";
