@@ -57,6 +57,9 @@ describe("MessageTable", () => {
     assert.equal(table.isPacked("L"), false);
     assert.equal(table.unpacked("T"), undefined, "unpacked() does not read a tombstone back");
     assert.equal(table.unpacked("L"), live);
+    assert.equal(table.stateOf("T"), "final", "a tombstone's state, without reading it back");
+    assert.equal(table.stateOf("L"), "queued");
+    assert.equal(table.stateOf("none"), undefined);
     assert.equal(table.get("L"), live, "a live record is the object itself");
     const back = table.get("T");
     assert.deepEqual(back, tomb);

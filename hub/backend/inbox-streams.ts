@@ -147,11 +147,8 @@ export class InboxStreams {
     return {
       isDurable: (seq) => seq <= this.durableSeq,
       waitDurable: (feed) => this.waitDurable(feed),
-      // A tombstone is final: told without reading it back.
       stale: (item) =>
-        item.event.kind === "message" &&
-        (this.state.messages.isPacked(item.msgId ?? "") ||
-          this.state.messages.unpacked(item.msgId ?? "")?.state === "final"),
+        item.event.kind === "message" && this.state.messages.stateOf(item.msgId ?? "") === "final",
       undeliverable: (item, error) => this.undeliverable(item, error),
       handed: (item) => {
         if (item.event.kind === "message") this.state.handedOut.add(item.event.message.msg_id);

@@ -6,7 +6,7 @@
  * kept packed, as the one string of its JSON, which has nothing inside to
  * walk. It is read back (a copy) when asked for, and never changed again.
  */
-import type { MessageRecord } from "../store/store.ts";
+import type { MessageRecord, MessageState } from "../store/store.ts";
 
 export class MessageTable {
   private readonly live = new Map<string, MessageRecord>();
@@ -26,6 +26,11 @@ export class MessageTable {
   /** The record, unless the message is a tombstone (then undefined, without unpacking it). */
   unpacked(msgId: string): MessageRecord | undefined {
     return this.live.get(msgId);
+  }
+
+  /** The message's state, told without unpacking a tombstone (which is final). */
+  stateOf(msgId: string): MessageState | undefined {
+    return this.packed.has(msgId) ? "final" : this.live.get(msgId)?.state;
   }
 
   isPacked(msgId: string): boolean {
@@ -60,8 +65,8 @@ export class MessageTable {
     this.packed.set(msgId, text);
   }
 
-  keys(): IterableIterator<string> {
-    return [...this.live.keys(), ...this.packed.keys()].values();
+  keys(): string[] {
+    return [...this.live.keys(), ...this.packed.keys()];
   }
 
   /** Every record (tombstones as copies), in the order their messages were sent. */

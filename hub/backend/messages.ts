@@ -24,8 +24,8 @@ export class Messages {
   private readonly watchers = new Map<string, Set<() => void>>();
   /** Unsettled messages, by when they expire. */
   private readonly expiring = new DueQueue((msgId) => {
-    const record = this.state.messages.unpacked(msgId);
-    return record !== undefined && record.state !== "final";
+    const state = this.state.messages.stateOf(msgId);
+    return state !== undefined && state !== "final";
   });
   /** Final messages whose outcome waits for its sender, by when their tombstone goes (TTL after they finished). */
   private readonly untakenGoing = new DueQueue((msgId) => {
@@ -43,7 +43,7 @@ export class Messages {
   constructor(state: HubState, streams: InboxStreams) {
     this.state = state;
     this.streams = streams;
-    this.restored = [...state.messages.keys()];
+    this.restored = state.messages.keys();
   }
 
   /**

@@ -4,7 +4,6 @@
  * queues and per-sender untaken outcomes, and the event sequence. Every
  * change is written through the store by whoever makes it.
  */
-
 import { comsError } from "../../contract/errors.ts";
 import type { Caller } from "../../contract/router.ts";
 import type { AgentStatus, Outcome } from "../../contract/schemas.ts";

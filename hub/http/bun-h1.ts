@@ -187,6 +187,14 @@ class BunWire implements H1Wire {
   }
 }
 
+/** Write `chunk` to `out`; once `out` is `PIPE_HIGH_WATER` behind, pause `source` until it drains. */
+function forward(chunk: Buffer, out: Outbox, source: { pause(): void; resume(): void }): void {
+  out.write(chunk);
+  if (out.bytes <= PIPE_HIGH_WATER) return;
+  source.pause();
+  out.onDrain(() => source.resume());
+}
+
 /**
  * A handed-over client connection piped to the hub's Bun.serve, both ways,
  * each side paused while the other is `PIPE_HIGH_WATER` behind.
@@ -213,13 +221,7 @@ class ServePipe implements Feed {
             up.data = this;
             this.opened(up);
           },
-          data: (_up, chunk) => {
-            client.out.write(chunk);
-            if (client.out.bytes > PIPE_HIGH_WATER) {
-              this.up?.pause();
-              client.out.onDrain(() => this.up?.resume());
-            }
-          },
+          data: (up, chunk) => forward(chunk, client.out, up),
           drain: () => this.upOut?.flush(),
           end: () => client.out.end(),
           close: () => this.upClosed(),
@@ -247,11 +249,7 @@ class ServePipe implements Feed {
       this.early.push(chunk);
       return;
     }
-    out.write(chunk);
-    if (out.bytes > PIPE_HIGH_WATER) {
-      this.client.pause();
-      out.onDrain(() => this.client.resume());
-    }
+    forward(chunk, out, this.client);
   }
 
   ended(): void {
