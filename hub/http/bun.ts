@@ -5,18 +5,14 @@
  * front door, protocol and SSE writer, written into Bun's native Response
  * (no tRPC fetch adapter).
  */
-import { comsRouter } from "../../contract/router.ts";
-import { servedRouter } from "../../lib/served-router.ts";
 import { listenBun } from "./bun-h1.ts";
-import { callServing } from "./call-serving.ts";
+import { callServing, hubRouter } from "./call-serving.ts";
 import { serveDashboardFetch } from "./dashboard-mount.ts";
 import { enter, splitTarget, tooLarge } from "./front-door.ts";
 import { H1Connections } from "./h1-connection.ts";
 import type { RouteAnswer, ServedHub, ServeOptions } from "./routes.ts";
 import { SSE_HEADERS } from "./sse-writer.ts";
 import { dispatch, type TrpcAnswer } from "./trpc-dispatch.ts";
-
-const hubRouter = servedRouter(comsRouter);
 
 interface BunServer {
   port: number;
@@ -57,8 +53,7 @@ async function discardBody(req: Request): Promise<void> {
 
 export async function serveBun(opts: ServeOptions): Promise<ServedHub> {
   const bun = (globalThis as unknown as { Bun: BunRuntime }).Bun;
-  const servedByServe = (path: string): boolean => !!(opts.dashboard?.owns(path) || opts.mcp?.owns(path));
-  const { streams, plain } = callServing(opts, servedByServe);
+  const { streams, plain } = callServing(opts);
   /** The client address behind each pipe from the agents' listener, by the pipe's port. */
   const proxied = new Map<number, string>();
   const encoder = new TextEncoder();

@@ -15,7 +15,8 @@ import { DEFAULT_MAX_STREAM_BUFFER_BYTES, type ServeOptions } from "./routes.ts"
 import { SseStreams } from "./sse-writer.ts";
 import { dispatch, type TrpcAnswer } from "./trpc-dispatch.ts";
 
-const hubRouter = servedRouter(comsRouter);
+/** The contract's router, compiled once for every listener of this process. */
+export const hubRouter = servedRouter(comsRouter);
 const PING_MS = comsRouter._def._config.sse?.ping?.intervalMs ?? 15_000;
 
 /** node:http's deadlines, used for every kind of connection. */
@@ -31,12 +32,12 @@ export interface CallServing {
   answerEntry(call: HubCall, entry: Entry): void;
   /** Run the call's procedure and send its answer. */
   serve(call: HubCall): void;
-  /** The plain reader's options: every route but those `servedElsewhere`. */
+  /** The plain reader's options: every route but those the runtime's own server answers (the operator routes, /mcp). */
   plain: H1Options;
 }
 
-/** `servedElsewhere(path)`: the routes the runtime's own server answers (the operator routes, /mcp). */
-export function callServing(opts: ServeOptions, servedElsewhere: (path: string) => boolean): CallServing {
+export function callServing(opts: ServeOptions): CallServing {
+  const servedElsewhere = (path: string): boolean => !!(opts.dashboard?.owns(path) || opts.mcp?.owns(path));
   const streams = new SseStreams({
     pingMs: opts.pingMs ?? PING_MS,
     maxBufferedBytes: opts.maxStreamBufferBytes ?? DEFAULT_MAX_STREAM_BUFFER_BYTES,

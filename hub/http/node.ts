@@ -25,9 +25,7 @@ import { acceptNode } from "./node-h1.ts";
 import type { ServedHub, ServeOptions } from "./routes.ts";
 
 export function serveNode(opts: ServeOptions): Promise<ServedHub> {
-  /** The routes whose handlers work on node:http's request and response: the operator routes and /mcp. */
-  const servedByNode = (path: string): boolean => !!(opts.dashboard?.owns(path) || opts.mcp?.owns(path));
-  const { streams, enterCall, answerEntry, serve, plain } = callServing(opts, servedByNode);
+  const { streams, enterCall, answerEntry, serve, plain } = callServing(opts);
   let h1: H1Connections | undefined;
 
   // Connections handed to node:http: the operator routes, /mcp, and anything unusual.
