@@ -12,6 +12,7 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { ensurePrivateDir } from "../../lib/private-fs.ts";
 import { CoalescingStore } from "./coalescing-store.ts";
+import { decodeMessageRow, encodeMessageRow } from "./message-row.ts";
 import { openSqlite, type SqliteDatabase, type SqliteStatement } from "./sqlite-driver.ts";
 import type { AgentRecord, HubStore, MessageRecord } from "./store.ts";
 
@@ -91,22 +92,21 @@ class SqliteStore extends CoalescingStore implements HubStore {
   }
 
   loadAgents(): AgentRecord[] {
-    return this.rows("agents") as AgentRecord[];
+    const rows = this.db.prepare("SELECT data FROM agents").all() as Array<{ data: string }>;
+    return rows.map((row) => JSON.parse(row.data) as AgentRecord);
   }
 
   loadMessages(): MessageRecord[] {
-    const records = this.rows("messages") as MessageRecord[];
+    const rows = this.db.prepare("SELECT id, data FROM messages").all() as Array<{
+      id: string;
+      data: string;
+    }>;
+    const records = rows.map((row) => decodeMessageRow(row.id, row.data));
     // Sequence numbers are written with the rows, so the highest one on disk is authoritative.
     for (const record of records) {
       this.lastSeq = Math.max(this.lastSeq, record.deliver_seq, record.outcome_seq ?? 0);
     }
     return records;
-  }
-
-  private rows(table: "agents" | "messages"): unknown[] {
-    return (this.db.prepare(`SELECT data FROM ${table}`).all() as Array<{ data: string }>).map((row) =>
-      JSON.parse(row.data),
-    );
   }
 
   flush(): Promise<void> {
@@ -157,7 +157,7 @@ class SqliteStore extends CoalescingStore implements HubStore {
         else this.delAgentStmt.run(id);
       }
       for (const [id, record] of messages) {
-        if (record) this.putMessageStmt.run(id, JSON.stringify(record));
+        if (record) this.putMessageStmt.run(id, encodeMessageRow(record));
         else this.delMessageStmt.run(id);
       }
       if (seq !== undefined && seq > this.reservedSeq) {
