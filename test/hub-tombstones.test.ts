@@ -22,6 +22,7 @@ import { TEST_LIMITS } from "./support/hub-limits.ts";
 
 const LIMITS = { ...TEST_LIMITS, messageTtlMs: 4 * TAKEN_RETENTION_MS };
 
+/** Every field present, as the backend makes a record (a packed one reads back with all of them). */
 function record(msgId: string, seq: number, state: MessageRecord["state"] = "final"): MessageRecord {
   return {
     message: {
@@ -41,6 +42,7 @@ function record(msgId: string, seq: number, state: MessageRecord["state"] = "fin
     outcome_seq: seq + 1,
     outcome_taken: true,
     done_at: 3,
+    bytes: undefined,
   };
 }
 

@@ -3,9 +3,11 @@
  * taken is only a tombstone, kept for a while so that a repeated send or a
  * late `get` still finds it. A busy hub holds tens of thousands of those,
  * and every full collection walks each object the hub holds: a tombstone is
- * kept packed, as the one string of its JSON, which has nothing inside to
- * walk. It is read back (a copy) when asked for, and never changed again.
+ * kept packed, as the one string of its store row (JSON, a third of the
+ * record's size as objects), which has nothing inside to walk. It is read
+ * back (a copy) when asked for, and never changed again.
  */
+import { decodeMessageRow, encodeMessageRow } from "../store/message-row.ts";
 import type { MessageRecord, MessageState } from "../store/store.ts";
 
 export class MessageTable {
@@ -20,7 +22,7 @@ export class MessageTable {
     const record = this.live.get(msgId);
     if (record) return record;
     const text = this.packed.get(msgId);
-    return text === undefined ? undefined : (JSON.parse(text) as MessageRecord);
+    return text === undefined ? undefined : decodeMessageRow(msgId, text);
   }
 
   /** The record, unless the message is a tombstone (then undefined, without unpacking it). */
@@ -56,7 +58,7 @@ export class MessageTable {
     if (!record) return;
     let text: string;
     try {
-      text = JSON.stringify(record);
+      text = encodeMessageRow(record);
     } catch {
       // Not JSON (a value put straight into the backend that throws when read): it stays an object.
       return;
@@ -72,7 +74,7 @@ export class MessageTable {
   /** Every record (tombstones as copies), in the order their messages were sent. */
   values(): MessageRecord[] {
     const all = [...this.live.values()];
-    for (const text of this.packed.values()) all.push(JSON.parse(text) as MessageRecord);
+    for (const [msgId, text] of this.packed) all.push(decodeMessageRow(msgId, text));
     return all.sort((a, b) => a.deliver_seq - b.deliver_seq);
   }
 }
