@@ -12,6 +12,7 @@ export const HUB_OPTIONS = {
   project: { type: "string" },
   "auth-token": { type: "string" },
   store: { type: "string" },
+  "sqlite-sync": { type: "string" },
   "lease-ms": { type: "string" },
   "cluster-host": { type: "string" },
   "cluster-port": { type: "string" },
@@ -51,6 +52,10 @@ Options:
                            durable SQLite store (default), a throwaway in-memory one, or a
                            shared Redis (rediss:// for TLS; default $PI_COMS_NET_REDIS_URL):
                            every hub on the same Redis and token serves the project
+  --sqlite-sync normal|full
+                           SQLite store: normal (default) survives a killed hub; full also
+                           survives an OS crash or power loss, for an fsync per commit
+                           (default $PI_COMS_NET_SQLITE_SYNC or normal)
   --lease-ms N             Redis store: how long a dead active hub holds the project before
                            another takes over (default $PI_COMS_NET_LEASE_MS or 5000)
   --cluster-host ADDR      Redis store: bind address of the backend listener the other hubs

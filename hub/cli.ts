@@ -49,6 +49,13 @@ async function main(): Promise<void> {
   const redisUrl = /^rediss?:\/\//.test(store) ? store : store === "redis" ? cluster.redisUrl : undefined;
   if (store !== "sqlite" && store !== "memory" && redisUrl === undefined)
     fail(`--store must be sqlite or memory, or a redis:// (rediss://) URL, got ${JSON.stringify(store)}`);
+  const sync = values["sqlite-sync"] as string | undefined;
+  if (sync !== undefined) {
+    if (sync !== "normal" && sync !== "full")
+      fail(`--sqlite-sync must be normal or full, got ${JSON.stringify(sync)}`);
+    if (store !== "sqlite")
+      fail("--sqlite-sync applies to the SQLite store only (on Redis, its appendfsync decides)");
+  }
   let project: string;
   try {
     project = checkedProject((values.project as string | undefined) ?? projectFromCwd());
@@ -121,11 +128,15 @@ async function main(): Promise<void> {
           (values["advertise-host"] as string | undefined) ?? cluster.advertiseHost,
         ),
       })
-    : startHubServer({ ...common, store: store as "sqlite" | "memory" })
+    : startHubServer({
+        ...common,
+        store: store as "sqlite" | "memory",
+        ...(sync !== undefined ? { sqliteSync: sync as "normal" | "full" } : {}),
+      })
   ).catch((error: Error) => fail(error.message));
   const runtime = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined" ? "bun" : "node";
   process.stdout.write(
-    `pi-coms hub for project ${project} listening on ${hub.url} (${runtime}, ${"redis" in hub ? `redis store at ${hub.redis}` : `${hub.store} store`})\n` +
+    `pi-coms hub for project ${project} listening on ${hub.url} (${runtime}, ${"redis" in hub ? `redis store at ${hub.redis}` : `${hub.store} store${hub.sqliteSync === "full" ? ", fsync per commit" : ""}`})\n` +
       `token kept in ${hub.paths.secret}\n` +
       `dashboard: ${hub.url}/ (sign in with the token, or a code from 'pi-coms hub open'); metrics: ${hub.url}/metrics\n`,
   );

@@ -5,7 +5,7 @@
  */
 import { readFileSync, rmSync } from "node:fs";
 import { isIP } from "node:net";
-import { hubSettings, mcpSettings } from "../lib/env.ts";
+import { hubSettings, mcpSettings, type SqliteSync } from "../lib/env.ts";
 import { readJson, writeJsonAtomic } from "../lib/private-fs.ts";
 import { DEFAULT_MAX_AGENTS, DEFAULT_MAX_MESSAGE_BYTES, HubBackend } from "./backend/backend.ts";
 import { DashboardRoutes } from "./http/dashboard-routes.ts";
@@ -28,6 +28,8 @@ export interface HubServerOptions {
   /** An explicit token (else PI_COMS_NET_AUTH_TOKEN, else the stored or a generated one). */
   token?: string;
   store?: StoreKind;
+  /** SQLite store: an fsync per commit ("full") or none ("normal"); else PI_COMS_NET_SQLITE_SYNC, default normal. */
+  sqliteSync?: SqliteSync;
   /** An already opened store (the Redis store of a clustered hub, hub/cluster/); `store` is then ignored. */
   storeInstance?: HubStore;
   /** PEM certificate and key files for HTTPS (else PI_COMS_NET_TLS_CERT / PI_COMS_NET_TLS_KEY); both or neither. */
@@ -69,6 +71,8 @@ export interface HubServer {
   token: string;
   project: string;
   store: StoreKind;
+  /** The SQLite store's sync, as the database reports it. */
+  sqliteSync: SqliteSync | undefined;
   /** Serving HTTPS (the url is https://). */
   tls: boolean;
   paths: HubPaths;
@@ -158,7 +162,11 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
   const kind = opts.storeInstance?.kind ?? opts.store ?? "sqlite";
   // The store first: its lock keeps a second hub of the project from touching the secret of the first.
   let flushed = (_ms: number) => {};
-  const store = timedStore(opts.storeInstance ?? (await openStore(kind, paths.dir)), (ms) => flushed(ms));
+  const store = timedStore(
+    opts.storeInstance ??
+      (await openStore(kind, paths.dir, { sync: opts.sqliteSync ?? settings.sqliteSync })),
+    (ms) => flushed(ms),
+  );
   let token: string;
   try {
     token = resolveHubToken(paths.secret, explicitToken);
@@ -241,6 +249,7 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
     token,
     project: opts.project,
     store: kind,
+    sqliteSync: store.sync,
     tls: tls !== undefined,
     paths,
     backend,

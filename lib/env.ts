@@ -90,6 +90,16 @@ export interface HubSettings {
   maxPendingRegistrations: number;
   /** An agent whose inbox stream closed and that opens none again within this long is gone (PEER_GONE); 0 = never. */
   streamGraceMs: number;
+  /** SQLite store: "normal" (no fsync per commit) or "full" (an fsync per commit). */
+  sqliteSync: SqliteSync;
+}
+
+/** How the SQLite store syncs its commits (PRAGMA synchronous); docs/performance.md says what each risks. */
+export type SqliteSync = "normal" | "full";
+
+export function parseSqliteSync(what: string, raw: string): SqliteSync {
+  if (raw === "normal" || raw === "full") return raw;
+  throw new Error(`${what} must be normal or full, got ${JSON.stringify(raw)}`);
 }
 
 /** "on" or "off" (the dashboard's content switch); anything else is an error. */
@@ -125,6 +135,10 @@ export function hubSettings(env: NodeJS.ProcessEnv = process.env): HubSettings {
     reapAfterMs: envInt("PI_COMS_NET_REAP_AFTER_MS", 300_000, env),
     maxPendingRegistrations: envInt("PI_COMS_NET_MAX_PENDING_REGISTRATIONS", 256, env),
     streamGraceMs: envInt("PI_COMS_NET_STREAM_GRACE_MS", 3000, env),
+    sqliteSync: parseSqliteSync(
+      "PI_COMS_NET_SQLITE_SYNC",
+      envString("PI_COMS_NET_SQLITE_SYNC", env) ?? "normal",
+    ),
   };
 }
 

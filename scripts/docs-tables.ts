@@ -66,6 +66,8 @@ const VARIABLE_MEANING: Record<string, string> = {
     "hub: remove agents offline this long, or never connected this long after registering; `0` = never",
   PI_COMS_NET_MAX_PENDING_REGISTRATIONS:
     "hub: agents registered but not yet connected, at most; `0` = no limit",
+  PI_COMS_NET_SQLITE_SYNC:
+    "hub on SQLite: `normal` survives a killed hub; `full` also an OS crash or power loss, for an fsync per commit",
   PI_COMS_NET_REDIS_URL: "hub: use the shared Redis store at this URL (a password here stays out of `ps`)",
   PI_COMS_NET_LEASE_MS:
     "hub on Redis: how long a dead active hub keeps the project before another takes over",
@@ -106,7 +108,7 @@ function variables(readers: Reader[]): Array<{ name: string; fallback: unknown }
 /** The default behind one variable: the part of the reader's result that changes when it is set. */
 function fallbackOf(read: Reader, defaults: unknown, name: string): unknown {
   if (typeof defaults !== "object" || defaults === null) return defaults;
-  for (const probe of ["7", "off", "probe"]) {
+  for (const probe of ["7", "off", "full", "probe"]) {
     let changed: unknown;
     try {
       changed = read({ [name]: probe });

@@ -14,7 +14,7 @@ export class MemoryStore implements HubStore {
   }
   putAgent(): void {}
   deleteAgent(): void {}
-  putMessage(): void {}
+  putMessage(_record: MessageRecord): void {}
   deleteMessage(): void {}
   setLastSeq(seq: number): void {
     this.lastSeq = seq;

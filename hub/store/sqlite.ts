@@ -4,12 +4,13 @@
  * row and committed in one transaction, so a burst of sends costs one commit;
  * callers that acknowledge something await that commit first. A committed WAL
  * frame survives kill -9 of the hub (it is in the OS page cache). With
- * synchronous = NORMAL a WAL commit is not fsynced, so a power loss or kernel
- * crash can take back the last commits (never corrupt the file); FULL would
- * cost an fsync per tick for that case only.
+ * synchronous = NORMAL (the default) a WAL commit is not fsynced, so a power
+ * loss or kernel crash can take back the last commits (never corrupt the
+ * file); FULL (`--sqlite-sync full`) pays an fsync per commit for that case.
  */
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
+import type { SqliteSync } from "../../lib/env.ts";
 import { ensurePrivateDir } from "../../lib/private-fs.ts";
 import { CoalescingStore } from "./coalescing-store.ts";
 import { decodeMessageRow, encodeMessageRow } from "./message-row.ts";
@@ -30,12 +31,12 @@ const SEQ_BLOCK = 4096;
 const SETTLED = Promise.resolve();
 const ignore = (): void => {};
 
-export async function openSqliteStore(dir: string): Promise<HubStore> {
+export async function openSqliteStore(dir: string, opts: { sync?: SqliteSync } = {}): Promise<HubStore> {
   ensurePrivateDir(dir);
   const db = await openSqlite(join(dir, STORE_FILE));
   try {
     db.exec("PRAGMA journal_mode = WAL");
-    db.exec("PRAGMA synchronous = NORMAL");
+    db.exec(`PRAGMA synchronous = ${opts.sync === "full" ? "FULL" : "NORMAL"}`);
     // One hub per store: a second hub on the same file fails here instead of corrupting queues.
     db.exec("PRAGMA locking_mode = EXCLUSIVE");
     // WITHOUT ROWID: keyed by the id alone, so a write touches one b-tree, not a table and its key index.
@@ -56,6 +57,7 @@ export async function openSqliteStore(dir: string): Promise<HubStore> {
 class SqliteStore extends CoalescingStore implements HubStore {
   readonly kind = "sqlite" as const;
   readonly epoch: string;
+  readonly sync: SqliteSync;
   private readonly db: SqliteDatabase;
   private readonly putAgentStmt: SqliteStatement;
   private readonly delAgentStmt: SqliteStatement;
@@ -85,6 +87,9 @@ class SqliteStore extends CoalescingStore implements HubStore {
         (row) => [row.key, row.value],
       ),
     );
+    // 1 is NORMAL, 2 FULL (and 3 EXTRA, which the hub never sets).
+    const [pragma] = db.prepare("PRAGMA synchronous").all() as Array<{ synchronous: number }>;
+    this.sync = (pragma?.synchronous ?? 1) >= 2 ? "full" : "normal";
     this.epoch = meta.get("epoch") ?? randomBytes(4).toString("hex");
     if (!meta.has("epoch")) this.putMetaStmt.run("epoch", this.epoch);
     this.lastSeq = Number(meta.get("last_seq") ?? 0);

@@ -5,6 +5,7 @@
  * caller that must not answer before its change is durable awaits `flush()`.
  */
 import type { AgentCard, Message, Outcome } from "../../contract/schemas.ts";
+import type { SqliteSync } from "../../lib/env.ts";
 
 export interface AgentRecord {
   card: AgentCard;
@@ -37,6 +38,8 @@ export interface HubStore {
   readonly kind: "sqlite" | "memory" | "redis";
   /** Changes when the store is new: event ids from another epoch cannot be resumed from. */
   readonly epoch: string;
+  /** SQLite: how its commits are synced, as the database reports it (not as it was asked). */
+  readonly sync?: SqliteSync;
   /** The highest event sequence number ever handed out. */
   readonly lastSeq: number;
   loadAgents(): AgentRecord[];
@@ -53,7 +56,11 @@ export interface HubStore {
 
 export type StoreKind = HubStore["kind"];
 
-export async function openStore(kind: StoreKind, dir: string): Promise<HubStore> {
+export async function openStore(
+  kind: StoreKind,
+  dir: string,
+  opts: { sync?: SqliteSync } = {},
+): Promise<HubStore> {
   if (kind === "redis")
     throw new Error("the Redis store is opened by the hub cluster (hub/cluster/), with its lease");
   if (kind === "memory") {
@@ -61,5 +68,5 @@ export async function openStore(kind: StoreKind, dir: string): Promise<HubStore>
     return new MemoryStore();
   }
   const { openSqliteStore } = await import("./sqlite.ts");
-  return openSqliteStore(dir);
+  return openSqliteStore(dir, opts);
 }
