@@ -18,6 +18,7 @@ import { openSqliteStore, STORE_FILE } from "../hub/store/sqlite.ts";
 import { openSqlite } from "../hub/store/sqlite-driver.ts";
 import type { MessageRecord } from "../hub/store/store.ts";
 import { TEST_LIMITS } from "./support/hub-limits.ts";
+import { messageRecord } from "./support/message-record.ts";
 
 /** Remembers, at each write, the record as it was and the row the SQLite store would write for it. */
 class RowCapturingStore extends MemoryStore {
@@ -103,23 +104,8 @@ describe("compact message rows", () => {
 
   it("keep an outcome naming another message as an object, and refuse a layout they do not know", () => {
     const record: MessageRecord = {
-      message: {
-        msg_id: "M1",
-        from: "a",
-        from_id: "A",
-        to: "b",
-        to_id: "B",
-        prompt: "",
-        hops: 1,
-        created_at: 1,
-      },
-      state: "final",
-      expires_at: 9,
-      deliver_seq: 3,
+      ...messageRecord("M1", 3),
       outcome: { state: "error", msg_id: "M2", code: "EXPIRED", message: "gone" },
-      outcome_seq: 4,
-      outcome_taken: true,
-      done_at: 5,
       bytes: 7,
     };
     assert.deepStrictEqual(decodeMessageRow("M1", encodeMessageRow(record)), record);

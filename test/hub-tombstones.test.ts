@@ -16,35 +16,11 @@ import type { Caller } from "../contract/router.ts";
 import { HubBackend } from "../hub/backend/backend.ts";
 import { TAKEN_RETENTION_MS } from "../hub/backend/limits.ts";
 import { MessageTable } from "../hub/backend/message-table.ts";
-import type { MessageRecord } from "../hub/store/store.ts";
 import { openStore } from "../hub/store/store.ts";
 import { TEST_LIMITS } from "./support/hub-limits.ts";
+import { messageRecord as record } from "./support/message-record.ts";
 
 const LIMITS = { ...TEST_LIMITS, messageTtlMs: 4 * TAKEN_RETENTION_MS };
-
-/** Every field present, as the backend makes a record (a packed one reads back with all of them). */
-function record(msgId: string, seq: number, state: MessageRecord["state"] = "final"): MessageRecord {
-  return {
-    message: {
-      msg_id: msgId,
-      from: "a",
-      from_id: "A",
-      to: "b",
-      to_id: "B",
-      prompt: "",
-      hops: 1,
-      created_at: 1,
-    },
-    state,
-    expires_at: 10,
-    deliver_seq: seq,
-    outcome: { state: "reply", msg_id: msgId, from: "b", text: `re ${msgId}`, replied_at: 2 },
-    outcome_seq: seq + 1,
-    outcome_taken: true,
-    done_at: 3,
-    bytes: undefined,
-  };
-}
 
 describe("MessageTable", () => {
   it("reads a packed record back whole, as a copy, and tells it apart from live ones", () => {
