@@ -214,6 +214,7 @@ export async function startHubServer(opts: HubServerOptions): Promise<HubServer>
     maxSessions: mcpLimits.maxSessions,
     idleMs: mcpLimits.idleMs,
   });
+  metrics.countMcpSessions(() => mcp.size);
   const serveOptions = {
     host,
     port,

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { echo, type HubProcess, HubWorld, type Runtime, waitFor } from "./support/hub-harness.ts";
+import { echo, type HubProcess, HubWorld, type Runtime, raw, waitFor } from "./support/hub-harness.ts";
 import { McpPeer, promptId, sentId } from "./support/mcp-bridge.ts";
 import { startRedis } from "./support/redis-server.ts";
 
@@ -37,6 +37,14 @@ function post(url: string, token: string | null) {
     },
     body: INITIALIZE,
   });
+}
+
+/** The hub's gauge of open /mcp sessions, from /metrics. */
+async function mcpSessions(hub: HubProcess): Promise<number> {
+  const text = (await raw(hub.url, "/metrics", { token: hub.token })).text;
+  const value = /^pi_coms_mcp_sessions (\d+)$/m.exec(text)?.[1];
+  assert.ok(value !== undefined, "pi_coms_mcp_sessions is in /metrics");
+  return Number(value);
 }
 
 async function joinByUrl(
@@ -198,10 +206,12 @@ describe("the hub's /mcp bounds", () => {
     assert.equal(initialized.status, 202);
     await waitFor(async () => (await boss.list()).some((p) => p.name === "raw"), { what: "the raw agent" });
     assert.equal((await post(hub.url, hub.token)).status, 503, "one session at most");
+    assert.equal(await mcpSessions(hub), 1, "the refused one is not counted");
     // No request and no stream: the session expires, the agent leaves, and a new session fits again.
     await waitFor(async () => !(await boss.list({ include_explicit: true })).some((p) => p.name === "raw"), {
       what: "the idle session's agent to leave",
     });
+    assert.equal(await mcpSessions(hub), 0);
     assert.equal((await post(hub.url, hub.token)).status, 200);
   });
 });

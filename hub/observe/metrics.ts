@@ -29,6 +29,8 @@ export class HubMetrics {
   private readonly toReply: DeferredHistogram;
   private readonly storeFlush: DeferredHistogram;
   private readonly stop: () => void;
+  /** Open /mcp sessions: told by the route once it exists (it is made after the metrics). */
+  private mcpSessions: () => number = () => 0;
 
   constructor(backend: HubBackend, feed: AdminFeed) {
     const registers = [this.registry];
@@ -142,6 +144,14 @@ export class HubMetrics {
         this.set({ kind: "dashboard" }, feed.subscriberCount);
       },
     });
+    new Gauge({
+      name: "pi_coms_mcp_sessions",
+      help: "Open MCP sessions on /mcp (each one an agent)",
+      registers,
+      collect() {
+        this.set(metrics.mcpSessions());
+      },
+    });
     this.stop = backend.events.on((event) => this.apply(event));
   }
 
@@ -173,6 +183,10 @@ export class HubMetrics {
 
   authFailure(reason: AuthFailureReason): void {
     this.authFailures.inc({ reason });
+  }
+
+  countMcpSessions(count: () => number): void {
+    this.mcpSessions = count;
   }
 
   storeFlushed(ms: number): void {
