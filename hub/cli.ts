@@ -5,6 +5,7 @@
  * --print-token is given.
  */
 import { parseArgs } from "node:util";
+import { parseSqliteSync, type SqliteSync } from "../lib/env.ts";
 import { checkedProject, projectFromCwd } from "../lib/project.ts";
 import { HUB_HELP as HELP, HUB_OPTIONS } from "./cli-options.ts";
 import { startClusterHub } from "./cluster/cluster-hub.ts";
@@ -49,10 +50,14 @@ async function main(): Promise<void> {
   const redisUrl = /^rediss?:\/\//.test(store) ? store : store === "redis" ? cluster.redisUrl : undefined;
   if (store !== "sqlite" && store !== "memory" && redisUrl === undefined)
     fail(`--store must be sqlite or memory, or a redis:// (rediss://) URL, got ${JSON.stringify(store)}`);
-  const sync = values["sqlite-sync"] as string | undefined;
-  if (sync !== undefined) {
-    if (sync !== "normal" && sync !== "full")
-      fail(`--sqlite-sync must be normal or full, got ${JSON.stringify(sync)}`);
+  const syncFlag = values["sqlite-sync"] as string | undefined;
+  let sync: SqliteSync | undefined;
+  if (syncFlag !== undefined) {
+    try {
+      sync = parseSqliteSync("--sqlite-sync", syncFlag);
+    } catch (error) {
+      fail((error as Error).message);
+    }
     if (store !== "sqlite")
       fail("--sqlite-sync applies to the SQLite store only (on Redis, its appendfsync decides)");
   }
@@ -131,7 +136,7 @@ async function main(): Promise<void> {
     : startHubServer({
         ...common,
         store: store as "sqlite" | "memory",
-        ...(sync !== undefined ? { sqliteSync: sync as "normal" | "full" } : {}),
+        ...(sync !== undefined ? { sqliteSync: sync } : {}),
       })
   ).catch((error: Error) => fail(error.message));
   const runtime = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined" ? "bun" : "node";

@@ -127,13 +127,17 @@ export class SseStreams {
     return () => stream.close();
   }
 
-  /** `backlog`: also share by text (see byText); a live event is shared by its object alone. */
-  trackedFrame(id: string, data: unknown, backlog: boolean): Uint8Array {
-    const key = typeof data === "object" && data !== null ? data : undefined;
+  /**
+   * A tracked event's frame. "one" (no other stream gets it): the text, nothing to share or cache.
+   * "backlog": also shared by text (see byText); a live event is shared by its object alone.
+   */
+  trackedFrame(id: string, data: unknown, reach: Reach | undefined): string | Uint8Array {
+    const key = reach !== "one" && typeof data === "object" && data !== null ? data : undefined;
     const cached = key && this.frames.get(key);
     if (cached && cached.id === id) return cached.frame;
     const text = `data: ${this.options.json(data)}\nid: ${id}\n\n\n`;
-    let frame = backlog ? this.byText.get(text) : Buffer.from(text);
+    if (reach === "one") return text;
+    let frame = reach === "backlog" ? this.byText.get(text) : Buffer.from(text);
     if (!frame) {
       frame = Buffer.from(text);
       this.byText.set(text, frame);
@@ -215,9 +219,7 @@ class SseStream implements FeedSink<unknown> {
     if (isTrackedEnvelope(value)) {
       const id = value[0] as string;
       this.lastEventId = id;
-      // An event for this stream alone is written as text: nothing to share, so no cached bytes.
-      if (reach === "one") this.send(`data: ${json(value[1])}\nid: ${id}\n\n\n`);
-      else this.send(this.streams.trackedFrame(id, value[1], reach === "backlog"));
+      this.send(this.streams.trackedFrame(id, value[1], reach));
     } else if (this.lastEventId === null) {
       this.send(`data: ${json(value)}\n\n\n`);
     } else {
